@@ -1,0 +1,184 @@
+"""The ``carbon-callbacks`` command (also ``python -m carbon_callbacks``).
+
+- ``devices [--json]``: what this machine can measure and how; what it cannot, why, and the fix.
+- ``run [options] -- CMD ARGS...``: run a command, measure it as one window, print a summary,
+  write a run log, and exit with the command's own exit status.
+
+Bad input gets a one-line error on stderr and exit status 2; a command that cannot be started gets
+127 (not found) or 126 (not executable), as a shell would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
+
+from carbon_callbacks._version import __version__
+
+if TYPE_CHECKING:
+    from carbon_callbacks.measurement import Measurement
+    from carbon_callbacks.tracker import RunStatus, Tracker
+
+PROG = "carbon-callbacks"
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line, not the whole usage text."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``carbon-callbacks: error: ...`` and exit with status 2."""
+        self.exit(2, f"{PROG}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(prog=PROG, description="Energy and carbon accounting for training.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="subcommand", required=True, parser_class=_OneLineParser)
+    devices = commands.add_parser("devices", help="what can be measured here, and how")
+    devices.add_argument("--json", action="store_true", help="print one JSON object")
+    run = commands.add_parser("run", help="run and measure a command: run [options] -- CMD ARGS...")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.add_argument(
+        "--output-dir", metavar="D", help="folder of the run log (default carbon-runs)"
+    )
+    run.add_argument("--no-log", action="store_true", help="write no run log")
+    run.add_argument("--intensity", type=float, metavar="G_PER_KWH", help="gCO2e per kWh")
+    run.add_argument("--pue", type=float, help="data-centre PUE, >= 1.0 (default 1.0)")
+    run.add_argument("--cpu-watts", type=float, metavar="W", help="watts per busy core (estimate)")
+    run.add_argument("--interval", type=float, metavar="S", help="sampling interval in seconds")
+    run.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the process exit status."""
+    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    if args.subcommand == "devices":
+        return _devices(as_json=args.json)
+    return _run(args)
+
+
+def _devices(*, as_json: bool) -> int:
+    from carbon_callbacks.config import resolve_config
+    from carbon_callbacks.display import format_devices
+    from carbon_callbacks.sampler import Sampler
+    from carbon_callbacks.tracker import default_meters
+
+    sampler = Sampler(default_meters(resolve_config(write_log=False)))
+    sampler.open()
+    sampler.stop()
+    if as_json:
+        report = {
+            "channels": [
+                {"id": c.id, "kind": c.kind, "device": c.device, "method": c.method, "how": c.how}
+                for c in sampler.channels
+            ],
+            "unavailable": [
+                {"source": u.source, "reason": u.reason, "fix": u.fix} for u in sampler.unavailable
+            ],
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        print("\n".join(format_devices(sampler.channels, sampler.unavailable)))
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    if not command:
+        return _fail(
+            "run needs a command after --, e.g. carbon-callbacks run -- python train.py", 2
+        )
+    if shutil.which(command[0]) is None:
+        return _fail(f"cannot start {command[0]!r}: command not found", 127)
+
+    from carbon_callbacks.tracker import Tracker
+
+    try:
+        tracker = Tracker(
+            intensity=args.intensity,
+            pue=args.pue,
+            cpu_watts=args.cpu_watts,
+            interval_s=args.interval,
+            output_dir=args.output_dir,
+            write_log=False if args.no_log else None,
+            run_name=" ".join(command),
+        )
+    except (TypeError, ValueError) as error:
+        return _fail(str(error), 2)
+    tracker.start()
+    try:
+        child = subprocess.Popen(command, stdout=sys.stderr.fileno() if args.json else None)
+    except OSError as error:
+        tracker.stop("failed")
+        return _fail(f"cannot start {command[0]!r}: {error.strerror or error}", 126)
+    returncode = _wait_forwarding_signals(child)
+    interrupted = returncode < 0 and -returncode in (signal.SIGINT, signal.SIGTERM)
+    status: RunStatus = (
+        "completed" if returncode == 0 else "interrupted" if interrupted else "failed"
+    )
+    summary = tracker.stop(status)
+    exit_code = returncode if returncode >= 0 else 128 - returncode
+    if summary is not None:
+        _print_summary(args, command, summary, tracker, exit_code, status)
+    return exit_code
+
+
+def _wait_forwarding_signals(child: subprocess.Popen[bytes]) -> int:
+    """Wait for the child; pass SIGTERM on to it, and let it alone decide what Ctrl-C means."""
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        child.send_signal(signum)
+
+    previous_term = signal.signal(signal.SIGTERM, forward)
+    previous_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return child.wait()
+    finally:
+        signal.signal(signal.SIGTERM, previous_term)
+        signal.signal(signal.SIGINT, previous_int)
+
+
+def _print_summary(
+    args: argparse.Namespace,
+    command: list[str],
+    summary: Measurement,
+    tracker: Tracker,
+    exit_code: int,
+    status: str,
+) -> None:
+    from carbon_callbacks.display import format_measurement
+
+    log_path = None if tracker.log_path is None else str(tracker.log_path)
+    if args.json:
+        report = summary.to_dict() | {
+            "run_id": tracker.run_id,
+            "command": command,
+            "exit_code": exit_code,
+            "status": status,
+            "log_path": log_path,
+            "unavailable": [
+                {"source": u.source, "reason": u.reason, "fix": u.fix} for u in tracker.unavailable
+            ],
+        }
+        print(json.dumps(report, indent=2))
+        return
+    lines = [f"{PROG}: {' '.join(command)!r} {status} (exit status {exit_code})"]
+    lines += format_measurement(summary)
+    if log_path is not None:
+        lines.append(f"run log:  {log_path}")
+    print("\n".join(lines), file=sys.stderr)
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code

@@ -1,0 +1,128 @@
+"""The result of measuring one window: energy per channel, totals, and how each was obtained."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carbon_callbacks.intensity.base import IntensityValue
+from carbon_callbacks.meters.base import Channel
+
+JOULES_PER_KWH = 3.6e6
+
+
+@dataclass(frozen=True)
+class ChannelEnergy:
+    """One channel's energy over a window.
+
+    Attributes:
+        channel: What was measured and how.
+        energy_j: Joules used in the window; None when it could not be measured at all.
+        fault: Why the figure is partial or missing; None when it is complete.
+    """
+
+    channel: Channel
+    energy_j: float | None
+    fault: str | None = None
+
+    @property
+    def partial(self) -> bool:
+        """True when the figure is missing or covers only part of the window."""
+        return self.energy_j is None or self.fault is not None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form: channel identity, method and the figure."""
+        return {
+            "id": self.channel.id,
+            "kind": self.channel.kind,
+            "device": self.channel.device,
+            "method": self.channel.method,
+            "how": self.channel.how,
+            "energy_j": self.energy_j,
+            "partial": self.partial,
+            "fault": self.fault,
+        }
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Energy (and, when an intensity is known, CO2e) of one named window.
+
+    Attributes:
+        name: The window's name, e.g. ``"epoch 3"`` or ``"run"``.
+        start_unix: Wall-clock start, seconds since the epoch.
+        duration_s: Length of the window in seconds (monotonic clock).
+        channels: Per-channel figures.
+        pue: Data-centre overhead applied to the kWh total.
+        steps: Steps recorded with ``Tracker.step`` inside the window.
+        intensity: The carbon intensity used for CO2e, with its source; None when none is set.
+    """
+
+    name: str
+    start_unix: float
+    duration_s: float
+    channels: tuple[ChannelEnergy, ...]
+    pue: float
+    steps: int = 0
+    intensity: IntensityValue | None = None
+
+    @property
+    def energy_j(self) -> float | None:
+        """Joules at the devices (before PUE) over the channels that have a figure; None if none."""
+        figures = [c.energy_j for c in self.channels if c.energy_j is not None]
+        return sum(figures) if figures else None
+
+    @property
+    def energy_kwh(self) -> float | None:
+        """Facility energy in kWh: device joules x PUE. None when nothing could be measured."""
+        joules = self.energy_j
+        return None if joules is None else joules * self.pue / JOULES_PER_KWH
+
+    @property
+    def co2e_kg(self) -> float | None:
+        """CO2e in kg: facility kWh x intensity. None when energy or intensity is unknown."""
+        kwh = self.energy_kwh
+        if kwh is None or self.intensity is None:
+            return None
+        return kwh * self.intensity.g_per_kwh / 1000.0
+
+    @property
+    def partial(self) -> bool:
+        """True when any channel's figure is missing or incomplete."""
+        return any(c.partial for c in self.channels)
+
+    @property
+    def estimated(self) -> bool:
+        """True when any figure in the total comes from a model rather than a sensor."""
+        return any(c.channel.method == "estimated" for c in self.channels)
+
+    @property
+    def mean_power_w(self) -> float | None:
+        """Average device power over the window (before PUE); None when unknown or zero-length."""
+        joules = self.energy_j
+        if joules is None or self.duration_s <= 0:
+            return None
+        return joules / self.duration_s
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form used by the run log and ``--json`` output."""
+        return {
+            "name": self.name,
+            "start_unix": self.start_unix,
+            "duration_s": self.duration_s,
+            "steps": self.steps,
+            "energy_j": self.energy_j,
+            "energy_kwh": self.energy_kwh,
+            "pue": self.pue,
+            "co2e_kg": self.co2e_kg,
+            "intensity": None
+            if self.intensity is None
+            else {
+                "g_per_kwh": self.intensity.g_per_kwh,
+                "source": self.intensity.source,
+                "zone": self.intensity.zone,
+                "basis": self.intensity.basis,
+            },
+            "partial": self.partial,
+            "estimated": self.estimated,
+            "channels": [c.to_dict() for c in self.channels],
+        }

@@ -1,0 +1,110 @@
+"""What every meter shares: channels, readings, unavailable sources and the Meter protocol.
+
+A meter turns one hardware source (NVML, RAPL, the CPU-time estimate) into channels. Each channel is
+read either as a cumulative energy counter in joules or as an instantaneous power in watts; the
+sampler integrates power channels so that everything downstream sees cumulative joules only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+ChannelKind = Literal["gpu", "cpu", "dram"]
+Method = Literal["measured", "estimated"]
+Quantity = Literal["energy", "power"]
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One measurable quantity, e.g. one GPU or one CPU package.
+
+    Attributes:
+        id: Unique within a run and stable across runs on the same machine, e.g. ``"gpu:0"``,
+            ``"cpu:package-0"``, ``"dram:package-0"``, ``"cpu:estimate"``.
+        kind: What is measured: ``"gpu"``, ``"cpu"`` or ``"dram"``.
+        device: Human-readable device name, e.g. ``"NVIDIA H100 80GB HBM3"``.
+        method: ``"measured"`` (a hardware sensor) or ``"estimated"`` (a model).
+        how: Which counter or model produced the figure, in words a user can check.
+        quantity: What ``Meter.read`` returns for it: cumulative joules (``"energy"``) or watts
+            (``"power"``, integrated by the sampler).
+        host_level: True when the channel belongs to the whole node (CPU package, DRAM, the CPU
+            estimate) rather than to a device this process owns; distributed runs count it once per
+            node.
+    """
+
+    id: str
+    kind: ChannelKind
+    device: str
+    method: Method
+    how: str
+    quantity: Quantity = "energy"
+    host_level: bool = False
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A source that cannot be used on this machine, and why.
+
+    Attributes:
+        source: The meter's source name, e.g. ``"nvml"`` or ``"rapl"``.
+        reason: Why it cannot be used, in one sentence.
+        fix: What the user can do about it, when something can be done; None otherwise.
+        degrades: True when the hardware is there but cannot be read (e.g. RAPL permission denied),
+            so a figure falls back to an estimate; the tracker warns about these once.
+    """
+
+    source: str
+    reason: str
+    fix: str | None = None
+    degrades: bool = False
+
+
+@dataclass
+class Reading:
+    """The result of one poll of a meter.
+
+    Attributes:
+        values: Channel id to cumulative joules (energy channels) or watts (power channels). A
+            channel that could not be read this time is absent here and present in ``faults``.
+        faults: Channel id to why it could not be read this time, or why a value that was read
+            cannot be trusted (e.g. a RAPL counter that stopped changing: in both maps).
+    """
+
+    values: dict[str, float] = field(default_factory=dict)
+    faults: dict[str, str] = field(default_factory=dict)
+
+
+class Meter(Protocol):
+    """A hardware source turned into channels.
+
+    Contract: no method raises for measurement problems. ``open`` reports what cannot be used
+    through ``unavailable`` and returns only the channels that were readable; ``read`` reports
+    per-channel faults in the returned ``Reading``; ``close`` is idempotent. Nothing is initialised
+    before ``open``.
+    """
+
+    source: str
+    """Short name of the source, e.g. ``"nvml"``, ``"rapl"``, ``"cpu-estimate"``."""
+
+    @property
+    def max_interval_s(self) -> float | None:
+        """Longest safe polling interval (RAPL: half the time its counter takes to wrap at 1 kW)."""
+        ...
+
+    @property
+    def unavailable(self) -> list[Unavailable]:
+        """Sources or devices this meter found but cannot read, with the reason and fix."""
+        ...
+
+    def open(self) -> list[Channel]:
+        """Initialise the source and return the channels that can be read now."""
+        ...
+
+    def read(self) -> Reading:
+        """Read every open channel once."""
+        ...
+
+    def close(self) -> None:
+        """Release the source (e.g. ``nvmlShutdown``); safe to call more than once."""
+        ...

@@ -1,0 +1,115 @@
+"""CPU energy estimated from CPU time, for machines with no readable counter (most cloud VMs, CI).
+
+The model: energy = CPU seconds used by this process tree (psutil) x watts per busy core. It
+attributes to the run only the CPU work the run did, not the idle draw of the host. The default of
+12 W per core is the per-core figure the Green Algorithms calculator uses when the processor is
+unknown (Lannelongue, Grealey and Inouye, "Green Algorithms", Advanced Science, 2021); pass
+``cpu_watts=`` with your processor's TDP divided by its cores for a better figure. Every channel it
+yields says ``estimated``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from carbon_callbacks.meters.base import Channel, Reading, Unavailable
+
+DEFAULT_WATTS_PER_CORE = 12.0
+CHANNEL_ID = "cpu:estimate"
+
+
+def describe_model(watts_per_core: float) -> str:
+    """Return the one-line description of the estimate that every figure carries."""
+    return (
+        f"estimate: CPU time of this process tree (psutil) x {watts_per_core:g} W per busy core"
+        " (set cpu_watts= to your CPU's TDP / cores)"
+    )
+
+
+class CpuEstimateMeter:
+    """Cumulative CPU-time energy estimate for the current process and its descendants.
+
+    Descendants include DataLoader workers and, for ``carbon-callbacks run``, the measured command.
+    CPU time of children that have exited and been waited for is included through psutil's
+    ``children_user``/``children_system``; the counter is kept monotonic across that hand-over.
+    """
+
+    source = "cpu-estimate"
+
+    def __init__(self, watts_per_core: float = DEFAULT_WATTS_PER_CORE) -> None:
+        self._watts_per_core = watts_per_core
+        self._process: Any = None
+        self._pid = 0
+        self._baseline_cpu_s = 0.0
+        self._last_cpu_s = 0.0
+        self._unavailable: list[Unavailable] = []
+
+    @property
+    def max_interval_s(self) -> float | None:
+        """CPU time counters do not wrap: any interval is safe."""
+        return None
+
+    @property
+    def unavailable(self) -> list[Unavailable]:
+        """Why the estimate cannot be made, if psutil is missing or the process is unreadable."""
+        return list(self._unavailable)
+
+    def open(self) -> list[Channel]:
+        """Start counting from this process tree's current CPU time."""
+        try:
+            import psutil
+
+            self._process = psutil.Process()
+            self._pid = os.getpid()
+            self._baseline_cpu_s = self._tree_cpu_seconds()
+        except Exception as error:  # psutil missing or /proc unreadable: report, never raise
+            self._unavailable = [Unavailable(self.source, f"cannot read CPU time: {error}")]
+            self._process = None
+            return []
+        self._last_cpu_s = self._baseline_cpu_s
+        return [
+            Channel(
+                id=CHANNEL_ID,
+                kind="cpu",
+                device="CPU (process tree)",
+                method="estimated",
+                how=describe_model(self._watts_per_core),
+                quantity="energy",
+                host_level=True,
+            )
+        ]
+
+    def read(self) -> Reading:
+        """Return the estimated joules since ``open``."""
+        if self._process is None:
+            return Reading(faults={CHANNEL_ID: "CPU estimate is not open"})
+        if os.getpid() != self._pid:
+            return Reading(faults={CHANNEL_ID: "CPU estimate opened in another process"})
+        try:
+            cpu_s = self._tree_cpu_seconds()
+        except Exception as error:
+            return Reading(faults={CHANNEL_ID: f"cannot read CPU time: {error}"})
+        # A child that exits moves its time from the live sum to children_*; the brief window in
+        # between must not make the counter go backwards.
+        self._last_cpu_s = max(self._last_cpu_s, cpu_s)
+        joules = (self._last_cpu_s - self._baseline_cpu_s) * self._watts_per_core
+        return Reading(values={CHANNEL_ID: joules})
+
+    def close(self) -> None:
+        """Nothing to release; kept for the Meter protocol."""
+        self._process = None
+
+    def _tree_cpu_seconds(self) -> float:
+        """CPU seconds of this process and all its descendants, live or reaped."""
+        import psutil
+
+        own = self._process.cpu_times()
+        total = own.user + own.system + own.children_user + own.children_system
+        for child in self._process.children(recursive=True):
+            try:
+                times = child.cpu_times()
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+            total += times.user + times.system + times.children_user + times.children_system
+        return float(total)

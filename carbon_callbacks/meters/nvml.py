@@ -1,0 +1,467 @@
+"""NVIDIA GPUs through NVML: the total-energy counter (Volta and newer), else integrated power.
+
+Only the GPUs this process can see are measured: explicit ``gpu_ids``, else the devices CUDA itself
+would pick from ``CUDA_VISIBLE_DEVICES`` (indices, UUIDs, UUID prefixes, MIG instances), matched to
+NVML by UUID because CUDA's device order need not be NVML's. NVML has no per-MIG-instance energy, so
+a MIG instance is measured through its parent GPU. ``pynvml`` (from ``nvidia-ml-py``) is imported
+only in ``open``, so importing this module costs nothing on machines without NVIDIA GPUs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from typing import Any
+
+from carbon_callbacks.meters.base import Channel, Quantity, Reading, Unavailable
+
+SOURCE = "nvml"
+
+_ENERGY_HOW = "NVML total energy counter (nvmlDeviceGetTotalEnergyConsumption)"
+_POWER_HOW = "NVML power draw (nvmlDeviceGetPowerUsage), integrated by the sampler"
+_MIG_NOTE = "the whole GPU's figure, shared by the MIG instances on it"
+_NO_DEVICES = frozenset({"", "-1", "NoDevFiles"})
+_UUID_FIX = (
+    "Use NVML indices, GPU-/MIG- UUIDs or unique UUID prefixes, as `nvidia-smi -L` lists them."
+)
+_BARE_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_INIT_FAILURES: dict[str, tuple[str, str | None]] = {
+    "NVMLError_LibraryNotFound": (
+        "NVIDIA driver not found (libnvidia-ml.so.1 could not be loaded)",
+        None,
+    ),
+    "NVMLError_DriverNotLoaded": (
+        "NVIDIA driver is not loaded",
+        "Check that `nvidia-smi` works on this machine.",
+    ),
+    "NVMLError_NoPermission": (
+        "no permission to use NVML",
+        "Give the process access to the /dev/nvidia* devices.",
+    ),
+    "NVMLError_LibRmVersionMismatch": (
+        "NVML library and NVIDIA kernel driver versions differ",
+        "Reboot, or reload the NVIDIA kernel module, after a driver update.",
+    ),
+}
+
+
+def parse_cuda_visible_devices(value: str | None) -> list[str] | None:
+    """Split a ``CUDA_VISIBLE_DEVICES`` value into its entries, without judging them.
+
+    Args:
+        value: The variable's value, or None when it is unset.
+
+    Returns:
+        None when unset (every GPU is visible), an empty list when no GPU is visible (``""``,
+        ``"-1"``, Slurm's ``"NoDevFiles"``), else the stripped entries in order. Whether an entry
+        names a device is decided later, against the devices present, as CUDA does.
+    """
+    if value is None:
+        return None
+    value = value.strip()
+    if value in _NO_DEVICES:
+        return []
+    return [entry.strip() for entry in value.split(",")]
+
+
+@dataclass(frozen=True)
+class _Gpu:
+    """A physical GPU as NVML enumerates it."""
+
+    index: int
+    handle: Any
+    uuid: str
+
+
+@dataclass
+class _Pick:
+    """A GPU chosen for measurement, with the caveats on how it was chosen (for ``Channel.how``)."""
+
+    gpu: _Gpu
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """How one open channel is read: an NVML getter returning milli-units (mJ or mW)."""
+
+    channel_id: str
+    handle: Any
+    getter: Callable[[Any], int]
+
+
+class _Inventory:
+    """NVML's GPUs by index and UUID; MIG instances are enumerated on first need only."""
+
+    def __init__(self, nvml: Any, gpus: list[_Gpu]) -> None:
+        self._nvml = nvml
+        self.gpus = gpus
+        self._mig_parents: dict[str, _Gpu] | None = None
+
+    def by_index(self, index: int) -> _Pick | None:
+        """The GPU at this NVML index, if there is one."""
+        return next((_Pick(gpu) for gpu in self.gpus if gpu.index == index), None)
+
+    def by_uuid(self, prefix: str) -> _Pick | None:
+        """The device whose UUID starts with ``prefix``, if exactly one does.
+
+        ``GPU-`` prefixes match GPUs; ``MIG-`` prefixes match MIG instances and pick their parent.
+        """
+        if prefix in ("GPU-", "MIG-"):
+            return None
+        is_mig = prefix.startswith("MIG-")
+        pool = self._mig() if is_mig else {gpu.uuid: gpu for gpu in self.gpus}
+        matches = [gpu for uuid, gpu in pool.items() if uuid.startswith(prefix)]
+        if len(matches) != 1:
+            return None
+        return _Pick(matches[0], [_MIG_NOTE] if is_mig else [])
+
+    def _mig(self) -> dict[str, _Gpu]:
+        if self._mig_parents is None:
+            self._mig_parents = {
+                uuid: gpu for gpu in self.gpus for uuid in _mig_uuids(self._nvml, gpu.handle)
+            }
+        return self._mig_parents
+
+
+def _mig_uuids(nvml: Any, handle: Any) -> list[str]:
+    """UUIDs of the MIG instances on one GPU; none when MIG is unsupported or disabled."""
+    try:
+        slots = int(nvml.nvmlDeviceGetMaxMigDeviceCount(handle))
+    except nvml.NVMLError:
+        return []
+    uuids = []
+    for slot in range(slots):
+        try:
+            mig = nvml.nvmlDeviceGetMigDeviceHandleByIndex(handle, slot)
+            uuids.append(_text(nvml.nvmlDeviceGetUUID(mig)))
+        except nvml.NVMLError:
+            continue  # an empty slot
+    return uuids
+
+
+def _by_uuid_entry(inventory: _Inventory, entry: str) -> _Pick | None:
+    """Resolve a UUID entry: ``GPU-...``, ``MIG-...``, a bare prefix or ``MIG-GPU-<uuid>/gi/ci``."""
+    if entry.startswith("MIG-GPU-"):  # pre-R470 syntax: MIG-GPU-<parent uuid>/<gi>/<ci>
+        pick = inventory.by_uuid(entry.removeprefix("MIG-").split("/")[0])
+        return None if pick is None else _Pick(pick.gpu, [_MIG_NOTE])
+    return inventory.by_uuid(entry if entry.startswith(("GPU-", "MIG-")) else f"GPU-{entry}")
+
+
+def _by_cuda_entry(inventory: _Inventory, entry: str, pci_order: bool) -> _Pick | None:
+    """Resolve one ``CUDA_VISIBLE_DEVICES`` entry; None where CUDA would stop reading the list."""
+    if not (entry.isascii() and entry.isdigit()):
+        return _by_uuid_entry(inventory, entry)
+    index = int(entry)
+    pick = inventory.by_index(index)
+    if pick is not None and not pci_order:
+        pick.notes.append(f"CUDA index {index} taken as NVML index {index} (PCI bus order)")
+    return pick
+
+
+def _by_torch_uuid(inventory: _Inventory, uuid: str) -> _Pick | None:
+    """Resolve a CUDA device UUID as torch prints it (bare hex, no ``GPU-``/``MIG-``)."""
+    if not _BARE_UUID.fullmatch(uuid):
+        return None
+    return inventory.by_uuid(f"GPU-{uuid}") or inventory.by_uuid(f"MIG-{uuid}")
+
+
+def _torch_uuids() -> list[str] | None:
+    """UUIDs of the devices torch sees, if torch has already initialised CUDA; else None.
+
+    Torch's devices are exactly the ones CUDA chose for this process, so they settle any doubt
+    about device order. Torch is never imported and CUDA never initialised here.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return None
+    try:
+        cuda = torch.cuda
+        if not cuda.is_initialized():
+            return None
+        return [str(cuda.get_device_properties(k).uuid) for k in range(cuda.device_count())]
+    except Exception:
+        return None
+
+
+def _merge(picks: list[_Pick]) -> list[_Pick]:
+    """One pick per physical GPU, in first-seen order, with the notes of every pick of it."""
+    merged: dict[int, _Pick] = {}
+    for pick in picks:
+        kept = merged.setdefault(pick.gpu.index, _Pick(pick.gpu))
+        kept.notes.extend(note for note in pick.notes if note not in kept.notes)
+    return list(merged.values())
+
+
+_NVIDIA_DRIVER_MARKER = "/proc/driver/nvidia/version"
+"""Present when the NVIDIA kernel driver is loaded: GPUs exist that would go unmeasured."""
+
+
+def _text(value: str | bytes) -> str:
+    """NVML strings: ``str`` from current bindings, ``bytes`` from old ones."""
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _describe(nvml: Any, exc: Exception) -> str:
+    """A short reason for a fault or an unavailable device."""
+    if isinstance(exc, nvml.NVMLError):
+        return f"NVML error: {exc}"
+    return f"unexpected error: {exc!r}"
+
+
+def _init_failure(nvml: Any, exc: Exception) -> Unavailable:
+    """Why ``nvmlInit`` failed, in words, with a fix where one exists."""
+    reason, fix = _INIT_FAILURES.get(
+        type(exc).__name__, (f"NVML could not be initialised ({_describe(nvml, exc)})", None)
+    )
+    return Unavailable(SOURCE, reason, fix)
+
+
+class NvmlMeter:
+    """Energy of the NVIDIA GPUs this process uses, one channel per physical GPU.
+
+    Volta and newer GPUs expose a millijoule counter read directly; older ones only report power,
+    which the sampler integrates. The constructor touches nothing: ``pynvml`` is imported and NVML
+    initialised in ``open``.
+
+    Args:
+        gpu_ids: GPUs to measure, overriding ``CUDA_VISIBLE_DEVICES``: ints are NVML indices,
+            strings are ``GPU-``/``MIG-`` UUIDs or unique prefixes of them.
+        environ: Environment to read ``CUDA_VISIBLE_DEVICES`` and ``CUDA_DEVICE_ORDER`` from at
+            ``open``; defaults to ``os.environ``.
+
+    Raises:
+        TypeError: A ``gpu_ids`` entry is neither an int nor a str.
+        ValueError: A ``gpu_ids`` entry is a negative index, an empty string or a digit string.
+    """
+
+    source = SOURCE
+
+    def __init__(
+        self,
+        gpu_ids: Sequence[int | str] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self._gpu_ids = None if gpu_ids is None else tuple(_checked_id(i) for i in gpu_ids)
+        self._environ = environ
+        self._nvml: Any = None
+        self._pid: int | None = None
+        self._channels: list[Channel] = []
+        self._sources: list[_Source] = []
+        self._unavailable: list[Unavailable] = []
+
+    @property
+    def max_interval_s(self) -> float | None:
+        """None: the 64-bit millijoule counter does not wrap within any run."""
+        return None
+
+    @property
+    def unavailable(self) -> list[Unavailable]:
+        """What ``open`` found but cannot read: missing binding or driver, unsupported GPUs."""
+        return list(self._unavailable)
+
+    def open(self) -> list[Channel]:
+        """Initialise NVML and return one channel per visible, readable GPU; never raises.
+
+        While open, a second call returns the same channels; after ``close`` it opens afresh.
+        """
+        if self._nvml is not None:
+            return list(self._channels)
+        self._channels, self._sources, self._unavailable = [], [], []
+        try:
+            nvml: Any = importlib.import_module("pynvml")
+        except ImportError:
+            self._unavailable.append(
+                Unavailable(
+                    SOURCE,
+                    "nvidia-ml-py is not installed",
+                    "pip install 'carbon-callbacks[nvidia]'",
+                    degrades=os.path.exists(_NVIDIA_DRIVER_MARKER),
+                )
+            )
+            return []
+        try:
+            nvml.nvmlInit()
+        except Exception as exc:
+            self._unavailable.append(_init_failure(nvml, exc))
+            return []
+        self._nvml, self._pid = nvml, os.getpid()
+        try:
+            self._open_channels()
+        except Exception as exc:
+            self._unavailable.append(
+                Unavailable(SOURCE, f"NVML could not list the GPUs ({_describe(nvml, exc)})")
+            )
+        return list(self._channels)
+
+    def read(self) -> Reading:
+        """Read every channel: joules for energy channels, watts for power ones; never raises."""
+        if self._pid != os.getpid():
+            return self._all_faults("NVML handle not valid after fork")
+        if self._nvml is None:
+            return self._all_faults("NVML meter is closed")
+        reading = Reading()
+        for source in self._sources:
+            try:
+                reading.values[source.channel_id] = source.getter(source.handle) / 1000.0
+            except Exception as exc:
+                reading.faults[source.channel_id] = _describe(self._nvml, exc)
+        return reading
+
+    def close(self) -> None:
+        """Shut NVML down once; idempotent, and a no-op in a child forked after ``open``."""
+        nvml, self._nvml = self._nvml, None
+        if nvml is not None and self._pid == os.getpid():
+            with suppress(Exception):
+                nvml.nvmlShutdown()
+
+    def _all_faults(self, reason: str) -> Reading:
+        return Reading(faults={source.channel_id: reason for source in self._sources})
+
+    def _open_channels(self) -> None:
+        inventory = _Inventory(self._nvml, self._enumerate())
+        for pick in _merge(self._select(inventory)):
+            self._open_channel(pick)
+
+    def _enumerate(self) -> list[_Gpu]:
+        """Every GPU NVML lists; one whose handle or UUID cannot be had is reported unavailable."""
+        nvml = self._nvml
+        count = int(nvml.nvmlDeviceGetCount())
+        if count == 0:
+            self._unavailable.append(Unavailable(SOURCE, "NVML reports no NVIDIA GPU"))
+        gpus = []
+        for index in range(count):
+            try:
+                handle = nvml.nvmlDeviceGetHandleByIndex(index)
+                gpus.append(_Gpu(index, handle, _text(nvml.nvmlDeviceGetUUID(handle))))
+            except nvml.NVMLError as exc:
+                self._unavailable.append(
+                    Unavailable(SOURCE, f"GPU {index}: {_describe(nvml, exc)}")
+                )
+        return gpus
+
+    def _select(self, inventory: _Inventory) -> list[_Pick]:
+        """The GPUs this process uses: ``gpu_ids``, else torch's devices, else CUDA's variable."""
+        if self._gpu_ids is not None:
+            return self._select_explicit(inventory, self._gpu_ids)
+        torch_uuids = _torch_uuids()
+        if torch_uuids is not None:
+            return self._select_torch(inventory, torch_uuids)
+        environ = os.environ if self._environ is None else self._environ
+        entries = parse_cuda_visible_devices(environ.get("CUDA_VISIBLE_DEVICES"))
+        if entries is None:
+            return [_Pick(gpu) for gpu in inventory.gpus]
+        pci_order = environ.get("CUDA_DEVICE_ORDER") == "PCI_BUS_ID"
+        return self._select_cuda_visible(inventory, entries, pci_order)
+
+    def _select_explicit(self, inventory: _Inventory, ids: tuple[int | str, ...]) -> list[_Pick]:
+        picks = []
+        for gpu_id in ids:
+            pick = (
+                inventory.by_index(gpu_id)
+                if isinstance(gpu_id, int)
+                else _by_uuid_entry(inventory, gpu_id)
+            )
+            if pick is None:
+                reason = f"gpu_ids entry {gpu_id!r} matches no GPU, or several"
+                self._unavailable.append(Unavailable(SOURCE, reason, _UUID_FIX))
+            else:
+                picks.append(pick)
+        return picks
+
+    def _select_torch(self, inventory: _Inventory, uuids: list[str]) -> list[_Pick]:
+        picks = []
+        for cuda_index, uuid in enumerate(uuids):
+            pick = _by_torch_uuid(inventory, uuid)
+            if pick is None:
+                reason = f"CUDA device {cuda_index} (UUID {uuid}) is not among NVML's devices"
+                self._unavailable.append(Unavailable(SOURCE, reason))
+            else:
+                picks.append(pick)
+        return picks
+
+    def _select_cuda_visible(
+        self, inventory: _Inventory, entries: list[str], pci_order: bool
+    ) -> list[_Pick]:
+        """Resolve entries in order, stopping at the first one CUDA would reject, as CUDA does."""
+        picks = []
+        for entry in entries:
+            pick = _by_cuda_entry(inventory, entry, pci_order)
+            if pick is None:
+                reason = (
+                    f"CUDA_VISIBLE_DEVICES entry {entry!r} matches no GPU, or several; "
+                    "CUDA ignores it and every entry after it"
+                )
+                self._unavailable.append(Unavailable(SOURCE, reason, _UUID_FIX))
+                break
+            picks.append(pick)
+        return picks
+
+    def _open_channel(self, pick: _Pick) -> None:
+        """Add the GPU's channel, energy counter first, power second; else report it unavailable."""
+        nvml, gpu = self._nvml, pick.gpu
+        label = f"GPU {gpu.index}"
+        try:
+            name = _text(nvml.nvmlDeviceGetName(gpu.handle))
+            label = f"GPU {gpu.index} ({name})"
+            probed = _probe(nvml, gpu.handle)
+        except Exception as exc:
+            self._unavailable.append(Unavailable(SOURCE, f"{label}: {_describe(nvml, exc)}"))
+            return
+        if probed is None:
+            reason = f"{label}: neither energy counter nor power reading is supported"
+            self._unavailable.append(Unavailable(SOURCE, reason))
+            return
+        quantity, how, getter = probed
+        channel_id = f"gpu:{gpu.index}"
+        self._channels.append(
+            Channel(
+                id=channel_id,
+                kind="gpu",
+                device=name,
+                method="measured",
+                how="; ".join([how, *pick.notes]),
+                quantity=quantity,
+                host_level=False,
+            )
+        )
+        self._sources.append(_Source(channel_id, gpu.handle, getter))
+
+
+def _probe(nvml: Any, handle: Any) -> tuple[Quantity, str, Callable[[Any], int]] | None:
+    """The best reading the GPU supports: the energy counter, else power; None if neither.
+
+    Only "not supported" (or a driver too old to have the function) moves on to the next reading;
+    any other NVML error propagates, since it says the GPU is unusable rather than old.
+    """
+    unsupported = (nvml.NVMLError_NotSupported, nvml.NVMLError_FunctionNotFound)
+    options: list[tuple[Quantity, str, Callable[[Any], int]]] = [
+        ("energy", _ENERGY_HOW, nvml.nvmlDeviceGetTotalEnergyConsumption),
+        ("power", _POWER_HOW, nvml.nvmlDeviceGetPowerUsage),
+    ]
+    for quantity, how, getter in options:
+        try:
+            getter(handle)
+        except unsupported:
+            continue
+        return quantity, how, getter
+    return None
+
+
+def _checked_id(gpu_id: int | str) -> int | str:
+    """Reject ``gpu_ids`` entries that cannot name a GPU, at construction, with what to write."""
+    if isinstance(gpu_id, bool) or not isinstance(gpu_id, int | str):
+        raise TypeError(f"gpu_ids entries are NVML indices (int) or UUIDs (str), got {gpu_id!r}")
+    if isinstance(gpu_id, int) and gpu_id < 0:
+        raise ValueError(f"gpu_ids index {gpu_id} is negative; NVML indices start at 0")
+    if isinstance(gpu_id, str) and (not gpu_id.strip() or gpu_id.strip().isdigit()):
+        raise ValueError(
+            f"gpu_ids entry {gpu_id!r} is not a UUID: write {gpu_id.strip() or 0} (an int) for an "
+            f"NVML index, or 'GPU-...' for a UUID or UUID prefix"
+        )
+    return gpu_id.strip() if isinstance(gpu_id, str) else gpu_id

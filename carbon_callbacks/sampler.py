@@ -1,0 +1,324 @@
+"""The sampler: one daemon thread that polls every meter and keeps a bounded energy timeline.
+
+Power-only channels are integrated here (trapezoid), so every channel leaves the sampler as a
+cumulative energy counter in joules. Reads are serialised by one lock, so the thread and the exact
+reads a tracker takes at window boundaries never interleave inside a meter. The thread is a
+daemon, stopped by an Event and joined on ``stop``; at interpreter exit every running sampler is
+stopped; in a child created by ``fork`` every inherited sampler is marked dead so the child never
+reads or counts.
+"""
+
+from __future__ import annotations
+
+import atexit
+import bisect
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from carbon_callbacks._warnings import warn_once
+from carbon_callbacks.meters.base import Channel, Meter, Reading, Unavailable
+
+DEFAULT_INTERVAL_S = 0.1
+DEFAULT_MAX_SAMPLES = 8192
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """Cumulative joules per channel (in ``Sampler.channels`` order) at one monotonic instant.
+
+    A channel whose value is None has not been read successfully yet: its energy is unknown, not 0.
+    """
+
+    t_ns: int
+    joules: tuple[float | None, ...]
+
+
+@dataclass(slots=True)
+class FaultSpan:
+    """A stretch of time during which one channel could not be read."""
+
+    reason: str
+    start_ns: int
+    end_ns: int
+
+
+class _ChannelState:
+    """Per-channel bookkeeping that turns raw meter values into cumulative joules."""
+
+    __slots__ = ("baseline_j", "cumulative_j", "last_power_t_ns", "last_power_w")
+
+    def __init__(self) -> None:
+        self.baseline_j: float | None = None
+        self.cumulative_j: float | None = None
+        self.last_power_w: float | None = None
+        self.last_power_t_ns = 0
+
+    def add_energy(self, counter_j: float) -> None:
+        if self.baseline_j is None:
+            self.baseline_j = counter_j
+        self.cumulative_j = counter_j - self.baseline_j
+
+    def add_power(self, watts: float, t_ns: int) -> None:
+        if self.last_power_w is None:
+            self.cumulative_j = 0.0
+        else:
+            elapsed_s = (t_ns - self.last_power_t_ns) / 1e9
+            self.cumulative_j = (self.cumulative_j or 0.0) + (
+                watts + self.last_power_w
+            ) / 2 * elapsed_s
+        self.last_power_w = watts
+        self.last_power_t_ns = t_ns
+
+
+_live_samplers: weakref.WeakSet[Sampler] = weakref.WeakSet()
+_hooks_installed = False
+
+
+def _install_process_hooks() -> None:
+    """Register the exit and fork hooks once, on first use rather than at import."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_stop_all_at_exit)
+    os.register_at_fork(after_in_child=_disown_all_in_child)
+
+
+def _stop_all_at_exit() -> None:
+    for sampler in list(_live_samplers):
+        sampler.stop()
+
+
+def _disown_all_in_child() -> None:
+    for sampler in list(_live_samplers):
+        sampler._disown_after_fork()
+    _live_samplers.clear()
+
+
+class Sampler:
+    """Polls meters at a fixed interval from one daemon thread.
+
+    Args:
+        meters: The meters to poll. They are opened by ``open`` and closed by ``stop``.
+        interval_s: Polling interval; shortened when a meter needs more frequent reads (RAPL wrap).
+        max_samples: Bound on the timeline; older samples are dropped.
+        clock_ns: Monotonic clock in nanoseconds (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        meters: Sequence[Meter],
+        interval_s: float = DEFAULT_INTERVAL_S,
+        max_samples: int = DEFAULT_MAX_SAMPLES,
+        clock_ns: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
+        self._meters = list(meters)
+        self._requested_interval_s = interval_s
+        self._max_samples = max_samples
+        self._clock_ns = clock_ns
+        self._lock = threading.Lock()
+        self._stop_event = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._timeline: list[Sample] = []
+        self._channels: tuple[Channel, ...] = ()
+        self._unavailable: list[Unavailable] = []
+        self._states: dict[str, _ChannelState] = {}
+        self._opened_meters: list[tuple[Meter, tuple[str, ...]]] = []
+        self._power_ids: frozenset[str] = frozenset()
+        self._faults: dict[str, list[FaultSpan]] = {}
+        self._owner_pid = os.getpid()
+        self._opened = False
+        self._closed = False
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        """The channels of every meter, in the order of ``Sample.joules``."""
+        return self._channels
+
+    @property
+    def unavailable(self) -> list[Unavailable]:
+        """What the meters found but could not use."""
+        return list(self._unavailable)
+
+    @property
+    def interval_s(self) -> float:
+        """The effective polling interval: the requested one, shortened for meters that need it."""
+        limits = [m.max_interval_s for m in self._meters if m.max_interval_s is not None]
+        return min([self._requested_interval_s, *limits])
+
+    @property
+    def is_running(self) -> bool:
+        """True while the polling thread is alive in this process."""
+        return self._thread is not None and self._thread.is_alive() and self._is_owner()
+
+    def open(self) -> None:
+        """Open every meter and take the first sample (the zero point of every channel)."""
+        if self._opened:
+            return
+        self._opened = True
+        _install_process_hooks()
+        channels: list[Channel] = []
+        for meter in self._meters:
+            try:
+                opened = meter.open()
+            except Exception as error:  # a meter bug must not stop the run
+                self._unavailable.append(Unavailable(meter.source, f"failed to open: {error}"))
+                continue
+            channels.extend(opened)
+            self._opened_meters.append((meter, tuple(channel.id for channel in opened)))
+            self._unavailable.extend(meter.unavailable)
+        self._channels = tuple(channels)
+        self._power_ids = frozenset(c.id for c in channels if c.quantity == "power")
+        self._states = {channel.id: _ChannelState() for channel in channels}
+        self.sample()
+
+    def start(self) -> None:
+        """Start the polling thread (opening the meters first if needed)."""
+        self.open()
+        if self._thread is not None or self._closed:
+            return
+        _live_samplers.add(self)
+        self._thread = threading.Thread(
+            target=self._run, name="carbon-callbacks-sampler", daemon=True
+        )
+        self._thread.start()
+
+    def sample(self) -> Sample:
+        """Read every meter now and append the result to the timeline; returns that sample.
+
+        In a forked child, or after ``stop``, no meter is read and the latest sample is returned.
+        """
+        with self._lock:
+            if self._closed or not self._is_owner():
+                return self._latest_or_empty()
+            return self._sample_locked()
+
+    def latest(self) -> Sample:
+        """The most recent sample, without reading the meters."""
+        with self._lock:
+            return self._latest_or_empty()
+
+    def joules_at(self, t_ns: int) -> tuple[float | None, ...] | None:
+        """Cumulative joules per channel at ``t_ns``, interpolated linearly between samples.
+
+        Returns None when ``t_ns`` is outside the retained timeline (older than the oldest sample
+        kept, or newer than the latest one): the caller then needs an exact read instead.
+        """
+        with self._lock:
+            timeline = self._timeline
+            if not timeline or t_ns < timeline[0].t_ns or t_ns > timeline[-1].t_ns:
+                return None
+            index = bisect.bisect_left(timeline, t_ns, key=_sample_time)
+            after = timeline[index]
+            if after.t_ns == t_ns or index == 0:
+                return after.joules
+            before = timeline[index - 1]
+        weight = (t_ns - before.t_ns) / (after.t_ns - before.t_ns)
+        return tuple(
+            None if a is None or b is None else a + (b - a) * weight
+            for a, b in zip(before.joules, after.joules, strict=True)
+        )
+
+    def faults_between(self, start_ns: int, end_ns: int) -> dict[str, str]:
+        """Channel id to the first fault reason seen in [start_ns, end_ns], for partial figures."""
+        with self._lock:
+            found: dict[str, str] = {}
+            for channel_id, spans in self._faults.items():
+                for span in spans:
+                    if span.start_ns <= end_ns and span.end_ns >= start_ns:
+                        found[channel_id] = span.reason
+                        break
+            return found
+
+    def stop(self) -> None:
+        """Stop and join the thread, then close the meters. Idempotent; safe from any thread."""
+        self._stop_event.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread() and self._is_owner():
+            thread.join()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        _live_samplers.discard(self)
+        if not self._is_owner():
+            return
+        for meter in self._meters:
+            try:
+                meter.close()
+            except Exception as error:
+                warn_once(
+                    f"close:{meter.source}", f"carbon-callbacks: closing {meter.source}: {error}"
+                )
+
+    def _run(self) -> None:
+        interval_s = self.interval_s
+        while not self._stop_event.wait(interval_s):
+            try:
+                self.sample()
+            except Exception as error:  # never let the thread die silently or raise into training
+                warn_once(f"sampler:{type(error).__name__}", f"carbon-callbacks sampler: {error!r}")
+
+    def _sample_locked(self) -> Sample:
+        t_ns = self._clock_ns()
+        for meter, channel_ids in self._opened_meters:
+            reading = self._read_meter(meter, channel_ids)
+            for channel_id, value in reading.values.items():
+                state = self._states.get(channel_id)
+                if state is None:
+                    continue
+                if channel_id in self._power_ids:
+                    state.add_power(value, t_ns)
+                else:
+                    state.add_energy(value)
+            for channel_id, reason in reading.faults.items():
+                if channel_id in self._states:
+                    self._record_fault(channel_id, reason, t_ns)
+        sample = Sample(t_ns, tuple(self._states[c.id].cumulative_j for c in self._channels))
+        self._timeline.append(sample)
+        if len(self._timeline) > 2 * self._max_samples:
+            del self._timeline[: len(self._timeline) - self._max_samples]
+        return sample
+
+    @staticmethod
+    def _read_meter(meter: Meter, channel_ids: tuple[str, ...]) -> Reading:
+        try:
+            return meter.read()
+        except Exception as error:  # a meter broke its no-raise contract: degrade its channels
+            return Reading(
+                faults=dict.fromkeys(channel_ids, f"{meter.source} read failed: {error!r}")
+            )
+
+    def _record_fault(self, channel_id: str, reason: str, t_ns: int) -> None:
+        spans = self._faults.setdefault(channel_id, [])
+        if spans and spans[-1].reason == reason:
+            spans[-1].end_ns = t_ns
+        else:
+            spans.append(FaultSpan(reason, t_ns, t_ns))
+        warn_once(
+            f"fault:{channel_id}:{reason}",
+            f"carbon-callbacks: {channel_id} could not be read ({reason}); its figure is marked "
+            "partial and training continues.",
+        )
+
+    def _latest_or_empty(self) -> Sample:
+        if self._timeline:
+            return self._timeline[-1]
+        return Sample(self._clock_ns(), tuple(None for _ in self._channels))
+
+    def _is_owner(self) -> bool:
+        return os.getpid() == self._owner_pid
+
+    def _disown_after_fork(self) -> None:
+        """In a forked child: the thread did not survive, the lock may be held; never read again."""
+        self._lock = threading.Lock()
+        self._thread = None
+        self._closed = True
+
+
+def _sample_time(sample: Sample) -> int:
+    return sample.t_ns

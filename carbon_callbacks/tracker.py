@@ -1,0 +1,403 @@
+"""The tracker: the framework-neutral measurement session every adapter and script uses.
+
+```python
+with Tracker(intensity=250.0) as tracker:
+    for epoch in range(3):
+        tracker.begin_window(f"epoch {epoch}")
+        for batch in data:
+            train_step(batch)
+            tracker.step()
+        print(tracker.end_window(f"epoch {epoch}").energy_kwh)
+print(tracker.summary)
+```
+
+Window boundaries take an exact, synchronous read of every meter; ``step`` only bumps a counter and
+a timestamp; ``energy_between`` answers for any past interval from the sampler's timeline. Problems
+while measuring or writing the log warn once and never raise into the caller.
+"""
+
+from __future__ import annotations
+
+import atexit
+import math
+import os
+import platform
+import secrets
+import socket
+import sys
+import time
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+from carbon_callbacks._version import __version__
+from carbon_callbacks._warnings import warn_once
+from carbon_callbacks.config import TrackerConfig, resolve_config
+from carbon_callbacks.intensity.base import ConstantIntensity, IntensityProvider, IntensityValue
+from carbon_callbacks.measurement import ChannelEnergy, Measurement
+from carbon_callbacks.meters.base import Channel, Meter, Unavailable
+from carbon_callbacks.records import SCHEMA_VERSION, RunLogWriter
+from carbon_callbacks.sampler import Sample, Sampler
+
+RunStatus = Literal["completed", "failed", "interrupted", "unfinished"]
+RUN_WINDOW = "run"
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """An exact read taken at a window boundary."""
+
+    sample: Sample
+    unix: float
+    steps: int
+
+
+_running_trackers: weakref.WeakSet[Tracker] = weakref.WeakSet()
+_hooks_installed = False
+
+
+def _install_process_hooks() -> None:
+    """Close unfinished runs at exit and disown them in forked children (installed on first use)."""
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_stop_all_at_exit)
+    os.register_at_fork(after_in_child=_running_trackers.clear)
+
+
+def _stop_all_at_exit() -> None:
+    for tracker in list(_running_trackers):
+        tracker.stop(status="unfinished")
+
+
+def default_meters(config: TrackerConfig) -> list[Meter]:
+    """The meters a tracker uses unless given others: NVIDIA GPUs, then RAPL or the CPU estimate."""
+    from carbon_callbacks.meters.cpu_estimate import DEFAULT_WATTS_PER_CORE, CpuEstimateMeter
+    from carbon_callbacks.meters.host import HostMeter
+    from carbon_callbacks.meters.nvml import NvmlMeter
+    from carbon_callbacks.meters.rapl import RaplMeter
+
+    watts = config.cpu_watts if config.cpu_watts is not None else DEFAULT_WATTS_PER_CORE
+    return [
+        NvmlMeter(gpu_ids=config.gpu_ids),
+        HostMeter(RaplMeter(root=config.powercap_root), CpuEstimateMeter(watts)),
+    ]
+
+
+class Tracker:
+    """Measures the energy (and, given an intensity, the CO2e) of a run and of windows inside it.
+
+    Args:
+        gpu_ids: NVML indices or UUIDs to measure; default: the GPUs this process can see.
+        interval_s: Sampler polling interval in seconds (default 0.1).
+        pue: Data-centre power usage effectiveness, >= 1.0 (default 1.0: no overhead counted).
+        intensity: Carbon intensity as a constant gCO2e/kWh or an ``IntensityProvider``; None
+            leaves CO2e uncomputed.
+        cpu_watts: Watts per busy core for the CPU estimate (used only without RAPL).
+        output_dir: Folder for the JSONL run log (default ``carbon-runs``).
+        write_log: False writes no run log.
+        run_name: Label stored in the run log.
+        powercap_root: Root of the powercap sysfs tree (default: the standard locations).
+        meters: Meters to use instead of the default NVML + RAPL/estimate set.
+
+    Raises:
+        ValueError, TypeError: A setting is invalid; the message says what to write instead.
+    """
+
+    def __init__(
+        self,
+        *,
+        gpu_ids: Sequence[int | str] | None = None,
+        interval_s: float | None = None,
+        pue: float | None = None,
+        intensity: float | IntensityProvider | None = None,
+        cpu_watts: float | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
+        write_log: bool | None = None,
+        run_name: str | None = None,
+        powercap_root: str | os.PathLike[str] | None = None,
+        meters: Sequence[Meter] | None = None,
+    ) -> None:
+        self.config = resolve_config(
+            interval_s=interval_s,
+            pue=pue,
+            cpu_watts=cpu_watts,
+            output_dir=output_dir,
+            write_log=write_log,
+            gpu_ids=gpu_ids,
+            powercap_root=powercap_root,
+            run_name=run_name,
+        )
+        self._intensity = _as_provider(intensity)
+        self._meters = list(meters) if meters is not None else None
+        self.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+        self._sampler: Sampler | None = None
+        self._writer: RunLogWriter | None = None
+        self._windows: dict[str, _Mark] = {}
+        self._run_mark: _Mark | None = None
+        self._summary: Measurement | None = None
+        self._owner_pid = os.getpid()
+        self._step_count = 0
+        self._last_step_ns = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Tracker:
+        """Open the meters, start the sampler and write the run-log header. Idempotent."""
+        if self._sampler is not None or not self._is_owner():
+            return self
+        meters = self._meters if self._meters is not None else default_meters(self.config)
+        self._sampler = Sampler(meters, interval_s=self.config.interval_s)
+        self._sampler.start()
+        _install_process_hooks()
+        _running_trackers.add(self)
+        for item in self._sampler.unavailable:
+            if item.degrades:
+                warn_once(f"unavailable:{item.source}:{item.reason}", _describe_unavailable(item))
+        self._run_mark = self._mark(self._sampler.latest())
+        if self.config.output_dir is not None:
+            self._writer = RunLogWriter(self.config.output_dir / f"{self.run_id}.jsonl")
+            self._writer.write(self._header())
+        return self
+
+    def stop(self, status: RunStatus = "completed") -> Measurement | None:
+        """Take a last exact read, write the summary, stop the sampler and return the run's figures.
+
+        Idempotent: later calls return the same summary. Returns None if the tracker was never
+        started, or in a forked child (the parent owns the run).
+        """
+        if self._summary is not None or self._sampler is None or not self._is_owner():
+            return self._summary
+        _running_trackers.discard(self)
+        sampler = self._sampler
+        assert self._run_mark is not None
+        self._summary = self._measure(RUN_WINDOW, self._run_mark, self._mark(sampler.sample()))
+        sampler.stop()
+        if self._writer is not None:
+            self._writer.write(
+                {"type": "summary", "status": status, "run_id": self.run_id}
+                | self._summary.to_dict()
+            )
+            self._writer.close()
+        return self._summary
+
+    def __enter__(self) -> Tracker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.stop("completed")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.stop("interrupted")
+        else:
+            self.stop("failed")
+
+    # -- hot path ----------------------------------------------------------------------------
+
+    def step(self, count: int = 1) -> None:
+        """Record that ``count`` steps finished: a counter and a timestamp, nothing else."""
+        self._step_count += count
+        self._last_step_ns = time.monotonic_ns()
+
+    # -- windows -----------------------------------------------------------------------------
+
+    def begin_window(self, name: str) -> None:
+        """Open the window ``name`` with an exact read. Reopening a name restarts it."""
+        if self._sampler is None or self._summary is not None or not self._is_owner():
+            return
+        self._windows[name] = self._mark(self._sampler.sample())
+
+    def end_window(self, name: str) -> Measurement | None:
+        """Close the window ``name`` with an exact read, log it, and return its figures.
+
+        Returns None when the tracker is not running (never started, stopped, forked child).
+
+        Raises:
+            ValueError: No window of that name is open: a programming error in the caller.
+        """
+        if self._sampler is None or self._summary is not None or not self._is_owner():
+            return None
+        start = self._windows.pop(name, None)
+        if start is None:
+            open_names = ", ".join(repr(n) for n in self._windows) or "none"
+            raise ValueError(
+                f"no open window named {name!r} (open: {open_names}); call begin_window(name) first"
+            )
+        measurement = self._measure(name, start, self._mark(self._sampler.sample()))
+        if self._writer is not None:
+            self._writer.write({"type": "window"} | measurement.to_dict())
+        return measurement
+
+    def energy_between(
+        self, start_ns: int, end_ns: int, name: str = "interval"
+    ) -> Measurement | None:
+        """Figures for a past interval of ``time.monotonic_ns`` times, interpolated between samples.
+
+        No meter is read. Returns None when the interval is not inside the retained timeline.
+        """
+        if self._sampler is None or end_ns < start_ns:
+            return None
+        start = self._sampler.joules_at(start_ns)
+        end = self._sampler.joules_at(end_ns)
+        if start is None or end is None:
+            return None
+        now_unix, now_ns = time.time(), time.monotonic_ns()
+        return self._measure(
+            name,
+            _Mark(Sample(start_ns, start), now_unix - (now_ns - start_ns) / 1e9, 0),
+            _Mark(Sample(end_ns, end), now_unix - (now_ns - end_ns) / 1e9, 0),
+        )
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def steps(self) -> int:
+        """Steps recorded so far."""
+        return self._step_count
+
+    @property
+    def last_step_ns(self) -> int:
+        """``time.monotonic_ns()`` of the latest ``step`` call, 0 before the first."""
+        return self._last_step_ns
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        """What is being measured (empty before ``start``)."""
+        return self._sampler.channels if self._sampler is not None else ()
+
+    @property
+    def unavailable(self) -> list[Unavailable]:
+        """Sources found but not usable, with the reason and fix (empty before ``start``)."""
+        return self._sampler.unavailable if self._sampler is not None else []
+
+    @property
+    def is_running(self) -> bool:
+        """True between ``start`` and ``stop`` in the process that started it."""
+        return self._sampler is not None and self._summary is None and self._is_owner()
+
+    @property
+    def summary(self) -> Measurement | None:
+        """The whole run's figures once stopped, else None."""
+        return self._summary
+
+    @property
+    def log_path(self) -> Path | None:
+        """The run log being written, or None when logging is off or not started."""
+        return self._writer.path if self._writer is not None else None
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _is_owner(self) -> bool:
+        return os.getpid() == self._owner_pid
+
+    def _mark(self, sample: Sample) -> _Mark:
+        unix = time.time() - (time.monotonic_ns() - sample.t_ns) / 1e9
+        return _Mark(sample, unix, self._step_count)
+
+    def _measure(self, name: str, start: _Mark, end: _Mark) -> Measurement:
+        assert self._sampler is not None
+        faults = self._sampler.faults_between(start.sample.t_ns, end.sample.t_ns)
+        figures = []
+        for channel, before, after in zip(
+            self._sampler.channels, start.sample.joules, end.sample.joules, strict=True
+        ):
+            fault = faults.get(channel.id)
+            if after is None:
+                energy = None
+                fault = fault or "no reading"
+            elif before is None:
+                energy = after
+                fault = fault or "first reading came after the window started"
+            else:
+                energy = after - before
+            figures.append(ChannelEnergy(channel, energy, fault))
+        return Measurement(
+            name=name,
+            start_unix=start.unix,
+            duration_s=(end.sample.t_ns - start.sample.t_ns) / 1e9,
+            channels=tuple(figures),
+            pue=self.config.pue,
+            steps=end.steps - start.steps,
+            intensity=self._intensity_for(start.unix, end.unix),
+        )
+
+    def _intensity_for(self, start_unix: float, end_unix: float) -> IntensityValue | None:
+        if self._intensity is None:
+            return None
+        try:
+            return self._intensity.intensity(start_unix, end_unix)
+        except Exception as error:  # a provider fault must not reach the training loop
+            warn_once(
+                f"intensity:{type(error).__name__}",
+                f"carbon-callbacks: carbon intensity unavailable ({error}); CO2e is left out.",
+            )
+            return None
+
+    def _header(self) -> dict[str, object]:
+        assert self._sampler is not None and self._run_mark is not None
+        return {
+            "type": "header",
+            "schema": SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "run_name": self.config.run_name,
+            "started_unix": self._run_mark.unix,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "library_version": __version__,
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "channels": [
+                {
+                    "id": c.id,
+                    "kind": c.kind,
+                    "device": c.device,
+                    "method": c.method,
+                    "how": c.how,
+                    "host_level": c.host_level,
+                }
+                for c in self._sampler.channels
+            ],
+            "unavailable": [
+                {"source": u.source, "reason": u.reason, "fix": u.fix}
+                for u in self._sampler.unavailable
+            ],
+            "sampler_interval_s": self._sampler.interval_s,
+            "config": self.config.public_dict(),
+            "intensity": repr(self._intensity) if self._intensity is not None else None,
+        }
+
+
+def _as_provider(intensity: float | IntensityProvider | None) -> IntensityProvider | None:
+    if intensity is None:
+        return None
+    if isinstance(intensity, bool):
+        raise TypeError(
+            "intensity must be gCO2e/kWh or an IntensityProvider; write intensity=250.0"
+        )
+    if isinstance(intensity, int | float):
+        if not math.isfinite(intensity):
+            raise ValueError(f"intensity must be finite, got {intensity!r}; write intensity=250.0")
+        return ConstantIntensity(float(intensity))
+    if not callable(getattr(intensity, "intensity", None)):
+        raise TypeError(
+            f"intensity must be a number of gCO2e/kWh or have an .intensity(start, end) method, "
+            f"got {intensity!r}"
+        )
+    return intensity
+
+
+def _describe_unavailable(item: Unavailable) -> str:
+    fix = f" To fix: {item.fix}" if item.fix else ""
+    return (
+        f"carbon-callbacks: {item.source}: {item.reason}; the figures it would give are "
+        f"estimated or missing.{fix}"
+    )

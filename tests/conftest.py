@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.meters.fake_powercap import FakePowercap
+
+
+def sampler_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "carbon-callbacks-sampler"]
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_left_behind() -> Iterator[None]:
+    """Every test must leave no sampler thread running."""
+    yield
+    assert sampler_threads() == []
+
+
+@pytest.fixture
+def powercap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePowercap:
+    """A fake one-socket powercap tree (package + dram), made the tracker's powercap root."""
+    tree = FakePowercap(tmp_path / "fs")
+    tree.add_zone("intel-rapl:0", "package-0", energy_uj=1_000_000)
+    tree.add_zone("intel-rapl:0:0", "dram", energy_uj=500_000)
+    monkeypatch.setenv("CARBON_CALLBACKS_POWERCAP_ROOT", str(tree.class_root))
+    return tree
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No run logs in the checkout; no user CARBON_CALLBACKS_* setting leaks into a test."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("CARBON_CALLBACKS_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CARBON_CALLBACKS_OUTPUT_DIR", str(tmp_path / "runs"))

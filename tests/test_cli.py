@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from carbon_callbacks import read_run_log
+
+ROOT = Path(__file__).resolve().parents[1]
+BUSY_THEN_EXIT_3 = """
+import time
+print('from the child')
+start = time.process_time()
+while time.process_time() - start < 0.3:
+    pass
+raise SystemExit(3)
+"""
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "carbon_callbacks", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
+    )
+
+
+def test_devices_says_what_is_measured_and_what_is_estimated(powercap: object) -> None:
+    result = cli("devices", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    ids = {c["id"]: c for c in report["channels"]}
+    assert ids["cpu:package-0"]["method"] == "measured"
+    assert "gpu" not in {c["kind"] for c in report["channels"]} or os.path.exists("/dev/nvidia0")
+    human = cli("devices")
+    assert "cpu:package-0" in human.stdout and "Not usable:" in human.stdout
+
+
+def test_devices_on_a_machine_without_rapl_reports_the_estimate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARBON_CALLBACKS_POWERCAP_ROOT", str(tmp_path / "nothing"))
+    result = cli("devices", "--json")
+    report = json.loads(result.stdout)
+    estimate = next(c for c in report["channels"] if c["id"] == "cpu:estimate")
+    assert estimate["method"] == "estimated"
+    assert "per busy core" in estimate["how"]
+    assert any(u["source"] == "rapl" for u in report["unavailable"])
+    human = cli("devices").stdout
+    assert "estimated" in human and "rapl:" in human
+
+
+def test_run_json_reports_the_command_and_exits_with_its_status(tmp_path: Path) -> None:
+    result = cli(
+        "run",
+        "--json",
+        "--output-dir",
+        str(tmp_path),
+        "--intensity",
+        "300",
+        "--",
+        sys.executable,
+        "-c",
+        BUSY_THEN_EXIT_3,
+    )
+    assert result.returncode == 3
+    assert "from the child" in result.stderr  # the child's stdout goes to stderr with --json
+    report = json.loads(result.stdout)
+    assert report["exit_code"] == 3 and report["status"] == "failed"
+    assert report["duration_s"] > 0
+    assert report["energy_kwh"] is not None and report["energy_kwh"] > 0
+    assert report["co2e_kg"] == report["energy_kwh"] * 300 / 1000
+    assert {"id", "kind", "method", "energy_j"} <= set(report["channels"][0])
+    log = read_run_log(report["log_path"])
+    assert log.summary is not None and log.summary["status"] == "failed"
+
+
+def test_run_human_summary_says_the_cpu_figure_is_estimated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARBON_CALLBACKS_POWERCAP_ROOT", str(tmp_path / "nothing"))
+    result = cli("run", "--no-log", "--", sys.executable, "-c", "print('hello')")
+    assert result.returncode == 0
+    assert result.stdout == "hello\n"
+    assert "cpu:estimate" in result.stderr and "estimated" in result.stderr
+    assert "run log" not in result.stderr
+    assert not list(tmp_path.glob("**/*.jsonl"))
+
+
+def test_busy_command_measures_more_than_a_sleeping_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARBON_CALLBACKS_POWERCAP_ROOT", str(tmp_path / "nothing"))
+    busy = "import time\nt = time.time()\nwhile time.time() - t < 1.5: pass"
+    idle = "import time\ntime.sleep(1.5)"
+    energies = {}
+    for name, code in (("busy", busy), ("idle", idle)):
+        result = cli("run", "--json", "--no-log", "--", sys.executable, "-c", code)
+        assert result.returncode == 0, result.stderr
+        report = json.loads(result.stdout)
+        assert report["estimated"] is True
+        energies[name] = report["energy_j"]
+    assert energies["busy"] > 2 * energies["idle"]
+    assert energies["busy"] > 1.0 * 12 * 0.8  # ~1.5 CPU-seconds at 12 W per busy core
+
+
+def test_bad_input_gets_one_line_and_a_nonzero_exit() -> None:
+    cases = {
+        ("run", "--bogus", "--", "true"): 2,
+        ("run",): 2,
+        ("run", "--"): 2,
+        ("run", "--", "no-such-command-anywhere"): 127,
+        ("frobnicate",): 2,
+        ("run", "--pue", "0.5", "--", "true"): 2,
+    }
+    for args, code in cases.items():
+        result = cli(*args)
+        assert result.returncode == code, (args, result.stderr)
+        assert result.stderr.count("\n") == 1, (args, result.stderr)
+        assert result.stderr.startswith("carbon-callbacks: error:"), (args, result.stderr)
+        assert result.stdout == ""

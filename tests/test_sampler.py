@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from carbon_callbacks._warnings import CarbonCallbacksWarning
+from carbon_callbacks.meters.base import Channel, Reading, Unavailable
+from carbon_callbacks.meters.rapl import RaplMeter
+from carbon_callbacks.sampler import Sampler
+from tests.conftest import sampler_threads
+from tests.meters.fake_powercap import FakePowercap
+
+
+class ScriptedPowerMeter:
+    """A power-only source (like a pre-Volta GPU) whose readings follow a script.
+
+    It implements the public Meter protocol, as a user's own meter would, so the sampler's
+    integration can be checked against exact arithmetic.
+    """
+
+    source = "scripted"
+
+    def __init__(self, watts: list[float], max_interval_s: float | None = None) -> None:
+        self._watts = list(watts)
+        self._max_interval_s = max_interval_s
+        self.reads = 0
+        self.closed = 0
+
+    @property
+    def max_interval_s(self) -> float | None:
+        return self._max_interval_s
+
+    @property
+    def unavailable(self) -> list[Unavailable]:
+        return []
+
+    def open(self) -> list[Channel]:
+        return [Channel("gpu:9", "gpu", "scripted", "measured", "script", quantity="power")]
+
+    def read(self) -> Reading:
+        self.reads += 1
+        if not self._watts:
+            return Reading(faults={"gpu:9": "script exhausted"})
+        return Reading(values={"gpu:9": self._watts.pop(0)})
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now_ns = 1_000_000_000
+
+    def __call__(self) -> int:
+        return self.now_ns
+
+    def advance(self, seconds: float) -> None:
+        self.now_ns += int(seconds * 1e9)
+
+
+def test_power_channel_is_integrated_with_the_trapezoid_rule() -> None:
+    clock = Clock()
+    meter = ScriptedPowerMeter([100.0, 200.0, 200.0, 50.0])
+    sampler = Sampler([meter], clock_ns=clock)
+    sampler.open()  # first sample: 100 W at t=0, the zero point
+    clock.advance(1.0)
+    assert sampler.sample().joules == (150.0,)  # (100 + 200) / 2 * 1 s
+    clock.advance(0.5)
+    assert sampler.sample().joules == (250.0,)  # + 200 W * 0.5 s
+    clock.advance(2.0)
+    assert sampler.sample().joules == (500.0,)  # + (200 + 50) / 2 * 2 s
+    sampler.stop()
+
+
+def test_energy_counter_starts_at_zero_and_interpolates(tmp_path: Path) -> None:
+    tree = FakePowercap(tmp_path)
+    tree.add_zone("intel-rapl:0", "package-0", energy_uj=5_000_000)
+    clock = Clock()
+    sampler = Sampler([RaplMeter(root=tree.class_root)], clock_ns=clock)
+    sampler.open()
+    start = clock.now_ns
+    assert sampler.latest().joules == (0.0,)
+    tree.add_energy("intel-rapl:0", 40_000_000)  # 40 J
+    clock.advance(2.0)
+    sampler.sample()
+    assert sampler.joules_at(start) == (0.0,)
+    assert sampler.joules_at(start + 500_000_000) == pytest.approx((10.0,))
+    assert sampler.joules_at(start + 2_000_000_000) == (40.0,)
+    assert sampler.joules_at(start - 1) is None  # before the timeline
+    assert sampler.joules_at(start + 3_000_000_000) is None  # after the latest sample
+    sampler.stop()
+
+
+def test_faults_are_recorded_as_spans_and_warned_once() -> None:
+    clock = Clock()
+    sampler = Sampler([ScriptedPowerMeter([10.0])], clock_ns=clock)
+    sampler.open()
+    with pytest.warns(CarbonCallbacksWarning, match="script exhausted") as caught:
+        for _ in range(3):
+            clock.advance(1.0)
+            sampler.sample()
+    assert len(caught) == 1
+    assert sampler.faults_between(0, clock.now_ns) == {"gpu:9": "script exhausted"}
+    # before the first fault there was none
+    assert sampler.faults_between(0, 1_500_000_000) == {}
+    sampler.stop()
+
+
+def test_a_meter_that_raises_degrades_to_a_fault() -> None:
+    class Broken(ScriptedPowerMeter):
+        def read(self) -> Reading:
+            raise RuntimeError("driver exploded")
+
+    sampler = Sampler([Broken([])])
+    with pytest.warns(CarbonCallbacksWarning, match="driver exploded"):
+        sampler.open()
+    assert sampler.latest().joules == (None,)  # never read: unknown, not 0
+    sampler.stop()
+
+
+def test_thread_polls_and_is_joined_on_stop() -> None:
+    meter = ScriptedPowerMeter([1.0] * 1000)
+    sampler = Sampler([meter], interval_s=0.01)
+    sampler.start()
+    assert sampler.is_running
+    assert len(sampler_threads()) == 1
+    deadline = time.monotonic() + 5
+    while meter.reads < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert meter.reads >= 5
+    sampler.stop()
+    sampler.stop()
+    assert not sampler.is_running
+    assert sampler_threads() == []
+    assert meter.closed == 1
+
+
+def test_interval_shortened_for_meters_that_need_it() -> None:
+    sampler = Sampler([ScriptedPowerMeter([], max_interval_s=0.02)], interval_s=0.1)
+    assert sampler.interval_s == 0.02
+
+
+def test_timeline_is_bounded() -> None:
+    clock = Clock()
+    sampler = Sampler([ScriptedPowerMeter([1.0] * 1000)], max_samples=10, clock_ns=clock)
+    sampler.open()
+    for _ in range(100):
+        clock.advance(0.1)
+        sampler.sample()
+    assert len(sampler._timeline) <= 20
+    sampler.stop()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_inherits_no_live_sampler() -> None:
+    meter = ScriptedPowerMeter([1.0] * 10_000)
+    sampler = Sampler([meter], interval_s=0.01)
+    sampler.start()
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report what it sees, never run pytest's teardown
+        reads_before = meter.reads
+        sampler.sample()
+        sampler.stop()
+        report = f"{int(sampler.is_running)} {meter.reads - reads_before} {len(sampler_threads())}"
+        os.write(write_fd, report.encode())
+        os._exit(0)
+    os.close(write_fd)
+    _, status = os.waitpid(pid, 0)
+    report = os.read(read_fd, 100).decode()
+    os.close(read_fd)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert report == "0 0 0"  # not running, no read, no thread in the child
+    assert sampler.is_running  # the parent's sampler is untouched
+    sampler.stop()

@@ -1,0 +1,292 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from carbon_callbacks import Tracker, read_run_log
+from carbon_callbacks._warnings import CarbonCallbacksWarning
+from carbon_callbacks.intensity.base import IntensityValue
+from carbon_callbacks.meters.cpu_estimate import CpuEstimateMeter
+from carbon_callbacks.meters.host import HostMeter
+from carbon_callbacks.meters.rapl import RaplMeter
+from tests.conftest import sampler_threads
+from tests.meters.fake_powercap import FakePowercap
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_windows_take_exact_reads_of_the_counters(powercap: FakePowercap) -> None:
+    with Tracker(write_log=False) as tracker:
+        ids = {c.id: c for c in tracker.channels}
+        assert {"cpu:package-0", "dram:package-0"} <= set(ids)
+        assert ids["cpu:package-0"].method == "measured"
+        tracker.begin_window("epoch 0")
+        powercap.add_energy("intel-rapl:0", 30_000_000)  # 30 J
+        powercap.add_energy("intel-rapl:0:0", 6_000_000)  # 6 J
+        for _ in range(7):
+            tracker.step()
+        epoch = tracker.end_window("epoch 0")
+    assert epoch is not None
+    figures = {c.channel.id: c.energy_j for c in epoch.channels}
+    assert figures["cpu:package-0"] == pytest.approx(30.0)
+    assert figures["dram:package-0"] == pytest.approx(6.0)
+    assert epoch.steps == 7
+    assert not epoch.estimated and not epoch.partial
+    assert tracker.summary is not None
+    assert tracker.summary.energy_j == pytest.approx(epoch.energy_j)
+
+
+def test_pue_and_constant_intensity_give_kwh_and_co2e(powercap: FakePowercap) -> None:
+    with Tracker(pue=1.5, intensity=400.0, write_log=False) as tracker:
+        tracker.begin_window("w")
+        powercap.add_energy("intel-rapl:0", 3_600_000_000)  # 3600 J = 1 Wh
+        window = tracker.end_window("w")
+    assert window is not None
+    assert window.energy_j == pytest.approx(3600.0)
+    assert window.energy_kwh == pytest.approx(0.0015)  # 1 Wh x PUE 1.5
+    assert window.co2e_kg == pytest.approx(0.0015 * 400 / 1000)
+    assert window.intensity == IntensityValue(400.0, "user-supplied constant")
+
+
+def test_a_failing_intensity_provider_warns_and_leaves_co2e_out(powercap: FakePowercap) -> None:
+    class Offline:
+        def intensity(self, start_unix: float, end_unix: float) -> IntensityValue | None:
+            raise ConnectionError("grid API down")
+
+    with (
+        pytest.warns(CarbonCallbacksWarning, match="grid API down"),
+        Tracker(intensity=Offline(), write_log=False) as tracker,
+    ):
+        pass
+    assert tracker.summary is not None
+    assert tracker.summary.co2e_kg is None
+    assert tracker.summary.energy_j is not None
+
+
+def test_vanishing_counter_marks_only_that_channel_partial(powercap: FakePowercap) -> None:
+    with (
+        pytest.warns(CarbonCallbacksWarning, match="dram:package-0"),
+        Tracker(write_log=False) as tracker,
+    ):
+        tracker.begin_window("w")
+        powercap.add_energy("intel-rapl:0", 2_000_000)
+        powercap.remove("intel-rapl:0:0")
+        window = tracker.end_window("w")
+    assert window is not None
+    by_id = {c.channel.id: c for c in window.channels}
+    assert by_id["dram:package-0"].partial
+    assert by_id["dram:package-0"].fault is not None
+    assert not by_id["cpu:package-0"].partial
+    assert by_id["cpu:package-0"].energy_j == pytest.approx(2.0)
+    assert window.partial
+
+
+def test_permission_denied_warns_with_the_fix_and_falls_back_to_the_estimate(
+    powercap: FakePowercap,
+) -> None:
+    def denied(path: Path) -> str:
+        if path.name == "energy_uj":
+            raise PermissionError(13, "Permission denied", str(path))
+        return path.read_text().strip()
+
+    host = HostMeter(RaplMeter(read_file=denied), CpuEstimateMeter())
+    with (
+        pytest.warns(CarbonCallbacksWarning, match="chmod"),
+        Tracker(meters=[host], write_log=False) as tracker,
+    ):
+        assert [c.id for c in tracker.channels] == ["cpu:estimate"]
+    assert tracker.summary is not None
+    assert tracker.summary.estimated
+
+
+def test_energy_between_interpolates_past_intervals(powercap: FakePowercap) -> None:
+    with Tracker(write_log=False, interval_s=0.01) as tracker:
+        start = time.monotonic_ns()
+        time.sleep(0.05)
+        powercap.add_energy("intel-rapl:0", 10_000_000)
+        time.sleep(0.05)
+        end = time.monotonic_ns()
+        time.sleep(0.05)
+        interval = tracker.energy_between(start, end)
+        assert tracker.energy_between(start - 10**12, end) is None  # not in the timeline
+    assert interval is not None
+    package = next(c for c in interval.channels if c.channel.id == "cpu:package-0")
+    assert package.energy_j == pytest.approx(10.0)
+
+
+def test_end_window_without_begin_is_a_clear_error(powercap: FakePowercap) -> None:
+    with Tracker(write_log=False) as tracker:
+        tracker.begin_window("train")
+        with pytest.raises(ValueError, match=r"no open window named 'valid'.*'train'"):
+            tracker.end_window("valid")
+
+
+def test_exception_in_with_block_stops_the_sampler_and_logs_failure(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    with pytest.raises(ZeroDivisionError), Tracker(output_dir=tmp_path) as tracker:
+        assert len(sampler_threads()) == 1
+        _ = 1 / 0
+    assert sampler_threads() == []
+    assert tracker.log_path is not None
+    log = read_run_log(tracker.log_path)
+    assert log.summary is not None and log.summary["status"] == "failed"
+
+
+def test_run_log_holds_header_windows_and_summary(powercap: FakePowercap, tmp_path: Path) -> None:
+    with Tracker(output_dir=tmp_path, run_name="demo", pue=1.2) as tracker:
+        for epoch in range(2):
+            tracker.begin_window(f"epoch {epoch}")
+            powercap.add_energy("intel-rapl:0", 1_000_000)
+            tracker.end_window(f"epoch {epoch}")
+    assert tracker.log_path is not None and tracker.log_path.parent == tmp_path
+    log = read_run_log(tracker.log_path)
+    assert log.problems == []
+    assert log.header is not None
+    assert log.header["run_name"] == "demo" and log.header["config"]["pue"] == 1.2
+    assert [c["id"] for c in log.header["channels"]] == ["cpu:package-0", "dram:package-0"]
+    assert [w["name"] for w in log.windows] == ["epoch 0", "epoch 1"]
+    assert log.windows[0]["channels"][0]["energy_j"] == pytest.approx(1.0)
+    assert log.summary is not None and log.summary["status"] == "completed"
+
+
+def test_stop_is_idempotent_and_start_after_stop_does_nothing(powercap: FakePowercap) -> None:
+    tracker = Tracker(write_log=False).start()
+    first = tracker.stop()
+    assert first is not None
+    assert tracker.stop() is first
+    tracker.start()
+    assert not tracker.is_running
+    tracker.begin_window("late")
+    assert tracker.end_window("late") is None
+
+
+def test_never_started_tracker_stops_to_none() -> None:
+    assert Tracker(write_log=False).stop() is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pue": 0.9}, r"pue must be .*>= 1.*write e\.g\. pue=1\.2"),
+        ({"interval_s": 0}, r"interval_s must be"),
+        ({"cpu_watts": 0}, r"cpu_watts must be > 0"),
+        ({"intensity": float("nan")}, r"intensity must be finite"),
+        ({"intensity": -5.0}, r"write e\.g\. intensity="),
+        ({"gpu_ids": 0}, r"gpu_ids must be a list"),
+    ],
+)
+def test_configuration_mistakes_fail_at_construction(
+    kwargs: dict[str, object], message: str
+) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        Tracker(**kwargs)  # type: ignore[arg-type]
+    assert sampler_threads() == []
+
+
+def test_environment_variables_are_validated_like_arguments(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CARBON_CALLBACKS_PUE", "fast")
+    with pytest.raises(ValueError, match=r"CARBON_CALLBACKS_PUE='fast' is not a number"):
+        Tracker()
+    monkeypatch.setenv("CARBON_CALLBACKS_PUE", "1.3")
+    assert Tracker().config.pue == 1.3
+    assert Tracker(pue=1.1).config.pue == 1.1  # an argument wins over the environment
+
+
+def _run_script(body: str, tmp_path: Path, powercap: FakePowercap) -> subprocess.Popen[str]:
+    script = tmp_path / "script.py"
+    script.write_text(textwrap.dedent(body))
+    env = os.environ | {
+        "PYTHONPATH": str(ROOT),
+        "CARBON_CALLBACKS_OUTPUT_DIR": str(tmp_path / "logs"),
+    }
+    return subprocess.Popen(
+        [sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True
+    )
+
+
+def test_sigkill_leaves_a_log_readable_up_to_the_last_boundary(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    process = _run_script(
+        """
+        import sys, time
+        from carbon_callbacks import Tracker
+        tracker = Tracker().start()
+        for epoch in range(3):
+            tracker.begin_window(f"epoch {epoch}")
+            tracker.end_window(f"epoch {epoch}")
+        print("ready", flush=True)
+        time.sleep(60)
+        """,
+        tmp_path,
+        powercap,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().strip() == "ready"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    (path,) = (tmp_path / "logs").glob("*.jsonl")
+    log = read_run_log(path)
+    assert log.problems == []
+    assert log.header is not None
+    assert [w["name"] for w in log.windows] == ["epoch 0", "epoch 1", "epoch 2"]
+    assert log.summary is None
+
+
+def test_interpreter_exit_without_stop_closes_the_run(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    process = _run_script(
+        """
+        import threading
+        from carbon_callbacks import Tracker
+        tracker = Tracker().start()
+        tracker.step()
+        """,
+        tmp_path,
+        powercap,
+    )
+    assert process.wait(timeout=60) == 0
+    (path,) = (tmp_path / "logs").glob("*.jsonl")
+    log = read_run_log(path)
+    assert log.summary is not None
+    assert log.summary["status"] == "unfinished"
+    assert log.summary["steps"] == 1
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_forked_child_does_not_write_or_count(powercap: FakePowercap, tmp_path: Path) -> None:
+    tracker = Tracker(output_dir=tmp_path).start()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            tracker.begin_window("child")
+            if tracker.end_window("child") is not None or tracker.stop() is not None:
+                code = 1
+            if tracker.is_running:
+                code = 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    summary = tracker.stop()
+    assert summary is not None
+    assert tracker.log_path is not None
+    log = read_run_log(tracker.log_path)
+    assert log.windows == []
+    assert [json.loads(line)["type"] for line in tracker.log_path.read_text().splitlines()] == [
+        "header",
+        "summary",
+    ]
