@@ -301,8 +301,8 @@ class Sampler:
             spans.append(FaultSpan(reason, t_ns, t_ns))
         warn_once(
             f"fault:{channel_id}:{reason}",
-            f"carbon-callbacks: {channel_id} could not be read ({reason}); its figure is marked "
-            "partial and training continues.",
+            f"carbon-callbacks: {channel_id}: {reason}; its figure is marked partial and "
+            "training continues.",
         )
 
     def _latest_or_empty(self) -> Sample:

@@ -21,9 +21,6 @@ from __future__ import annotations
 import atexit
 import math
 import os
-import platform
-import secrets
-import socket
 import sys
 import time
 import weakref
@@ -134,7 +131,7 @@ class Tracker:
         )
         self._intensity = _as_provider(intensity)
         self._meters = list(meters) if meters is not None else None
-        self.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+        self.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()
         self._sampler: Sampler | None = None
         self._writer: RunLogWriter | None = None
         self._windows: dict[str, _Mark] = {}
@@ -350,11 +347,11 @@ class Tracker:
             "run_id": self.run_id,
             "run_name": self.config.run_name,
             "started_unix": self._run_mark.unix,
-            "host": socket.gethostname(),
+            "host": os.uname().nodename,
             "pid": os.getpid(),
             "library_version": __version__,
             "python": sys.version.split()[0],
-            "platform": platform.platform(),
+            "platform": f"{sys.platform} {os.uname().release} {os.uname().machine}",
             "channels": [
                 {
                     "id": c.id,

@@ -24,9 +24,7 @@ def make_data(samples: int, features: int, seed: int) -> tuple[list[list[float]]
     return xs, ys
 
 
-def train_epoch(
-    weights: list[float], xs: list[list[float]], ys: list[int], rate: float
-) -> float:
+def train_epoch(weights: list[float], xs: list[list[float]], ys: list[int], rate: float) -> float:
     """One SGD pass; returns the mean log-loss."""
     total = 0.0
     for x, y in zip(xs, ys, strict=True):
@@ -60,8 +58,10 @@ def main() -> None:
             loss = train_epoch(weights, xs, ys, rate=0.01)
             tracker.step(len(xs))
             window = tracker.end_window(f"epoch {epoch}")
-            energy = "not measured" if window is None or window.energy_j is None else (
-                f"{window.energy_j:.1f} J"
+            energy = (
+                "not measured"
+                if window is None or window.energy_j is None
+                else (f"{window.energy_j:.1f} J")
             )
             print(f"epoch {epoch}: loss {loss:.4f}, energy {energy}")
     summary = tracker.summary

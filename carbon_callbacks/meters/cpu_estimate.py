@@ -10,13 +10,16 @@ yields says ``estimated``.
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from typing import Any
 
 from carbon_callbacks.meters.base import Channel, Reading, Unavailable
 
 DEFAULT_WATTS_PER_CORE = 12.0
 CHANNEL_ID = "cpu:estimate"
+DESCENDANTS_REFRESH_S = 2.0
 
 
 def describe_model(watts_per_core: float) -> str:
@@ -40,6 +43,8 @@ class CpuEstimateMeter:
     def __init__(self, watts_per_core: float = DEFAULT_WATTS_PER_CORE) -> None:
         self._watts_per_core = watts_per_core
         self._process: Any = None
+        self._descendants: list[Any] = []
+        self._descendants_listed_at = -math.inf
         self._pid = 0
         self._baseline_cpu_s = 0.0
         self._last_cpu_s = 0.0
@@ -104,9 +109,17 @@ class CpuEstimateMeter:
         """CPU seconds of this process and all its descendants, live or reaped."""
         import psutil
 
+        now = time.monotonic()
+        if now - self._descendants_listed_at >= DESCENDANTS_REFRESH_S:
+            # Listing descendants scans every process on the host (~1 ms for 60 processes), so it
+            # is done every few seconds, not at every read. A descendant's CPU time is cumulative,
+            # so one found late loses nothing, and one that exits in between is counted through
+            # its parent's children_user/children_system.
+            self._descendants = self._process.children(recursive=True)
+            self._descendants_listed_at = now
         own = self._process.cpu_times()
         total = own.user + own.system + own.children_user + own.children_system
-        for child in self._process.children(recursive=True):
+        for child in self._descendants:
             try:
                 times = child.cpu_times()
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
