@@ -186,8 +186,8 @@ def main() -> None:
     rows = [
         ("Tracker.step(), median per call", f"{results['step_ns']:.0f} ns",
          f"(an empty method call: {results['empty_call_ns']:.0f} ns)", "< 1 us"),
-        ("sampler CPU, CPU-estimate meter", f"{results['sampler_estimate']['share_of_one_core']:.3%}",
-         "of one core", "< 1%"),
+        ("sampler CPU, CPU-estimate meter",
+         f"{results['sampler_estimate']['share_of_one_core']:.3%}", "of one core", "< 1%"),
         ("sampler CPU, RAPL files (2 sockets)",
          f"{results['sampler_rapl_files']['share_of_one_core']:.3%}", "of one core", "< 1%"),
         ("import carbon_callbacks, cumulative", f"{results['import']['median_us'] / 1000:.1f} ms",
