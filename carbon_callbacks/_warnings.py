@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 import warnings
 
@@ -10,19 +11,32 @@ class CarbonCallbacksWarning(UserWarning):
     """Measurement, network or disk trouble that degraded a figure but let training continue."""
 
 
-_seen: set[str] = set()
-_seen_lock = threading.Lock()
+class WarnOnce:
+    """Emits each distinct problem once for the lifetime of its owner (a tracker, a sampler, a log).
 
-
-def warn_once(key: str, message: str) -> None:
-    """Emit ``message`` as a ``CarbonCallbacksWarning`` the first time ``key`` is seen.
-
-    Args:
-        key: Identifies the distinct problem (e.g. ``"fault:gpu:0:GPU is lost"``).
-        message: What happened and what it means for the figures.
+    Scoping the memory to the owner means every run warns about its own faults, while a fault that
+    repeats at every sample of that run is reported only the first time.
     """
-    with _seen_lock:
-        if key in _seen:
-            return
-        _seen.add(key)
-    warnings.warn(message, CarbonCallbacksWarning, stacklevel=3)
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, key: str, message: str) -> None:
+        """Emit ``message`` as a ``CarbonCallbacksWarning`` the first time ``key`` is seen.
+
+        Under ``-W error`` the warning would be an exception raised into the training loop; it is
+        printed to stderr instead, since measurement trouble must never stop a run.
+
+        Args:
+            key: Identifies the distinct problem (e.g. ``"fault:gpu:0:GPU is lost"``).
+            message: What happened and what it means for the figures.
+        """
+        with self._lock:
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        try:
+            warnings.warn(message, CarbonCallbacksWarning, stacklevel=3)
+        except Exception as error:  # `-W error` turns warnings into exceptions: never into training
+            print(f"{message} ({type(error).__name__} while warning)", file=sys.stderr)

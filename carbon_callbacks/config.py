@@ -138,10 +138,12 @@ def _flag(name: str, env: Mapping[str, str], *, default: bool) -> bool:
 def _gpu_ids(
     gpu_ids: Sequence[int | str] | None, env: Mapping[str, str]
 ) -> tuple[int | str, ...] | None:
+    from carbon_callbacks.meters.nvml import check_gpu_id
+
     variable = ENV_PREFIX + "GPU_IDS"
     if gpu_ids is None and variable in env:
         entries = [entry.strip() for entry in env[variable].split(",") if entry.strip()]
-        return tuple(int(entry) if entry.isdigit() else entry for entry in entries)
+        gpu_ids = [int(entry) if entry.isdigit() else entry for entry in entries]
     if gpu_ids is None:
         return None
     if isinstance(gpu_ids, str | int):
@@ -149,11 +151,4 @@ def _gpu_ids(
             f"gpu_ids must be a list, got {gpu_ids!r}; "
             "write e.g. gpu_ids=[0] or gpu_ids=['GPU-8f...']"
         )
-    for entry in gpu_ids:
-        if isinstance(entry, bool) or not isinstance(entry, int | str):
-            raise TypeError(f"gpu_ids entries must be NVML indices or UUID strings, got {entry!r}")
-        if isinstance(entry, int) and entry < 0:
-            raise ValueError(
-                f"gpu_ids entries must be >= 0, got {entry}; write e.g. gpu_ids=[0, 1]"
-            )
-    return tuple(gpu_ids)
+    return tuple(check_gpu_id(entry) for entry in gpu_ids)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from carbon_callbacks._warnings import warn_once
+from carbon_callbacks._warnings import WarnOnce
 
 SCHEMA_VERSION = 1
 RECORD_TYPES = ("header", "window", "summary")
@@ -37,6 +37,7 @@ class RunLogWriter:
         self.path = path
         self._file: IO[str] | None = None
         self._failed = False
+        self._warn_once = WarnOnce()
 
     @property
     def failed(self) -> bool:
@@ -56,7 +57,7 @@ class RunLogWriter:
             self._file.flush()
         except (OSError, ValueError, TypeError) as error:
             self._failed = True
-            warn_once(
+            self._warn_once(
                 f"runlog:{self.path}",
                 f"carbon-callbacks: cannot write the run log {self.path} ({error}); "
                 "measurement continues, but this run's log is incomplete.",
@@ -69,7 +70,7 @@ class RunLogWriter:
         try:
             self._file.close()
         except OSError as error:
-            warn_once(
+            self._warn_once(
                 f"runlog-close:{self.path}", f"carbon-callbacks: closing {self.path}: {error}"
             )
         self._file = None

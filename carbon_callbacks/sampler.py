@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from carbon_callbacks._warnings import warn_once
+from carbon_callbacks._warnings import WarnOnce
 from carbon_callbacks.meters.base import Channel, Meter, Reading, Unavailable
 
 DEFAULT_INTERVAL_S = 0.1
@@ -31,10 +31,13 @@ class Sample:
     """Cumulative joules per channel (in ``Sampler.channels`` order) at one monotonic instant.
 
     A channel whose value is None has not been read successfully yet: its energy is unknown, not 0.
+    ``stale`` holds the indices of channels that could not be read at this instant: their value is
+    the last one read, carried forward.
     """
 
     t_ns: int
     joules: tuple[float | None, ...]
+    stale: frozenset[int] = frozenset()
 
 
 @dataclass(slots=True)
@@ -131,6 +134,7 @@ class Sampler:
         self._power_ids: frozenset[str] = frozenset()
         self._faults: dict[str, list[FaultSpan]] = {}
         self._owner_pid = os.getpid()
+        self._warn_once = WarnOnce()
         self._opened = False
         self._closed = False
 
@@ -251,7 +255,7 @@ class Sampler:
             try:
                 meter.close()
             except Exception as error:
-                warn_once(
+                self._warn_once(
                     f"close:{meter.source}", f"carbon-callbacks: closing {meter.source}: {error}"
                 )
 
@@ -261,10 +265,13 @@ class Sampler:
             try:
                 self.sample()
             except Exception as error:  # never let the thread die silently or raise into training
-                warn_once(f"sampler:{type(error).__name__}", f"carbon-callbacks sampler: {error!r}")
+                self._warn_once(
+                    f"sampler:{type(error).__name__}", f"carbon-callbacks sampler: {error!r}"
+                )
 
     def _sample_locked(self) -> Sample:
         t_ns = self._clock_ns()
+        failed: set[str] = set()
         for meter, channel_ids in self._opened_meters:
             reading = self._read_meter(meter, channel_ids)
             for channel_id, value in reading.values.items():
@@ -278,7 +285,10 @@ class Sampler:
             for channel_id, reason in reading.faults.items():
                 if channel_id in self._states:
                     self._record_fault(channel_id, reason, t_ns)
-        sample = Sample(t_ns, tuple(self._states[c.id].cumulative_j for c in self._channels))
+                    if channel_id not in reading.values:
+                        failed.add(channel_id)
+        stale = frozenset(i for i, c in enumerate(self._channels) if c.id in failed)
+        sample = Sample(t_ns, tuple(self._states[c.id].cumulative_j for c in self._channels), stale)
         self._timeline.append(sample)
         if len(self._timeline) > 2 * self._max_samples:
             del self._timeline[: len(self._timeline) - self._max_samples]
@@ -299,7 +309,7 @@ class Sampler:
             spans[-1].end_ns = t_ns
         else:
             spans.append(FaultSpan(reason, t_ns, t_ns))
-        warn_once(
+        self._warn_once(
             f"fault:{channel_id}:{reason}",
             f"carbon-callbacks: {channel_id}: {reason}; its figure is marked partial and "
             "training continues.",

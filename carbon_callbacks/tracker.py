@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import Literal
 
 from carbon_callbacks._version import __version__
-from carbon_callbacks._warnings import warn_once
+from carbon_callbacks._warnings import WarnOnce
 from carbon_callbacks.config import TrackerConfig, resolve_config
 from carbon_callbacks.intensity.base import ConstantIntensity, IntensityProvider, IntensityValue
 from carbon_callbacks.measurement import ChannelEnergy, Measurement
@@ -138,6 +138,7 @@ class Tracker:
         self._run_mark: _Mark | None = None
         self._summary: Measurement | None = None
         self._owner_pid = os.getpid()
+        self._warn_once = WarnOnce()
         self._step_count = 0
         self._last_step_ns = 0
 
@@ -154,7 +155,9 @@ class Tracker:
         _running_trackers.add(self)
         for item in self._sampler.unavailable:
             if item.degrades:
-                warn_once(f"unavailable:{item.source}:{item.reason}", _describe_unavailable(item))
+                self._warn_once(
+                    f"unavailable:{item.source}:{item.reason}", _describe_unavailable(item)
+                )
         self._run_mark = self._mark(self._sampler.latest())
         if self.config.output_dir is not None:
             self._writer = RunLogWriter(self.config.output_dir / f"{self.run_id}.jsonl")
@@ -304,12 +307,13 @@ class Tracker:
         assert self._sampler is not None
         faults = self._sampler.faults_between(start.sample.t_ns, end.sample.t_ns)
         figures = []
-        for channel, before, after in zip(
-            self._sampler.channels, start.sample.joules, end.sample.joules, strict=True
+        for index, (channel, before, after) in enumerate(
+            zip(self._sampler.channels, start.sample.joules, end.sample.joules, strict=True)
         ):
             fault = faults.get(channel.id)
-            if after is None:
-                energy = None
+            unread_since_start = index in end.sample.stale and after == before
+            if after is None or unread_since_start:
+                energy = None  # nothing was measured in this window: unknown, never 0
                 fault = fault or "no reading"
             elif before is None:
                 energy = after
@@ -333,7 +337,7 @@ class Tracker:
         try:
             return self._intensity.intensity(start_unix, end_unix)
         except Exception as error:  # a provider fault must not reach the training loop
-            warn_once(
+            self._warn_once(
                 f"intensity:{type(error).__name__}",
                 f"carbon-callbacks: carbon intensity unavailable ({error}); CO2e is left out.",
             )

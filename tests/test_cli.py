@@ -127,3 +127,28 @@ def test_bad_input_gets_one_line_and_a_nonzero_exit() -> None:
         assert result.stderr.count("\n") == 1, (args, result.stderr)
         assert result.stderr.startswith("carbon-callbacks: error:"), (args, result.stderr)
         assert result.stdout == ""
+
+
+def test_sigterm_is_passed_to_the_command_and_the_run_closed_as_interrupted(
+    tmp_path: Path,
+) -> None:
+    import signal
+
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "carbon_callbacks", "run", "--json",
+            "--output-dir", str(tmp_path), "--",
+            sys.executable, "-c", "import time; print('up', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    assert process.stderr is not None
+    assert process.stderr.readline().strip() == "up"  # the child's stdout, sent to stderr
+    process.send_signal(signal.SIGTERM)
+    stdout, _ = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM
+    report = json.loads(stdout)
+    assert report["status"] == "interrupted" and report["exit_code"] == 143
+    log = read_run_log(report["log_path"])
+    assert log.summary is not None and log.summary["status"] == "interrupted"

@@ -176,3 +176,18 @@ def test_forked_child_inherits_no_live_sampler() -> None:
     assert report == "0 0 0"  # not running, no read, no thread in the child
     assert sampler.is_running  # the parent's sampler is untouched
     sampler.stop()
+
+
+def test_warnings_turned_into_errors_never_raise_from_a_read() -> None:
+    import warnings
+
+    clock = Clock()
+    sampler = Sampler([ScriptedPowerMeter([10.0])], clock_ns=clock)
+    sampler.open()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clock.advance(1.0)
+        sample = sampler.sample()  # the script is exhausted: a fault, warned as an "error"
+    assert sample.stale == frozenset({0})
+    assert sampler.faults_between(0, clock.now_ns) == {"gpu:9": "script exhausted"}
+    sampler.stop()

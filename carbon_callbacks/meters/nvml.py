@@ -247,7 +247,7 @@ class NvmlMeter:
         gpu_ids: Sequence[int | str] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self._gpu_ids = None if gpu_ids is None else tuple(_checked_id(i) for i in gpu_ids)
+        self._gpu_ids = None if gpu_ids is None else tuple(check_gpu_id(i) for i in gpu_ids)
         self._environ = environ
         self._nvml: Any = None
         self._pid: int | None = None
@@ -453,7 +453,7 @@ def _probe(nvml: Any, handle: Any) -> tuple[Quantity, str, Callable[[Any], int]]
     return None
 
 
-def _checked_id(gpu_id: int | str) -> int | str:
+def check_gpu_id(gpu_id: int | str) -> int | str:
     """Reject ``gpu_ids`` entries that cannot name a GPU, at construction, with what to write."""
     if isinstance(gpu_id, bool) or not isinstance(gpu_id, int | str):
         raise TypeError(f"gpu_ids entries are NVML indices (int) or UUIDs (str), got {gpu_id!r}")

@@ -1,0 +1,101 @@
+"""The whole core (default meters, sampler, tracker, run log) over fake pynvml and powercap."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from carbon_callbacks import Tracker, read_run_log
+from carbon_callbacks._warnings import CarbonCallbacksWarning
+from tests.meters.fake_powercap import FakePowercap
+from tests.meters.fake_pynvml import FakeGpu, FakePynvml, install
+
+UUID_A = "GPU-aaaaaaaa-1111-2222-3333-444444444444"
+UUID_B = "GPU-bbbbbbbb-1111-2222-3333-444444444444"
+
+
+@pytest.fixture
+def gpus(monkeypatch: pytest.MonkeyPatch) -> FakePynvml:
+    fake = FakePynvml(
+        [
+            FakeGpu(UUID_A, name="NVIDIA H100 80GB HBM3", power_w=300.0),
+            FakeGpu(UUID_B, name="Tesla P100-PCIE-16GB", power_w=150.0, energy_supported=False),
+        ]
+    )
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    return install(monkeypatch, fake)
+
+
+def test_counter_and_power_gpus_and_rapl_in_one_window(
+    gpus: FakePynvml, powercap: FakePowercap, tmp_path: Path
+) -> None:
+    with Tracker(output_dir=tmp_path, interval_s=60) as tracker:  # no background samples
+        channels = {c.id: c for c in tracker.channels}
+        assert channels["gpu:0"].quantity == "energy" and channels["gpu:1"].quantity == "power"
+        tracker.begin_window("epoch 0")
+        gpus.advance(2.0)  # H100: 300 W x 2 s on its counter
+        powercap.add_energy("intel-rapl:0", 50_000_000)
+        epoch = tracker.end_window("epoch 0")
+    assert epoch is not None
+    figures = {c.channel.id: c.energy_j for c in epoch.channels}
+    assert figures["gpu:0"] == pytest.approx(600.0)
+    assert figures["cpu:package-0"] == pytest.approx(50.0)
+    # the P100 read 150 W at both ends: the trapezoid gives 150 W x the window's duration
+    assert figures["gpu:1"] == pytest.approx(150.0 * epoch.duration_s)
+    assert not epoch.partial and not epoch.estimated
+    assert gpus.shutdown_calls == 1
+    log = read_run_log(next(tmp_path.glob("*.jsonl")))
+    assert {c["id"] for c in log.header["channels"]} >= {"gpu:0", "gpu:1"}  # type: ignore[index]
+
+
+def test_only_visible_gpus_are_measured(
+    gpus: FakePynvml, powercap: FakePowercap, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", UUID_B[:12])
+    with Tracker(write_log=False) as tracker:
+        assert [c.id for c in tracker.channels if c.kind == "gpu"] == ["gpu:1"]
+
+
+def test_gpu_lost_mid_run_marks_it_partial_and_keeps_the_rest(
+    gpus: FakePynvml, powercap: FakePowercap
+) -> None:
+    with (
+        pytest.warns(CarbonCallbacksWarning, match="gpu:0"),
+        Tracker(write_log=False, interval_s=60) as tracker,
+    ):
+        tracker.begin_window("epoch 0")
+        gpus.advance(1.0)
+        gpus.gpus[0].lost_after_reads = gpus.gpus[0].reads  # falls off the bus now
+        powercap.add_energy("intel-rapl:0", 10_000_000)
+        epoch = tracker.end_window("epoch 0")
+    assert epoch is not None
+    by_id = {c.channel.id: c for c in epoch.channels}
+    assert by_id["gpu:0"].partial and "lost" in (by_id["gpu:0"].fault or "").lower()
+    assert by_id["gpu:0"].energy_j is None  # no good reading since the window start: unknown
+    assert not by_id["gpu:1"].partial
+    assert by_id["cpu:package-0"].energy_j == pytest.approx(10.0)
+    assert epoch.partial
+    assert epoch.energy_j == pytest.approx(10.0 + by_id["gpu:1"].energy_j)  # type: ignore[operator]
+
+
+def test_gpu_lost_after_some_energy_keeps_that_part_flagged_partial(
+    gpus: FakePynvml, powercap: FakePowercap
+) -> None:
+    with (
+        pytest.warns(CarbonCallbacksWarning, match="gpu:0"),
+        Tracker(write_log=False, interval_s=0.01) as tracker,
+    ):
+        tracker.begin_window("epoch 0")
+        gpus.advance(1.0)  # 300 J on the counter
+        reads = gpus.gpus[0].reads
+        while gpus.gpus[0].reads < reads + 3:  # let the sampler thread poll it
+            time.sleep(0.01)
+        gpus.gpus[0].lost_after_reads = gpus.gpus[0].reads
+        gpus.advance(1.0)  # never seen
+        epoch = tracker.end_window("epoch 0")
+    assert epoch is not None
+    lost = next(c for c in epoch.channels if c.channel.id == "gpu:0")
+    assert lost.energy_j == pytest.approx(300.0)
+    assert lost.partial
