@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import shutil
 import signal
 import subprocess
@@ -111,7 +112,7 @@ def _run(args: argparse.Namespace) -> int:
             interval_s=args.interval,
             output_dir=args.output_dir,
             write_log=False if args.no_log else None,
-            run_name=" ".join(command),
+            run_name=shlex.join(command),
         )
     except (TypeError, ValueError) as error:
         return _fail(str(error), 2)
@@ -172,7 +173,7 @@ def _print_summary(
         }
         print(json.dumps(report, indent=2))
         return
-    lines = [f"{PROG}: {' '.join(command)!r} {status} (exit status {exit_code})"]
+    lines = [f"{PROG}: {shlex.join(command)} {status} (exit status {exit_code})"]
     lines += format_measurement(summary)
     if log_path is not None:
         lines.append(f"run log:  {log_path}")

@@ -20,18 +20,17 @@ def format_energy(joules: float | None) -> str:
 def format_measurement(measurement: Measurement) -> list[str]:
     """Lines describing a measurement: totals first, then one line a channel with its method."""
     kwh = measurement.energy_kwh
-    total = "not measured" if kwh is None else f"{kwh:.6g} kWh"
-    basis = []
+    basis = [format_energy(measurement.energy_j)]
     if measurement.pue != 1.0:
-        basis.append(f"PUE {measurement.pue:g}")
+        basis[0] += f" x PUE {measurement.pue:g}"
     if measurement.estimated:
         basis.append("includes estimated figures")
     if measurement.partial:
         basis.append("partial: some figures are incomplete")
-    suffix = f" ({'; '.join(basis)})" if basis else ""
+    total = "not measured" if kwh is None else f"{kwh:.4g} kWh ({'; '.join(basis)})"
     lines = [
         f"duration: {measurement.duration_s:.2f} s",
-        f"energy:   {total}{suffix}",
+        f"energy:   {total}",
     ]
     for figure in measurement.channels:
         note = f"  [{figure.fault}]" if figure.fault else ""
@@ -44,8 +43,10 @@ def format_measurement(measurement: Measurement) -> list[str]:
             f"CO2e:     {measurement.co2e_kg * 1000:.4g} g at {measurement.intensity.g_per_kwh:g} "
             f"gCO2e/kWh ({measurement.intensity.source})"
         )
-    else:
+    elif measurement.intensity is None:
         lines.append("CO2e:     not computed (no carbon intensity set: pass --intensity G_PER_KWH)")
+    else:
+        lines.append("CO2e:     not computed (no energy figure)")
     return lines
 
 
