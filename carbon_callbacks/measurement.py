@@ -53,7 +53,8 @@ class Measurement:
         duration_s: Length of the window in seconds (monotonic clock).
         channels: Per-channel figures.
         pue: Data-centre overhead applied to the kWh total.
-        steps: Steps recorded with ``Tracker.step`` inside the window.
+        steps: Steps recorded with ``Tracker.step`` inside the window; None where not tracked
+            (intervals interpolated from the timeline).
         intensity: The carbon intensity used for CO2e, with its source; None when none is set.
     """
 
@@ -62,7 +63,7 @@ class Measurement:
     duration_s: float
     channels: tuple[ChannelEnergy, ...]
     pue: float
-    steps: int = 0
+    steps: int | None = None
     intensity: IntensityValue | None = None
 
     @property

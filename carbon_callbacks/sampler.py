@@ -24,6 +24,7 @@ from carbon_callbacks.meters.base import Channel, Meter, Reading, Unavailable
 
 DEFAULT_INTERVAL_S = 0.1
 DEFAULT_MAX_SAMPLES = 8192
+JOIN_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,7 @@ class Sampler:
         self._faults: dict[str, list[FaultSpan]] = {}
         self._owner_pid = os.getpid()
         self._warn_once = WarnOnce()
+        self._wedged = False
         self._opened = False
         self._closed = False
 
@@ -195,11 +197,17 @@ class Sampler:
         """Read every meter now and append the result to the timeline; returns that sample.
 
         In a forked child, or after ``stop``, no meter is read and the latest sample is returned.
+        So it is while another read hangs (a wedged driver): the caller waits at most
+        ``JOIN_TIMEOUT_S`` once, and not at all while the hang lasts.
         """
-        with self._lock:
+        if not self._acquire():
+            return self._latest_or_empty()
+        try:
             if self._closed or not self._is_owner():
                 return self._latest_or_empty()
             return self._sample_locked()
+        finally:
+            self._lock.release()
 
     def latest(self) -> Sample:
         """The most recent sample, without reading the meters."""
@@ -243,14 +251,25 @@ class Sampler:
         self._stop_event.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread() and self._is_owner():
-            thread.join()
-        with self._lock:
+            thread.join(timeout=JOIN_TIMEOUT_S)
+            if thread.is_alive():  # a meter call that hangs (a wedged driver) must not hang exit
+                self._warn_once(
+                    "join-timeout",
+                    f"carbon-callbacks: the sampler thread did not stop within "
+                    f"{JOIN_TIMEOUT_S:g} s (a device read is hanging); it is a daemon and ends "
+                    "with the process.",
+                )
+        acquired = self._acquire()
+        try:
             if self._closed:
                 return
             self._closed = True
+        finally:
+            if acquired:
+                self._lock.release()
         _live_samplers.discard(self)
-        if not self._is_owner():
-            return
+        if not self._is_owner() or not acquired:
+            return  # never call into meters from a forked child, or while one of them hangs
         for meter in self._meters:
             try:
                 meter.close()
@@ -314,6 +333,19 @@ class Sampler:
             f"carbon-callbacks: {channel_id}: {reason}; its figure is marked partial and "
             "training continues.",
         )
+
+    def _acquire(self) -> bool:
+        """Take the read lock, giving up after JOIN_TIMEOUT_S (at once while a read hangs)."""
+        if self._lock.acquire(timeout=0 if self._wedged else JOIN_TIMEOUT_S):
+            self._wedged = False
+            return True
+        self._wedged = True
+        self._warn_once(
+            "wedged",
+            "carbon-callbacks: a device read is hanging; figures use the latest sample until it "
+            "returns.",
+        )
+        return False
 
     def _latest_or_empty(self) -> Sample:
         if self._timeline:

@@ -49,7 +49,7 @@ class _Mark:
 
     sample: Sample
     unix: float
-    steps: int
+    steps: int | None
 
 
 _running_trackers: weakref.WeakSet[Tracker] = weakref.WeakSet()
@@ -253,8 +253,8 @@ class Tracker:
         now_unix, now_ns = time.time(), time.monotonic_ns()
         return self._measure(
             name,
-            _Mark(Sample(start_ns, start), now_unix - (now_ns - start_ns) / 1e9, 0),
-            _Mark(Sample(end_ns, end), now_unix - (now_ns - end_ns) / 1e9, 0),
+            _Mark(Sample(start_ns, start), now_unix - (now_ns - start_ns) / 1e9, None),
+            _Mark(Sample(end_ns, end), now_unix - (now_ns - end_ns) / 1e9, None),
         )
 
     # -- state -------------------------------------------------------------------------------
@@ -327,7 +327,7 @@ class Tracker:
             duration_s=(end.sample.t_ns - start.sample.t_ns) / 1e9,
             channels=tuple(figures),
             pue=self.config.pue,
-            steps=end.steps - start.steps,
+            steps=None if end.steps is None or start.steps is None else end.steps - start.steps,
             intensity=self._intensity_for(start.unix, end.unix),
         )
 

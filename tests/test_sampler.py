@@ -191,3 +191,32 @@ def test_warnings_turned_into_errors_never_raise_from_a_read() -> None:
     assert sample.stale == frozenset({0})
     assert sampler.faults_between(0, clock.now_ns) == {"gpu:9": "script exhausted"}
     sampler.stop()
+
+
+def test_a_hanging_meter_cannot_hang_stop(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from carbon_callbacks import sampler as sampler_module
+
+    release = threading.Event()
+
+    class Hanging(ScriptedPowerMeter):
+        def read(self) -> Reading:
+            if self.reads:  # the first read (at open) answers; later ones hang (a wedged driver)
+                release.wait(30)
+            return super().read()
+
+    monkeypatch.setattr(sampler_module, "JOIN_TIMEOUT_S", 0.2)
+    sampler = Sampler([Hanging([1.0] * 100)], interval_s=0.01)
+    sampler.start()
+    time.sleep(0.1)  # the thread is now stuck in read()
+    started = time.monotonic()
+    with pytest.warns(CarbonCallbacksWarning, match="hanging"):
+        stuck = sampler.sample()  # an exact read gives up and returns the latest sample
+        assert sampler.sample() is stuck  # ... and at once while the hang lasts
+        sampler.stop()
+    assert time.monotonic() - started < 2
+    release.set()  # let the stuck thread finish so the test leaves none behind
+    deadline = time.monotonic() + 5
+    while sampler_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
