@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,38 +30,37 @@ from carbon_callbacks import Tracker  # noqa: E402
 HEAVY = ("requests", "psutil", "pynvml", "numpy", "torch")
 
 
-def bench_step(calls: int = 200_000, rounds: int = 15) -> float:
-    """Median nanoseconds per ``Tracker.step()`` call, over ``rounds`` timed loops."""
-    tracker = Tracker(write_log=False).start()
-    step = tracker.step
+def median_ns_per_call(call: Callable[[], None], calls: int = 200_000, rounds: int = 15) -> float:
+    """Median nanoseconds per ``call()`` over ``rounds`` timed loops of ``calls`` calls."""
     per_call = []
     for _ in range(rounds):
         start = time.perf_counter_ns()
         for _ in range(calls):
-            step()
+            call()
         per_call.append((time.perf_counter_ns() - start) / calls)
-    tracker.stop()
     return statistics.median(per_call)
 
 
-def bench_loop_overhead(calls: int = 200_000, rounds: int = 15) -> float:
+def bench_step() -> float:
+    """Median nanoseconds per ``Tracker.step()`` call on a running tracker."""
+    tracker = Tracker(write_log=False).start()
+    try:
+        return median_ns_per_call(tracker.step)
+    finally:
+        tracker.stop()
+
+
+def bench_loop_overhead() -> float:
     """Median nanoseconds of the same loop calling an empty method, to separate loop cost."""
 
     class Empty:
         def step(self) -> None:
             pass
 
-    step = Empty().step
-    per_call = []
-    for _ in range(rounds):
-        start = time.perf_counter_ns()
-        for _ in range(calls):
-            step()
-        per_call.append((time.perf_counter_ns() - start) / calls)
-    return statistics.median(per_call)
+    return median_ns_per_call(Empty().step)
 
 
-def bench_sampler_share(seconds: float, powercap_root: str | None) -> dict[str, object]:
+def bench_sampler_share(seconds: float, powercap_root: str | None) -> dict[str, Any]:
     """CPU time of the sampler thread over ``seconds`` of wall time, at the default interval.
 
     With a fake powercap tree, a helper thread advances its counters as hardware would; only the
@@ -93,7 +93,7 @@ def _advance_counters(root: Path, stop: threading.Event) -> None:
             os.replace(staged, path)
 
 
-def bench_import(runs: int = 15) -> dict[str, object]:
+def bench_import(runs: int = 15) -> dict[str, Any]:
     """Median cumulative ``-X importtime`` microseconds of ``import carbon_callbacks``."""
     cumulative = []
     loaded: set[str] = set()

@@ -10,15 +10,14 @@ reads or counts.
 
 from __future__ import annotations
 
-import atexit
 import bisect
 import os
 import threading
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from carbon_callbacks._process_hooks import ProcessRegistry
 from carbon_callbacks._warnings import WarnOnce
 from carbon_callbacks.meters.base import Channel, Meter, Reading, Unavailable
 
@@ -76,31 +75,6 @@ class _ChannelState:
             ) / 2 * elapsed_s
         self.last_power_w = watts
         self.last_power_t_ns = t_ns
-
-
-_live_samplers: weakref.WeakSet[Sampler] = weakref.WeakSet()
-_hooks_installed = False
-
-
-def _install_process_hooks() -> None:
-    """Register the exit and fork hooks once, on first use rather than at import."""
-    global _hooks_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    atexit.register(_stop_all_at_exit)
-    os.register_at_fork(after_in_child=_disown_all_in_child)
-
-
-def _stop_all_at_exit() -> None:
-    for sampler in list(_live_samplers):
-        sampler.stop()
-
-
-def _disown_all_in_child() -> None:
-    for sampler in list(_live_samplers):
-        sampler._disown_after_fork()
-    _live_samplers.clear()
 
 
 class Sampler:
@@ -166,7 +140,6 @@ class Sampler:
         if self._opened:
             return
         self._opened = True
-        _install_process_hooks()
         channels: list[Channel] = []
         for meter in self._meters:
             try:
@@ -364,3 +337,8 @@ class Sampler:
 
 def _sample_time(sample: Sample) -> int:
     return sample.t_ns
+
+
+_live_samplers: ProcessRegistry[Sampler] = ProcessRegistry(
+    at_exit=Sampler.stop, in_forked_child=Sampler._disown_after_fork
+)

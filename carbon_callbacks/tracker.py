@@ -18,18 +18,17 @@ while measuring or writing the log warn once and never raise into the caller.
 
 from __future__ import annotations
 
-import atexit
 import math
 import os
 import sys
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+from carbon_callbacks._process_hooks import ProcessRegistry
 from carbon_callbacks._version import __version__
 from carbon_callbacks._warnings import WarnOnce
 from carbon_callbacks.config import TrackerConfig, resolve_config
@@ -50,25 +49,6 @@ class _Mark:
     sample: Sample
     unix: float
     steps: int | None
-
-
-_running_trackers: weakref.WeakSet[Tracker] = weakref.WeakSet()
-_hooks_installed = False
-
-
-def _install_process_hooks() -> None:
-    """Close unfinished runs at exit and disown them in forked children (installed on first use)."""
-    global _hooks_installed
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    atexit.register(_stop_all_at_exit)
-    os.register_at_fork(after_in_child=_running_trackers.clear)
-
-
-def _stop_all_at_exit() -> None:
-    for tracker in list(_running_trackers):
-        tracker.stop(status="unfinished")
 
 
 def default_meters(config: TrackerConfig) -> list[Meter]:
@@ -151,7 +131,6 @@ class Tracker:
         meters = self._meters if self._meters is not None else default_meters(self.config)
         self._sampler = Sampler(meters, interval_s=self.config.interval_s)
         self._sampler.start()
-        _install_process_hooks()
         _running_trackers.add(self)
         for item in self._sampler.unavailable:
             if item.degrades:
@@ -375,6 +354,19 @@ class Tracker:
             "config": self.config.public_dict(),
             "intensity": repr(self._intensity) if self._intensity is not None else None,
         }
+
+
+def _stop_unfinished(tracker: Tracker) -> None:
+    tracker.stop(status="unfinished")
+
+
+def _disown(tracker: Tracker) -> None:
+    """Nothing to do: a tracker checks its owner pid itself; the child only forgets it."""
+
+
+_running_trackers: ProcessRegistry[Tracker] = ProcessRegistry(
+    at_exit=_stop_unfinished, in_forked_child=_disown
+)
 
 
 def _as_provider(intensity: float | IntensityProvider | None) -> IntensityProvider | None:

@@ -1,0 +1,23 @@
+"""The benchmark harness runs (so it cannot rot); figures are not judged here, only their shape."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import bench_core  # noqa: E402
+
+
+def test_core_benchmarks_produce_figures(tmp_path: Path) -> None:
+    assert bench_core.median_ns_per_call(lambda: None, calls=100, rounds=3) > 0
+    share = bench_core.bench_sampler_share(0.3, bench_core.fake_powercap_tree(tmp_path))
+    expected = ["cpu:package-0", "dram:package-0", "cpu:package-1", "dram:package-1"]
+    assert share["channels"] == expected
+    assert 0 <= share["share_of_one_core"] < 1
+    imported = bench_core.bench_import(runs=1)
+    assert imported["heavy_modules_imported"] == []
+    first = bench_core.bench_first_sample(runs=1)
+    assert 0 < first["from_tracker_s"] <= first["with_import_s"]
