@@ -23,7 +23,6 @@ from typing import IO, Any
 from carbon_callbacks._warnings import WarnOnce
 
 SCHEMA_VERSION = 1
-RECORD_TYPES = ("header", "window", "summary")
 
 
 class RunLogWriter:

@@ -183,17 +183,24 @@ class Sampler:
             self._lock.release()
 
     def latest(self) -> Sample:
-        """The most recent sample, without reading the meters."""
-        with self._lock:
+        """The most recent sample, without reading the meters (and without waiting on a hang)."""
+        if not self._acquire():
+            return self._latest_or_empty()  # reading the last list item is atomic
+        try:
             return self._latest_or_empty()
+        finally:
+            self._lock.release()
 
     def joules_at(self, t_ns: int) -> tuple[float | None, ...] | None:
         """Cumulative joules per channel at ``t_ns``, interpolated linearly between samples.
 
         Returns None when ``t_ns`` is outside the retained timeline (older than the oldest sample
-        kept, or newer than the latest one): the caller then needs an exact read instead.
+        kept, or newer than the latest one): the caller then needs an exact read instead. Also
+        None while a device read hangs.
         """
-        with self._lock:
+        if not self._acquire():
+            return None
+        try:
             timeline = self._timeline
             if not timeline or t_ns < timeline[0].t_ns or t_ns > timeline[-1].t_ns:
                 return None
@@ -202,6 +209,8 @@ class Sampler:
             if after.t_ns == t_ns or index == 0:
                 return after.joules
             before = timeline[index - 1]
+        finally:
+            self._lock.release()
         weight = (t_ns - before.t_ns) / (after.t_ns - before.t_ns)
         return tuple(
             None if a is None or b is None else a + (b - a) * weight
@@ -209,8 +218,14 @@ class Sampler:
         )
 
     def faults_between(self, start_ns: int, end_ns: int) -> dict[str, str]:
-        """Channel id to the first fault reason seen in [start_ns, end_ns], for partial figures."""
-        with self._lock:
+        """Channel id to the first fault reason seen in [start_ns, end_ns], for partial figures.
+
+        While a device read hangs, every channel is reported faulty: its figure ends at the last
+        sample taken, not at ``end_ns``.
+        """
+        if not self._acquire():
+            return dict.fromkeys((c.id for c in self._channels), "a device read is hanging")
+        try:
             found: dict[str, str] = {}
             for channel_id, spans in self._faults.items():
                 for span in spans:
@@ -218,6 +233,8 @@ class Sampler:
                         found[channel_id] = span.reason
                         break
             return found
+        finally:
+            self._lock.release()
 
     def stop(self) -> None:
         """Stop and join the thread, then close the meters. Idempotent; safe from any thread."""

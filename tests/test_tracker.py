@@ -290,3 +290,44 @@ def test_forked_child_does_not_write_or_count(powercap: FakePowercap, tmp_path: 
         "header",
         "summary",
     ]
+
+
+def test_a_hanging_device_cannot_hang_a_window_or_stop(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import threading
+
+    from carbon_callbacks import sampler as sampler_module
+    from carbon_callbacks.meters.base import Reading
+
+    release = threading.Event()
+
+    class HangingRapl(RaplMeter):
+        """Real RAPL reads of a fake tree, until the 'driver' wedges."""
+
+        hang = False
+
+        def read(self) -> Reading:
+            if self.hang:
+                release.wait(30)
+            return super().read()
+
+    tree = FakePowercap(tmp_path / "fs")
+    tree.add_zone("intel-rapl:0", "package-0")
+    meter = HangingRapl(root=tree.class_root)
+    monkeypatch.setattr(sampler_module, "JOIN_TIMEOUT_S", 0.2)
+    tracker = Tracker(meters=[meter], write_log=False, interval_s=0.01).start()
+    tracker.begin_window("epoch 0")
+    meter.hang = True
+    time.sleep(0.1)  # the sampler thread is now stuck inside read()
+    started = time.monotonic()
+    with pytest.warns(CarbonCallbacksWarning, match="hanging"):
+        epoch = tracker.end_window("epoch 0")
+        summary = tracker.stop()
+    assert time.monotonic() - started < 3
+    assert epoch is not None and summary is not None
+    assert epoch.partial and epoch.channels[0].fault == "a device read is hanging"
+    release.set()
+    deadline = time.monotonic() + 5
+    while sampler_threads() and time.monotonic() < deadline:
+        time.sleep(0.01)
