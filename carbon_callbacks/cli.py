@@ -3,6 +3,8 @@
 - ``devices [--json]``: what this machine can measure and how; what it cannot, why, and the fix.
 - ``run [options] -- CMD ARGS...``: run a command, measure it as one window, print a summary,
   write a run log, and exit with the command's own exit status.
+- ``intensity [location] [--live] [--json]``: the carbon intensity a run started now would use,
+  and where it comes from.
 
 Bad input gets a one-line error on stderr and exit status 2; a command that cannot be started gets
 127 (not found) or 126 (not executable), as a shell would.
@@ -50,12 +52,38 @@ def _parser() -> argparse.ArgumentParser:
         "--output-dir", metavar="D", help="folder of the run log (default carbon-runs)"
     )
     run.add_argument("--no-log", action="store_true", help="write no run log")
-    run.add_argument("--intensity", type=float, metavar="G_PER_KWH", help="gCO2e per kWh")
+    run.add_argument(
+        "--intensity", type=float, metavar="G_PER_KWH", help="constant gCO2e/kWh (overrides all)"
+    )
+    _add_location_arguments(run)
     run.add_argument("--pue", type=float, help="data-centre PUE, >= 1.0 (default 1.0)")
     run.add_argument("--cpu-watts", type=float, metavar="W", help="watts per busy core (estimate)")
     run.add_argument("--interval", type=float, metavar="S", help="sampling interval in seconds")
     run.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
+    intensity = commands.add_parser("intensity", help="the carbon intensity a run would use now")
+    _add_location_arguments(intensity)
+    intensity.add_argument("--json", action="store_true", help="print one JSON object")
     return parser
+
+
+def _add_location_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--country", metavar="C", help="ISO country code, e.g. SE or SWE")
+    parser.add_argument("--zone", metavar="Z", help="grid zone, e.g. DK-DK1, GB, US-CAL-CISO")
+    parser.add_argument("--cloud", choices=["gcp", "aws", "azure"], help="cloud provider")
+    parser.add_argument("--region", metavar="R", help="cloud region, e.g. eu-north-1")
+    parser.add_argument("--uk-postcode", metavar="PC", help="outward UK postcode, e.g. RG10")
+    parser.add_argument("--live", action="store_true", help="use live grid data for the zone")
+
+
+def _location_kwargs(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "country": args.country,
+        "zone": args.zone,
+        "cloud": args.cloud,
+        "region": args.region,
+        "uk_postcode": args.uk_postcode,
+        "live": True if args.live else None,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     if args.subcommand == "devices":
         return _devices(as_json=args.json)
+    if args.subcommand == "intensity":
+        return _intensity(args)
     return _run(args)
 
 
@@ -91,6 +121,49 @@ def _devices(*, as_json: bool) -> int:
     return 0
 
 
+def _intensity(args: argparse.Namespace) -> int:
+    import time
+
+    from carbon_callbacks.display import format_intensity
+    from carbon_callbacks.intensity.resolve import intensity_settings, resolve
+
+    try:
+        resolution = resolve(intensity_settings(**_location_kwargs(args)))  # type: ignore[arg-type]
+    except (TypeError, ValueError) as error:
+        return _fail(str(error), 2)
+    now = time.time()
+    value, slot_start = resolution.static, None
+    if resolution.live is not None:
+        from carbon_callbacks.intensity.live import LiveIntensity
+
+        live = LiveIntensity(resolution.live, resolution.static, attempts=2, backoff_s=1.0)
+        live.refresh()
+        value = live.intensity(now, now)
+        slot = live.slot_at(now)
+        slot_start = None if slot is None else slot.start_unix
+    if args.json:
+        report = value.to_dict() | {
+            "datetime": None
+            if slot_start is None
+            else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(slot_start)),
+            "attribution": _attribution(value.source),
+        }
+        print(json.dumps(report, indent=2))
+    else:
+        print("\n".join(format_intensity(value, slot_start, _attribution(value.source))))
+    return 0
+
+
+def _attribution(source: str) -> str | None:
+    from carbon_callbacks.intensity import static
+
+    if static.OWID_SOURCE in source:
+        return static.OWID_ATTRIBUTION
+    if static.GOOGLE_SOURCE in source:
+        return static.GOOGLE_ATTRIBUTION
+    return None
+
+
 def _run(args: argparse.Namespace) -> int:
     command = list(args.command)
     if command[:1] == ["--"]:
@@ -106,7 +179,8 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         tracker = Tracker(
-            intensity=args.intensity,
+            intensity_g_per_kwh=args.intensity,
+            **_location_kwargs(args),  # type: ignore[arg-type]
             pue=args.pue,
             cpu_watts=args.cpu_watts,
             interval_s=args.interval,

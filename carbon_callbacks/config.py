@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from carbon_callbacks.intensity.resolve import IntensitySettings
 
 ENV_PREFIX = "CARBON_CALLBACKS_"
 DEFAULT_OUTPUT_DIR = "carbon-runs"
@@ -28,6 +30,7 @@ class TrackerConfig:
         gpu_ids: NVML indices or UUIDs to measure; None follows ``CUDA_VISIBLE_DEVICES``.
         powercap_root: Root of the powercap sysfs tree; None uses the standard locations.
         run_name: Free-form label stored in the run log.
+        intensity: Location and intensity settings (see ``carbon_callbacks.intensity.resolve``).
     """
 
     interval_s: float = 0.1
@@ -37,6 +40,7 @@ class TrackerConfig:
     gpu_ids: tuple[int | str, ...] | None = None
     powercap_root: str | None = None
     run_name: str | None = None
+    intensity: IntensitySettings = field(default_factory=IntensitySettings)
 
     def public_dict(self) -> dict[str, object]:
         """The configuration as JSON-ready values, for the run log header (holds no secrets)."""
@@ -48,6 +52,7 @@ class TrackerConfig:
             "gpu_ids": None if self.gpu_ids is None else list(self.gpu_ids),
             "powercap_root": self.powercap_root,
             "run_name": self.run_name,
+            "intensity": self.intensity.public_dict(),
         }
 
 
@@ -61,6 +66,7 @@ def resolve_config(
     gpu_ids: Sequence[int | str] | None = None,
     powercap_root: str | os.PathLike[str] | None = None,
     run_name: str | None = None,
+    intensity: IntensitySettings | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> TrackerConfig:
     """Merge arguments, environment and defaults into a validated ``TrackerConfig``.
@@ -86,6 +92,7 @@ def resolve_config(
         gpu_ids=_gpu_ids(gpu_ids, env),
         powercap_root=None if root is None else os.fspath(root),
         run_name=run_name if run_name is not None else env.get(ENV_PREFIX + "RUN_NAME"),
+        intensity=intensity if intensity is not None else IntensitySettings(),
     )
 
 

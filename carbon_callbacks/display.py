@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from carbon_callbacks.intensity.base import IntensityValue
 from carbon_callbacks.measurement import Measurement
 from carbon_callbacks.meters.base import Channel, Unavailable
 
@@ -40,13 +41,45 @@ def format_measurement(measurement: Measurement) -> list[str]:
         )
     if measurement.co2e_kg is not None and measurement.intensity is not None:
         lines.append(
-            f"CO2e:     {measurement.co2e_kg * 1000:.4g} g at {measurement.intensity.g_per_kwh:g} "
-            f"gCO2e/kWh ({measurement.intensity.source})"
+            f"CO2e:     {measurement.co2e_kg * 1000:.4g} g at "
+            f"{measurement.intensity.g_per_kwh:.4g} gCO2e/kWh"
         )
+        lines.append(f"          ({describe_intensity(measurement.intensity)})")
     elif measurement.intensity is None:
-        lines.append("CO2e:     not computed (no carbon intensity set: pass --intensity G_PER_KWH)")
+        lines.append("CO2e:     not computed (the carbon intensity is unknown)")
     else:
         lines.append("CO2e:     not computed (no energy figure)")
+    return lines
+
+
+def describe_intensity(value: IntensityValue) -> str:
+    """One line of provenance: source, zone, basis, and any guess, estimate or fallback."""
+    parts = [value.source]
+    if value.zone:
+        parts.append(f"zone {value.zone}")
+    if value.basis:
+        parts.append(f"{value.basis} basis")
+    if value.estimated:
+        parts.append("includes forecast or estimated values")
+    if value.guessed_location:
+        parts.append("location guessed from the system time zone")
+    if value.fallback:
+        parts.append(f"fallback: {value.fallback}")
+    return "; ".join(parts)
+
+
+def format_intensity(
+    value: IntensityValue, slot_start_unix: float | None, attribution: str | None
+) -> list[str]:
+    """Lines for ``carbon-callbacks intensity``: the factor, its provenance, its attribution."""
+    import time
+
+    lines = [f"{value.g_per_kwh:.4g} gCO2e/kWh", f"  {describe_intensity(value)}"]
+    if slot_start_unix is not None:
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(slot_start_unix))
+        lines.append(f"  for the period starting {stamp}")
+    if attribution:
+        lines.append(f"  {attribution}")
     return lines
 
 

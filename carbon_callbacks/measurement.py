@@ -80,7 +80,11 @@ class Measurement:
 
     @property
     def co2e_kg(self) -> float | None:
-        """CO2e in kg: facility kWh x intensity. None when energy or intensity is unknown."""
+        """CO2e in kg: facility kWh x intensity. None when energy or intensity is unknown.
+
+        The tracker gives each window its energy-weighted mean intensity, so this equals the sum
+        over the window's pieces of energy x the intensity valid for that piece.
+        """
         kwh = self.energy_kwh
         if kwh is None or self.intensity is None:
             return None
@@ -115,14 +119,7 @@ class Measurement:
             "energy_kwh": self.energy_kwh,
             "pue": self.pue,
             "co2e_kg": self.co2e_kg,
-            "intensity": None
-            if self.intensity is None
-            else {
-                "g_per_kwh": self.intensity.g_per_kwh,
-                "source": self.intensity.source,
-                "zone": self.intensity.zone,
-                "basis": self.intensity.basis,
-            },
+            "intensity": None if self.intensity is None else self.intensity.to_dict(),
             "partial": self.partial,
             "estimated": self.estimated,
             "channels": [c.to_dict() for c in self.channels],

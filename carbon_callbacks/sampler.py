@@ -23,6 +23,8 @@ from carbon_callbacks.meters.base import Channel, Meter, Reading, Unavailable
 
 DEFAULT_INTERVAL_S = 0.1
 DEFAULT_MAX_SAMPLES = 8192
+DEFAULT_CHECKPOINT_S = 30.0
+MAX_CHECKPOINTS = 8192
 JOIN_TIMEOUT_S = 5.0
 
 
@@ -85,6 +87,9 @@ class Sampler:
         interval_s: Polling interval; shortened when a meter needs more frequent reads (RAPL wrap).
         max_samples: Bound on the timeline; older samples are dropped.
         clock_ns: Monotonic clock in nanoseconds (injectable for tests).
+        checkpoint_s: Spacing of the sparse checkpoints kept for the whole run, so that
+            ``joules_at`` still answers (more coarsely) after the timeline has dropped old samples.
+            When ``MAX_CHECKPOINTS`` is reached every other one is dropped and the spacing doubles.
     """
 
     def __init__(
@@ -93,6 +98,7 @@ class Sampler:
         interval_s: float = DEFAULT_INTERVAL_S,
         max_samples: int = DEFAULT_MAX_SAMPLES,
         clock_ns: Callable[[], int] = time.monotonic_ns,
+        checkpoint_s: float = DEFAULT_CHECKPOINT_S,
     ) -> None:
         self._meters = list(meters)
         self._requested_interval_s = interval_s
@@ -102,6 +108,8 @@ class Sampler:
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._timeline: list[Sample] = []
+        self._checkpoints: list[Sample] = []
+        self._checkpoint_ns = round(checkpoint_s * 1e9)
         self._channels: tuple[Channel, ...] = ()
         self._unavailable: list[Unavailable] = []
         self._states: dict[str, _ChannelState] = {}
@@ -194,21 +202,25 @@ class Sampler:
     def joules_at(self, t_ns: int) -> tuple[float | None, ...] | None:
         """Cumulative joules per channel at ``t_ns``, interpolated linearly between samples.
 
-        Returns None when ``t_ns`` is outside the retained timeline (older than the oldest sample
-        kept, or newer than the latest one): the caller then needs an exact read instead. Also
-        None while a device read hangs.
+        Inside the retained timeline the interpolation uses neighbouring samples; before it, the
+        sparse checkpoints (every ``checkpoint_s`` or more). Returns None when ``t_ns`` is before
+        the first sample or after the latest one (the caller then needs an exact read), and
+        while a device read hangs.
         """
         if not self._acquire():
             return None
         try:
             timeline = self._timeline
-            if not timeline or t_ns < timeline[0].t_ns or t_ns > timeline[-1].t_ns:
+            if not timeline or t_ns > timeline[-1].t_ns:
                 return None
-            index = bisect.bisect_left(timeline, t_ns, key=_sample_time)
-            after = timeline[index]
+            series = timeline if t_ns >= timeline[0].t_ns else [*self._checkpoints, timeline[0]]
+            if t_ns < series[0].t_ns:
+                return None
+            index = bisect.bisect_left(series, t_ns, key=_sample_time)
+            after = series[index]
             if after.t_ns == t_ns or index == 0:
                 return after.joules
-            before = timeline[index - 1]
+            before = series[index - 1]
         finally:
             self._lock.release()
         weight = (t_ns - before.t_ns) / (after.t_ns - before.t_ns)
@@ -301,7 +313,17 @@ class Sampler:
         self._timeline.append(sample)
         if len(self._timeline) > 2 * self._max_samples:
             del self._timeline[: len(self._timeline) - self._max_samples]
+        self._keep_checkpoint(sample)
         return sample
+
+    def _keep_checkpoint(self, sample: Sample) -> None:
+        checkpoints = self._checkpoints
+        if checkpoints and sample.t_ns - checkpoints[-1].t_ns < self._checkpoint_ns:
+            return
+        checkpoints.append(sample)
+        if len(checkpoints) > MAX_CHECKPOINTS:
+            self._checkpoints = checkpoints[::2]
+            self._checkpoint_ns *= 2
 
     @staticmethod
     def _read_meter(meter: Meter, channel_ids: tuple[str, ...]) -> Reading:

@@ -1,7 +1,7 @@
 """The tracker: the framework-neutral measurement session every adapter and script uses.
 
 ```python
-with Tracker(intensity=250.0) as tracker:
+with Tracker(country="SE") as tracker:
     for epoch in range(3):
         tracker.begin_window(f"epoch {epoch}")
         for batch in data:
@@ -12,13 +12,15 @@ print(tracker.summary)
 ```
 
 Window boundaries take an exact, synchronous read of every meter; ``step`` only bumps a counter and
-a timestamp; ``energy_between`` answers for any past interval from the sampler's timeline. Problems
-while measuring or writing the log warn once and never raise into the caller.
+a timestamp; ``energy_between`` answers for any past interval from the sampler's timeline. CO2e is
+the sum over the window's pieces of energy x the intensity valid for that piece (pieces split where
+a live intensity series changes). Problems while measuring, fetching or writing the log warn once
+and never raise into the caller.
 """
 
 from __future__ import annotations
 
-import math
+import itertools
 import os
 import sys
 import time
@@ -33,6 +35,9 @@ from carbon_callbacks._version import __version__
 from carbon_callbacks._warnings import WarnOnce
 from carbon_callbacks.config import TrackerConfig, resolve_config
 from carbon_callbacks.intensity.base import ConstantIntensity, IntensityProvider, IntensityValue
+from carbon_callbacks.intensity.combine import Piece, weighted_intensity
+from carbon_callbacks.intensity.live import LiveIntensity
+from carbon_callbacks.intensity.resolve import intensity_settings, provider_for, resolve
 from carbon_callbacks.measurement import ChannelEnergy, Measurement
 from carbon_callbacks.meters.base import Channel, Meter, Unavailable
 from carbon_callbacks.records import SCHEMA_VERSION, RunLogWriter
@@ -72,8 +77,16 @@ class Tracker:
         gpu_ids: NVML indices or UUIDs to measure; default: the GPUs this process can see.
         interval_s: Sampler polling interval in seconds (default 0.1).
         pue: Data-centre power usage effectiveness, >= 1.0 (default 1.0: no overhead counted).
-        intensity: Carbon intensity as a constant gCO2e/kWh or an ``IntensityProvider``; None
-            leaves CO2e uncomputed.
+        intensity_g_per_kwh: A constant carbon intensity that overrides every other source.
+        country: ISO 3166 alpha-2 or alpha-3 code (or English name) of where the run uses power.
+        zone: A grid zone (Electricity Maps names: ``"DK-DK1"``, ``"GB"``, ``"US-CAL-CISO"``).
+        cloud: ``"gcp"``, ``"aws"`` or ``"azure"``, with ``region``.
+        region: The cloud region, e.g. ``"eu-north-1"``.
+        uk_postcode: Outward UK postcode for regional live UK data.
+        live: Use live grid data for the zone (UK, Denmark, or any zone with an Electricity Maps
+            token); the yearly value covers any gap.
+        electricitymaps_token: Electricity Maps API token (default ``ELECTRICITYMAPS_API_TOKEN``).
+        intensity: A custom ``IntensityProvider`` used instead of the resolution above.
         cpu_watts: Watts per busy core for the CPU estimate (used only without RAPL).
         output_dir: Folder for the JSONL run log (default ``carbon-runs``).
         write_log: False writes no run log.
@@ -91,7 +104,15 @@ class Tracker:
         gpu_ids: Sequence[int | str] | None = None,
         interval_s: float | None = None,
         pue: float | None = None,
-        intensity: float | IntensityProvider | None = None,
+        intensity_g_per_kwh: float | None = None,
+        country: str | None = None,
+        zone: str | None = None,
+        cloud: str | None = None,
+        region: str | None = None,
+        uk_postcode: str | None = None,
+        live: bool | None = None,
+        electricitymaps_token: str | None = None,
+        intensity: IntensityProvider | None = None,
         cpu_watts: float | None = None,
         output_dir: str | os.PathLike[str] | None = None,
         write_log: bool | None = None,
@@ -108,8 +129,26 @@ class Tracker:
             gpu_ids=gpu_ids,
             powercap_root=powercap_root,
             run_name=run_name,
+            intensity=intensity_settings(
+                intensity_g_per_kwh=intensity_g_per_kwh,
+                country=country,
+                zone=zone,
+                cloud=cloud,
+                region=region,
+                uk_postcode=uk_postcode,
+                live=live,
+                electricitymaps_token=electricitymaps_token,
+            ),
         )
-        self._intensity = _as_provider(intensity)
+        if intensity is not None and (intensity_g_per_kwh is not None or live):
+            raise ValueError(
+                "intensity= (a provider) replaces intensity_g_per_kwh= and live=; give only one"
+            )
+        self._intensity = (
+            _checked_provider(intensity)
+            if intensity is not None
+            else provider_for(resolve(self.config.intensity))
+        )
         self._meters = list(meters) if meters is not None else None
         self.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()
         self._sampler: Sampler | None = None
@@ -138,6 +177,8 @@ class Tracker:
                     f"unavailable:{item.source}:{item.reason}", _describe_unavailable(item)
                 )
         self._run_mark = self._mark(self._sampler.latest())
+        if isinstance(self._intensity, LiveIntensity):
+            self._intensity.start()
         if self.config.output_dir is not None:
             self._writer = RunLogWriter(self.config.output_dir / f"{self.run_id}.jsonl")
             self._writer.write(self._header())
@@ -156,6 +197,8 @@ class Tracker:
         assert self._run_mark is not None
         self._summary = self._measure(RUN_WINDOW, self._run_mark, self._mark(sampler.sample()))
         sampler.stop()
+        if isinstance(self._intensity, LiveIntensity):
+            self._intensity.stop()
         if self._writer is not None:
             self._writer.write(
                 {"type": "summary", "status": status, "run_id": self.run_id}
@@ -307,20 +350,42 @@ class Tracker:
             channels=tuple(figures),
             pue=self.config.pue,
             steps=None if end.steps is None or start.steps is None else end.steps - start.steps,
-            intensity=self._intensity_for(start.unix, end.unix),
+            intensity=self._intensity_for(start, end),
         )
 
-    def _intensity_for(self, start_unix: float, end_unix: float) -> IntensityValue | None:
-        if self._intensity is None:
-            return None
+    def _intensity_for(self, start: _Mark, end: _Mark) -> IntensityValue | None:
+        """The energy-weighted mean intensity over the window, so CO2e = energy x it is exact."""
         try:
-            return self._intensity.intensity(start_unix, end_unix)
+            pieces = []
+            for (t0, joules0), (t1, joules1) in itertools.pairwise(self._split(start, end)):
+                value = self._intensity.intensity(t0, t1)
+                if value is None:
+                    return None
+                energy = sum(
+                    after - before
+                    for before, after in zip(joules0, joules1, strict=True)
+                    if before is not None and after is not None
+                )
+                pieces.append(Piece(max(energy, 0.0), value))
+            return weighted_intensity(pieces)
         except Exception as error:  # a provider fault must not reach the training loop
             self._warn_once(
                 f"intensity:{type(error).__name__}",
                 f"carbon-callbacks: carbon intensity unavailable ({error}); CO2e is left out.",
             )
             return None
+
+    def _split(self, start: _Mark, end: _Mark) -> list[tuple[float, tuple[float | None, ...]]]:
+        """(unix time, cumulative joules) at the window's ends and where the intensity changes."""
+        marks = [(start.unix, start.sample.joules)]
+        if isinstance(self._intensity, LiveIntensity) and self._sampler is not None:
+            for point in self._intensity.change_points(start.unix, end.unix):
+                t_ns = start.sample.t_ns + round((point - start.unix) * 1e9)
+                joules = self._sampler.joules_at(t_ns)
+                if joules is not None:  # unknown: the neighbouring pieces merge, time-weighted
+                    marks.append((point, joules))
+        marks.append((end.unix, end.sample.joules))
+        return marks
 
     def _header(self) -> dict[str, object]:
         assert self._sampler is not None and self._run_mark is not None
@@ -352,8 +417,15 @@ class Tracker:
             ],
             "sampler_interval_s": self._sampler.interval_s,
             "config": self.config.public_dict(),
-            "intensity": repr(self._intensity) if self._intensity is not None else None,
+            "intensity": self._describe_intensity(),
         }
+
+    def _describe_intensity(self) -> dict[str, object]:
+        if isinstance(self._intensity, LiveIntensity):
+            return self._intensity.describe()
+        if isinstance(self._intensity, ConstantIntensity):
+            return self._intensity.value.to_dict()
+        return {"provider": repr(self._intensity)}
 
 
 def _stop_unfinished(tracker: Tracker) -> None:
@@ -369,23 +441,18 @@ _running_trackers: ProcessRegistry[Tracker] = ProcessRegistry(
 )
 
 
-def _as_provider(intensity: float | IntensityProvider | None) -> IntensityProvider | None:
-    if intensity is None:
-        return None
-    if isinstance(intensity, bool):
-        raise TypeError(
-            "intensity must be gCO2e/kWh or an IntensityProvider; write intensity=250.0"
-        )
+def _checked_provider(intensity: object) -> IntensityProvider:
     if isinstance(intensity, int | float):
-        if not math.isfinite(intensity):
-            raise ValueError(f"intensity must be finite, got {intensity!r}; write intensity=250.0")
-        return ConstantIntensity(float(intensity))
+        raise TypeError(
+            f"intensity= takes a provider object; for a constant write "
+            f"intensity_g_per_kwh={intensity!r}"
+        )
     if not callable(getattr(intensity, "intensity", None)):
         raise TypeError(
-            f"intensity must be a number of gCO2e/kWh or have an .intensity(start, end) method, "
-            f"got {intensity!r}"
+            f"intensity must have an .intensity(start_unix, end_unix) method, got {intensity!r}; "
+            "for a constant write intensity_g_per_kwh=250.0"
         )
-    return intensity
+    return intensity  # type: ignore[return-value]
 
 
 def _describe_unavailable(item: Unavailable) -> str:

@@ -52,7 +52,9 @@ def main() -> None:
 
     from carbon_callbacks import Tracker
 
-    with Tracker(intensity=400.0) as tracker:
+    # No location given: the country is guessed from the system time zone (World value if none),
+    # offline; pass country="SE", zone=... or cloud=/region= to say where the power is used.
+    with Tracker() as tracker:
         for epoch in range(args.epochs):
             tracker.begin_window(f"epoch {epoch}")
             loss = train_epoch(weights, xs, ys, rate=0.01)
@@ -68,6 +70,8 @@ def main() -> None:
     if summary is not None and summary.energy_kwh is not None:
         kind = "estimated" if summary.estimated else "measured"
         print(f"total: {summary.energy_kwh:.3g} kWh ({kind}), run log {tracker.log_path}")
+    if summary is not None and summary.co2e_kg is not None and summary.intensity is not None:
+        print(f"CO2e: {summary.co2e_kg * 1000:.3g} g ({summary.intensity.source})")
 
 
 if __name__ == "__main__":

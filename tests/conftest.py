@@ -32,10 +32,11 @@ def powercap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakePowercap:
 
 @pytest.fixture(autouse=True)
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No run logs in the checkout; no user CARBON_CALLBACKS_* setting leaks into a test."""
+    """No run logs or caches outside tmp; no user setting or token leaks into a test."""
     import os
 
     for name in list(os.environ):
-        if name.startswith("CARBON_CALLBACKS_"):
+        if name.startswith("CARBON_CALLBACKS_") or name == "ELECTRICITYMAPS_API_TOKEN":
             monkeypatch.delenv(name)
     monkeypatch.setenv("CARBON_CALLBACKS_OUTPUT_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CARBON_CALLBACKS_CACHE_DIR", str(tmp_path / "cache"))

@@ -152,3 +152,46 @@ def test_sigterm_is_passed_to_the_command_and_the_run_closed_as_interrupted(
     assert report["status"] == "interrupted" and report["exit_code"] == 143
     log = read_run_log(report["log_path"])
     assert log.summary is not None and log.summary["status"] == "interrupted"
+
+
+def test_intensity_for_a_country_works_offline_as_json() -> None:
+    from carbon_callbacks.intensity import static
+
+    result = cli("intensity", "--country", "dk", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    denmark = static.country("DK")
+    assert report["g_per_kwh"] == denmark.g_per_kwh
+    assert report["zone"] == "DK" and report["basis"] == "lifecycle"
+    assert report["year"] == denmark.year and report["datetime"] is None
+    assert report["estimated"] is False and report["guessed_location"] is False
+    assert report["source"].startswith(static.OWID_SOURCE)
+    assert report["attribution"] == static.OWID_ATTRIBUTION
+
+
+def test_intensity_for_a_cloud_region_prints_its_source_and_attribution() -> None:
+    result = cli("intensity", "--cloud", "gcp", "--region", "europe-north1")
+    assert result.returncode == 0, result.stderr
+    assert "Google Cloud region carbon data, 2025" in result.stdout
+    assert "Apache License 2.0" in result.stdout
+
+
+def test_intensity_without_location_says_the_guess(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Europe/Warsaw")
+    report = json.loads(cli("intensity", "--json").stdout)
+    assert report["zone"] == "PL" and report["guessed_location"] is True
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--country", "Swedn"], "did you mean 'SE'"),
+        (["--live", "--country", "PL"], "needs an Electricity Maps token"),
+        (["--cloud", "aws"], "cloud and region go together"),
+    ],
+)
+def test_intensity_mistakes_are_one_line_errors(args: list[str], message: str) -> None:
+    result = cli("intensity", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

@@ -33,7 +33,7 @@ def test_totals_say_pue_estimate_partial_and_intensity_source() -> None:
         "energy:   0.003 kWh (0.002 kWh x PUE 1.5; includes estimated figures; "
         "partial: some figures are incomplete)"
     )
-    assert lines[-1] == "CO2e:     0.6 g at 200 gCO2e/kWh (user-supplied constant)"
+    assert lines[-2:] == ["CO2e:     0.6 g at 200 gCO2e/kWh", "          (user-supplied constant)"]
 
 
 def test_devices_list_fixes_under_the_source() -> None:

@@ -38,4 +38,20 @@ def test_tracker_api_example_reports_each_epoch(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert lines[0].startswith("epoch 0: loss") and "energy" in lines[0]
     assert "not measured" not in result.stdout
-    assert lines[-1].startswith("total:")
+    assert lines[-2].startswith("total:")
+    assert lines[-1].startswith("CO2e:") and "Our World in Data" in lines[-1]
+
+
+def test_the_installed_package_carries_its_data_tables(tmp_path: Path) -> None:
+    """Run outside the checkout, so the installed package (the wheel under tox) is the one used."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    code = (
+        "import carbon_callbacks.intensity.static as s; "
+        "print(s.country('SE').year, s.cloud_region('aws', 'eu-north-1').country, "
+        "s.country_for_timezone('Europe/Warsaw'))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["2024", "SE", "PL"]

@@ -154,6 +154,41 @@ def test_timeline_is_bounded() -> None:
     sampler.stop()
 
 
+def test_old_times_answer_from_checkpoints_after_the_timeline_dropped_them() -> None:
+    clock = Clock()
+    sampler = Sampler(
+        [ScriptedPowerMeter([10.0] * 1000)], max_samples=10, clock_ns=clock, checkpoint_s=1.0
+    )
+    sampler.open()
+    start_ns = clock.now_ns
+    for _ in range(100):
+        clock.advance(0.1)
+        sampler.sample()
+    assert sampler._timeline[0].t_ns > start_ns + 5_000_000_000
+    # a constant 10 W: 2.5 s after the first sample the counter held 25 J
+    joules = sampler.joules_at(start_ns + 2_500_000_000)
+    assert joules is not None and joules[0] == pytest.approx(25.0)
+    assert sampler.joules_at(start_ns - 1) is None
+    sampler.stop()
+
+
+def test_checkpoints_thin_out_instead_of_growing_without_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("carbon_callbacks.sampler.MAX_CHECKPOINTS", 8)
+    clock = Clock()
+    sampler = Sampler([ScriptedPowerMeter([1.0] * 1000)], clock_ns=clock, checkpoint_s=1.0)
+    sampler.open()
+    for _ in range(100):
+        clock.advance(1.0)
+        sampler.sample()
+    checkpoints = sampler._checkpoints
+    assert len(checkpoints) <= 8
+    assert checkpoints[0].t_ns == 1_000_000_000  # the run's first sample is always kept
+    assert checkpoints[-1].t_ns >= clock.now_ns - 32_000_000_000
+    sampler.stop()
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_forked_child_inherits_no_live_sampler() -> None:
     meter = ScriptedPowerMeter([1.0] * 10_000)

@@ -45,7 +45,7 @@ def test_windows_take_exact_reads_of_the_counters(powercap: FakePowercap) -> Non
 
 
 def test_pue_and_constant_intensity_give_kwh_and_co2e(powercap: FakePowercap) -> None:
-    with Tracker(pue=1.5, intensity=400.0, write_log=False) as tracker:
+    with Tracker(pue=1.5, intensity_g_per_kwh=400.0, write_log=False) as tracker:
         tracker.begin_window("w")
         powercap.add_energy("intel-rapl:0", 3_600_000_000)  # 3600 J = 1 Wh
         window = tracker.end_window("w")
@@ -179,8 +179,17 @@ def test_never_started_tracker_stops_to_none() -> None:
         ({"pue": 0.9}, r"pue must be .*>= 1.*write e\.g\. pue=1\.2"),
         ({"interval_s": 0}, r"interval_s must be"),
         ({"cpu_watts": 0}, r"cpu_watts must be > 0"),
-        ({"intensity": float("nan")}, r"intensity must be finite"),
-        ({"intensity": -5.0}, r"write e\.g\. intensity="),
+        ({"intensity_g_per_kwh": float("nan")}, r"intensity_g_per_kwh must be a finite"),
+        ({"intensity_g_per_kwh": -5.0}, r"write intensity_g_per_kwh=250"),
+        ({"intensity": 250.0}, r"for a constant write intensity_g_per_kwh=250\.0"),
+        ({"country": "SWD"}, r"SE"),
+        ({"country": "SE", "zone": "SE-SE3"}, r"give one location"),
+        ({"cloud": "aws"}, r"cloud and region go together"),
+        ({"cloud": "aws", "region": "eu-nort-1"}, r"eu-north-1"),
+        ({"zone": "XX-YY"}, r"XX"),
+        ({"live": True}, r"live=True needs a location"),
+        ({"live": True, "country": "PL"}, r"ELECTRICITYMAPS_API_TOKEN"),
+        ({"live": True, "country": "DK"}, r"zone='DK-DK1'"),
         ({"gpu_ids": 0}, r"gpu_ids must be a list"),
     ],
 )

@@ -1,0 +1,81 @@
+"""Raw TCP servers on 127.0.0.1 that misbehave in the ways real APIs and proxies do."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+
+Handler = Callable[[socket.socket, threading.Event], None]
+
+
+@contextmanager
+def raw_server(handler: Handler) -> Iterator[int]:
+    """A one-connection TCP server on 127.0.0.1 running ``handler``; yields its port."""
+    stop = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.1)
+    port: int = listener.getsockname()[1]
+
+    def run() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn, suppress(OSError):
+                handler(conn, stop)
+            return
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
+
+
+def silent(conn: socket.socket, stop: threading.Event) -> None:
+    """Accept the request and never answer."""
+    conn.recv(65536)
+    stop.wait(10)
+
+
+def trickle(conn: socket.socket, stop: threading.Event) -> None:
+    """Answer headers, then one byte every 0.1 s: never idle long enough for a read timeout."""
+    conn.recv(65536)
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9999\r\n\r\n"
+    )
+    while not stop.wait(0.1):
+        conn.sendall(b" ")
+
+
+def stall(conn: socket.socket, stop: threading.Event) -> None:
+    """Answer headers and half a body, then fall silent."""
+    conn.recv(65536)
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+    )
+    conn.sendall(b'{"data": [')
+    stop.wait(10)
+
+
+def cut_off(conn: socket.socket, stop: threading.Event) -> None:
+    """Promise 1000 bytes, send 20, hang up."""
+    conn.recv(65536)
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+    )
+    conn.sendall(b'{"data": [{"from": ')
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 where nothing listens."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port

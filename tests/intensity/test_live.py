@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from carbon_callbacks._warnings import CarbonCallbacksWarning
+from carbon_callbacks.intensity.base import IntensitySlot, IntensityValue
+from carbon_callbacks.intensity.cache import IntensityCache
+from carbon_callbacks.intensity.live import LiveIntensity
+from carbon_callbacks.intensity.uk import UkCarbonIntensity
+from tests.intensity.uk_payloads import national, uk_url
+
+NOW = 1_780_000_200.0  # a fixed wall clock: 2026-05-28T20:30Z
+SLOT = 1800.0
+START = NOW - NOW % SLOT
+FALLBACK = IntensityValue(250.0, "yearly", zone="GB", basis="lifecycle", year=2024)
+ANY_INTENSITY = re.compile(r"^/intensity/")
+
+
+def live(server: HTTPServer, tmp_path: Path | None = None, **kwargs: object) -> LiveIntensity:
+    cache = None if tmp_path is None else IntensityCache(tmp_path, "uk", "GB")
+    source = UkCarbonIntensity(environ=uk_url(server), timeout=(0.5, 0.5))
+    return LiveIntensity(
+        source,
+        FALLBACK,
+        cache=cache,
+        clock=lambda: NOW,
+        backoff_s=0.01,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_before_any_answer_the_fallback_covers_everything(httpserver: HTTPServer) -> None:
+    value = live(httpserver).intensity(NOW, NOW + 60)
+    assert value.g_per_kwh == 250.0
+    assert value.fallback == "UK Carbon Intensity API: no live data for this time"
+
+
+def test_live_slots_replace_the_fallback_and_are_time_weighted(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(ANY_INTENSITY).respond_with_json(
+        national((START, START + SLOT, 110, 100), (START + SLOT, START + 2 * SLOT, 300, None))
+    )
+    provider = live(httpserver)
+    assert provider.refresh()
+    first = provider.intensity(START, START + SLOT)
+    assert (first.g_per_kwh, first.source, first.basis) == (
+        100,
+        "UK Carbon Intensity API",
+        "direct",
+    )
+    assert not first.estimated and first.fallback is None
+    assert provider.intensity(START + SLOT, START + SLOT).estimated  # a forecast
+    half_and_half = provider.intensity(START + SLOT / 2, START + 1.5 * SLOT)
+    assert half_and_half.g_per_kwh == pytest.approx(200.0)
+    assert provider.change_points(START, START + 2 * SLOT) == [START + SLOT]
+    beyond = provider.intensity(START + SLOT, START + 3 * SLOT)  # half forecast, half uncovered
+    assert beyond.g_per_kwh == pytest.approx((300 + 250) / 2)
+    assert beyond.basis == "mixed" and beyond.fallback is not None
+
+
+def test_a_measured_value_is_never_replaced_by_a_forecast(httpserver: HTTPServer) -> None:
+    httpserver.expect_ordered_request(ANY_INTENSITY).respond_with_json(
+        national((START, START + SLOT, 110, 100))
+    )
+    httpserver.expect_ordered_request(ANY_INTENSITY).respond_with_json(
+        national((START, START + SLOT, 120, None))
+    )
+    provider = live(httpserver)
+    assert provider.refresh() and provider.refresh()
+    assert provider.slot_at(START) == IntensitySlot(START, START + SLOT, 100, False)
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"), [(401, "HTTP 401"), (429, "HTTP 429"), (500, "HTTP 500")]
+)
+def test_failures_warn_once_naming_provider_and_reason_and_keep_the_fallback(
+    httpserver: HTTPServer, status: int, reason: str
+) -> None:
+    httpserver.expect_request(ANY_INTENSITY).respond_with_data("no", status=status)
+    provider = live(httpserver, attempts=3)
+    with pytest.warns(CarbonCallbacksWarning) as caught:
+        assert not provider.refresh()
+    messages = [str(w.message) for w in caught]
+    assert len(messages) == 1
+    assert "UK Carbon Intensity API" in messages[0] and reason in messages[0]
+    assert len(httpserver.log) == 3  # the bounded retry
+    value = provider.intensity(NOW, NOW + 60)
+    assert value.g_per_kwh == 250.0
+    assert value.fallback is not None and reason in value.fallback
+
+
+def test_results_are_cached_and_a_fresh_cache_skips_the_first_fetch(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    httpserver.expect_request(ANY_INTENSITY).respond_with_json(
+        national((START, START + SLOT, 110, 100))
+    )
+    first = live(httpserver, tmp_path)
+    first.start()
+    assert first.wait_ready(5)
+    first.stop()
+    assert len(httpserver.log) == 1
+    second = live(httpserver, tmp_path)
+    second.start()
+    assert second.wait_ready(5)
+    second.stop()
+    assert len(httpserver.log) == 1  # answered from the cache
+    assert second.intensity(START, START + 60).g_per_kwh == 100
+
+
+def test_a_stale_cache_is_used_until_the_fetch_answers(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    IntensityCache(tmp_path, "uk", "GB").save(
+        NOW - 7200, (IntensitySlot(START - SLOT, START, 90.0, False),)
+    )
+    httpserver.expect_request(ANY_INTENSITY).respond_with_json(
+        national((START, START + SLOT, 110, 100))
+    )
+    provider = live(httpserver, tmp_path)
+    provider.start()
+    assert provider.wait_ready(5)
+    provider.stop()
+    assert len(httpserver.log) == 1
+    assert provider.slot_at(START - 1) is not None and provider.slot_at(START) is not None
+
+
+def test_an_unwritable_cache_warns_and_keeps_data_in_memory(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    httpserver.expect_request(ANY_INTENSITY).respond_with_json(
+        national((START, START + SLOT, 110, 100))
+    )
+    provider = live(httpserver, blocker / "cache")
+    with pytest.warns(CarbonCallbacksWarning, match="cannot write the intensity cache"):
+        assert provider.refresh()
+    assert provider.intensity(START, START + 1).g_per_kwh == 100
+
+
+def test_stop_does_not_wait_for_a_slow_answer(httpserver: HTTPServer) -> None:
+    def slow(request: Request) -> Response:
+        time.sleep(0.4)
+        answer = national((START, START + SLOT, 110, 100))
+        return Response(json.dumps(answer), content_type="application/json")
+
+    httpserver.expect_request(ANY_INTENSITY).respond_with_handler(slow)
+    provider = live(httpserver)
+    provider.start()
+    began = time.monotonic()
+    provider.stop()
+    assert time.monotonic() - began < 0.3
