@@ -140,14 +140,15 @@ class Tracker:
                 electricitymaps_token=electricitymaps_token,
             ),
         )
-        if intensity is not None and (intensity_g_per_kwh is not None or live):
+        settings = self.config.intensity
+        if intensity is not None and (settings.g_per_kwh is not None or settings.live):
             raise ValueError(
                 "intensity= (a provider) replaces intensity_g_per_kwh= and live=; give only one"
             )
         self._intensity = (
             _checked_provider(intensity)
             if intensity is not None
-            else provider_for(resolve(self.config.intensity))
+            else provider_for(resolve(settings))
         )
         self._meters = list(meters) if meters is not None else None
         self.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()

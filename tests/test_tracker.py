@@ -13,7 +13,7 @@ import pytest
 
 from carbon_callbacks import Tracker, read_run_log
 from carbon_callbacks._warnings import CarbonCallbacksWarning
-from carbon_callbacks.intensity.base import IntensityValue
+from carbon_callbacks.intensity.base import ConstantIntensity, IntensityValue
 from carbon_callbacks.meters.cpu_estimate import CpuEstimateMeter
 from carbon_callbacks.meters.host import HostMeter
 from carbon_callbacks.meters.rapl import RaplMeter
@@ -190,6 +190,7 @@ def test_never_started_tracker_stops_to_none() -> None:
         ({"live": True}, r"live=True needs a location"),
         ({"live": True, "country": "PL"}, r"ELECTRICITYMAPS_API_TOKEN"),
         ({"live": True, "country": "DK"}, r"zone='DK-DK1'"),
+        ({"intensity_g_per_kwh": 5.0, "intensity": ConstantIntensity(5.0)}, r"give only one"),
         ({"gpu_ids": 0}, r"gpu_ids must be a list"),
     ],
 )
