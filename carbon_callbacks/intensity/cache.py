@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +71,8 @@ class IntensityCache:
         Raises:
             OSError: The folder or file could not be written.
         """
+        import tempfile  # only a fetch thread writes: keep it out of the tracker's import
+
         self.path.parent.mkdir(parents=True, exist_ok=True)
         document = {
             "version": CACHE_VERSION,

@@ -8,17 +8,14 @@ Lookups fail fast with :class:`UnknownLocationError`, whose message says what to
 
 from __future__ import annotations
 
-import csv
 import difflib
 import functools
-import io
 import itertools
 import os
 import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from importlib import resources
 from typing import TypeVar
 
 from carbon_callbacks.intensity.base import IntensityValue
@@ -143,6 +140,10 @@ class _CountryTable:
 
 def _read_table(name: str) -> list[dict[str, str]]:
     """Rows of one packaged CSV table."""
+    import csv  # the table loaders run once; importing these at module import would not
+    import io
+    from importlib import resources
+
     text = (resources.files("carbon_callbacks.intensity") / "data" / name).read_text("utf-8")
     return list(csv.DictReader(io.StringIO(text)))
 
