@@ -123,7 +123,9 @@ def _devices(*, as_json: bool) -> int:
 
 def _intensity(args: argparse.Namespace) -> int:
     import time
+    import warnings
 
+    from carbon_callbacks._warnings import CarbonCallbacksWarning
     from carbon_callbacks.display import format_intensity
     from carbon_callbacks.intensity.resolve import intensity_settings, resolve
 
@@ -137,7 +139,9 @@ def _intensity(args: argparse.Namespace) -> int:
         from carbon_callbacks.intensity.live import LiveIntensity
 
         live = LiveIntensity(resolution.live, resolution.static, attempts=2, backoff_s=1.0)
-        live.refresh()
+        with warnings.catch_warnings():  # the failure is printed below, as the fallback's reason
+            warnings.simplefilter("ignore", CarbonCallbacksWarning)
+            live.refresh()
         value = live.intensity(now, now)
         slot = live.slot_at(now)
         slot_start = None if slot is None else slot.start_unix

@@ -2,13 +2,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from carbon_callbacks import read_run_log
+from carbon_callbacks.intensity.uk import URL_ENV as UK_URL_ENV
+from tests.intensity.uk_payloads import national
 
 ROOT = Path(__file__).resolve().parents[1]
 BUSY_THEN_EXIT_3 = """
@@ -195,3 +200,33 @@ def test_intensity_mistakes_are_one_line_errors(args: list[str], message: str) -
     assert result.returncode == 2
     assert message in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_intensity_live_reports_the_current_half_hour(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = time.time()
+    start = now - now % 1800
+    monkeypatch.setenv(UK_URL_ENV, httpserver.url_for("/"))
+    httpserver.expect_request(re.compile("^/intensity/")).respond_with_json(
+        national((start, start + 1800, 150, None), (start + 1800, start + 3600, 150, None))
+    )  # two half hours with one value: the test passes even if a half hour ends meanwhile
+    result = cli("intensity", "--country", "GB", "--live", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["g_per_kwh"] == 150 and report["source"] == "UK Carbon Intensity API"
+    assert report["estimated"] is True and report["basis"] == "direct"
+    slot_starts = [time.gmtime(start), time.gmtime(start + 1800)]
+    assert report["datetime"] in [time.strftime("%Y-%m-%dT%H:%M:%SZ", t) for t in slot_starts]
+    assert report["fallback"] is None and report["attribution"] is None
+
+
+def test_intensity_live_failure_falls_back_and_says_why(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(UK_URL_ENV, httpserver.url_for("/"))
+    httpserver.expect_request(re.compile("^/intensity/")).respond_with_data("down", status=503)
+    result = cli("intensity", "--country", "GB", "--live")
+    assert result.returncode == 0, result.stderr
+    assert "UK Carbon Intensity API: HTTP 503" in result.stdout
+    assert "Our World in Data" in result.stdout
