@@ -163,8 +163,7 @@ def _static_value(settings: IntensitySettings, environ: Mapping[str, str] | None
     if settings.country is not None:
         return static.country(settings.country).value()
     if settings.zone is not None:
-        country_code = settings.zone.split("-")[0]
-        yearly = static.country(country_code)
+        yearly = _zone_country(settings.zone)
         if yearly.code == settings.zone:
             return yearly.value()
         return yearly.value(
@@ -262,11 +261,23 @@ def _check_combination(settings: IntensitySettings) -> None:
             "drop one of them"
         )
     if settings.zone is not None:
-        static.country(settings.zone.split("-")[0])  # an unknown zone fails here, with matches
+        _zone_country(settings.zone)
     elif settings.country is not None:
         static.country(settings.country)
     elif settings.cloud is not None and settings.region is not None:
         static.cloud_region(settings.cloud, settings.region)
+
+
+def _zone_country(zone: str) -> static.YearlyIntensity:
+    """The country a zone lies in (its part before the first ``-``); unknown ones fail clearly."""
+    country_code = zone.split("-")[0]
+    try:
+        return static.country(country_code)
+    except static.UnknownLocationError as error:
+        raise static.UnknownLocationError(
+            f"unknown zone {zone!r}: a zone starts with its country's ISO code, as in 'DK-DK1', "
+            f"'SE-SE3' or 'US-CAL-CISO' ({error})"
+        ) from None
 
 
 def _text(name: str, value: str | None, env: Mapping[str, str]) -> str | None:
