@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from carbon_callbacks._env import ENV_PREFIX, env_flag
 from carbon_callbacks.intensity.resolve import IntensitySettings
 
-ENV_PREFIX = "CARBON_CALLBACKS_"
 DEFAULT_OUTPUT_DIR = "carbon-runs"
 
 
@@ -81,7 +81,7 @@ def resolve_config(
     watts = _number("cpu_watts", cpu_watts, env, default=None, minimum=0.0, example="10")
     if watts == 0.0:
         raise ValueError("cpu_watts must be > 0 watts per busy core; write e.g. cpu_watts=10")
-    log_enabled = write_log if write_log is not None else _flag("write_log", env, default=True)
+    log_enabled = write_log if write_log is not None else env_flag("write_log", env, default=True)
     directory = output_dir if output_dir is not None else env.get(ENV_PREFIX + "OUTPUT_DIR")
     root = powercap_root if powercap_root is not None else env.get(ENV_PREFIX + "POWERCAP_ROOT")
     return TrackerConfig(
@@ -127,19 +127,6 @@ def _number(
             f"write e.g. {origin}={example}"
         )
     return float(value)
-
-
-def _flag(name: str, env: Mapping[str, str], *, default: bool) -> bool:
-    variable = ENV_PREFIX + name.upper()
-    raw = env.get(variable)
-    if raw is None:
-        return default
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"{variable}={raw!r} is not a boolean; write {variable}=0 or {variable}=1")
 
 
 def _gpu_ids(

@@ -18,6 +18,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from carbon_callbacks._env import ENV_PREFIX, env_flag
 from carbon_callbacks.intensity import static
 from carbon_callbacks.intensity.base import (
     ConstantIntensity,
@@ -27,7 +28,6 @@ from carbon_callbacks.intensity.base import (
     check_g_per_kwh,
 )
 
-ENV_PREFIX = "CARBON_CALLBACKS_"
 TOKEN_ENV = "ELECTRICITYMAPS_API_TOKEN"
 UK_ZONE = "GB"
 DK_ZONES = {"DK-DK1": "DK1", "DK-DK2": "DK2"}
@@ -109,7 +109,7 @@ def intensity_settings(
         cloud=_text("cloud", cloud, env),
         region=_text("region", region, env),
         uk_postcode=_text("uk_postcode", uk_postcode, env),
-        live=live if live is not None else _flag(env.get(ENV_PREFIX + "LIVE")),
+        live=live if live is not None else env_flag("live", env, default=False),
         electricitymaps_token=token or env.get(TOKEN_ENV) or None,
     )
     _check_combination(settings)
@@ -290,14 +290,3 @@ def _text(name: str, value: str | None, env: Mapping[str, str]) -> str | None:
     if not text:
         return None
     return text.upper() if name in {"zone", "uk_postcode"} else text
-
-
-def _flag(raw: str | None) -> bool:
-    if raw is None or raw.strip() == "":
-        return False
-    lowered = raw.strip().lower()
-    if lowered in {"1", "true", "yes", "on"}:
-        return True
-    if lowered in {"0", "false", "no", "off"}:
-        return False
-    raise ValueError(f"{ENV_PREFIX}LIVE={raw!r} is not a boolean; write {ENV_PREFIX}LIVE=1 or 0")
