@@ -24,7 +24,7 @@ import itertools
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -56,18 +56,22 @@ class _Mark:
     steps: int | None
 
 
-def default_meters(config: TrackerConfig) -> list[Meter]:
-    """The meters a tracker uses unless given others: NVIDIA GPUs, then RAPL or the CPU estimate."""
+def default_meters(config: TrackerConfig, *, measure_host: bool = True) -> list[Meter]:
+    """The meters a tracker uses unless given others: NVIDIA GPUs, then RAPL or the CPU estimate.
+
+    ``measure_host=False`` leaves out the host-level meter (CPU packages, DRAM, the CPU estimate):
+    in a distributed run only one rank per node measures the host, so it is counted once.
+    """
     from carbon_callbacks.meters.cpu_estimate import DEFAULT_WATTS_PER_CORE, CpuEstimateMeter
     from carbon_callbacks.meters.host import HostMeter
     from carbon_callbacks.meters.nvml import NvmlMeter
     from carbon_callbacks.meters.rapl import RaplMeter
 
     watts = config.cpu_watts if config.cpu_watts is not None else DEFAULT_WATTS_PER_CORE
-    return [
-        NvmlMeter(gpu_ids=config.gpu_ids),
-        HostMeter(RaplMeter(root=config.powercap_root), CpuEstimateMeter(watts)),
-    ]
+    meters: list[Meter] = [NvmlMeter(gpu_ids=config.gpu_ids)]
+    if measure_host:
+        meters.append(HostMeter(RaplMeter(root=config.powercap_root), CpuEstimateMeter(watts)))
+    return meters
 
 
 class Tracker:
@@ -93,6 +97,10 @@ class Tracker:
         run_name: Label stored in the run log.
         powercap_root: Root of the powercap sysfs tree (default: the standard locations).
         meters: Meters to use instead of the default NVML + RAPL/estimate set.
+        measure_host: False leaves the host-level meters (RAPL, CPU estimate) to another process:
+            in a distributed run, every rank but one per node.
+        context: JSON-ready facts stored in the run log's header and summary (e.g. the rank,
+            world size and node count of a distributed run).
 
     Raises:
         ValueError, TypeError: A setting is invalid; the message says what to write instead.
@@ -119,6 +127,8 @@ class Tracker:
         run_name: str | None = None,
         powercap_root: str | os.PathLike[str] | None = None,
         meters: Sequence[Meter] | None = None,
+        measure_host: bool = True,
+        context: Mapping[str, object] | None = None,
     ) -> None:
         self.config = resolve_config(
             interval_s=interval_s,
@@ -151,6 +161,8 @@ class Tracker:
             else provider_for(resolve(settings))
         )
         self._meters = list(meters) if meters is not None else None
+        self._measure_host = measure_host
+        self.context = dict(context or {})
         self.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()
         self._sampler: Sampler | None = None
         self._writer: RunLogWriter | None = None
@@ -168,7 +180,11 @@ class Tracker:
         """Open the meters, start the sampler and write the run-log header. Idempotent."""
         if self._sampler is not None or not self._is_owner():
             return self
-        meters = self._meters if self._meters is not None else default_meters(self.config)
+        meters = (
+            self._meters
+            if self._meters is not None
+            else default_meters(self.config, measure_host=self._measure_host)
+        )
         self._sampler = Sampler(meters, interval_s=self.config.interval_s)
         self._sampler.start()
         _running_trackers.add(self)
@@ -204,6 +220,7 @@ class Tracker:
             self._writer.write(
                 {"type": "summary", "status": status, "run_id": self.run_id}
                 | self._summary.to_dict()
+                | ({"context": self.context} if self.context else {})
             )
             self._writer.close()
         return self._summary
@@ -279,6 +296,23 @@ class Tracker:
             _Mark(Sample(start_ns, start), now_unix - (now_ns - start_ns) / 1e9, None),
             _Mark(Sample(end_ns, end), now_unix - (now_ns - end_ns) / 1e9, None),
         )
+
+    def so_far(self, *, exact: bool = False, name: str = "so far") -> Measurement | None:
+        """The run's figures from ``start`` until now.
+
+        Args:
+            exact: Read every meter now (a window boundary's cost); False answers from the latest
+                sample and reads nothing, cheap enough for step-level logging.
+            name: The name given to the returned measurement.
+
+        Returns:
+            None when the tracker is not running.
+        """
+        if self._sampler is None or self._summary is not None or not self._is_owner():
+            return None
+        assert self._run_mark is not None
+        sample = self._sampler.sample() if exact else self._sampler.latest()
+        return self._measure(name, self._run_mark, self._mark(sample))
 
     # -- state -------------------------------------------------------------------------------
 
@@ -419,6 +453,7 @@ class Tracker:
             "sampler_interval_s": self._sampler.interval_s,
             "config": self.config.public_dict(),
             "intensity": self._describe_intensity(),
+            "context": self.context,
         }
 
     def _describe_intensity(self) -> dict[str, object]:

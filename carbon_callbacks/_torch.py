@@ -1,0 +1,40 @@
+"""What the PyTorch-based adapters (Lightning, Hugging Face) share: device identity and sums.
+
+Torch is never imported here: these helpers run only inside a framework that already imported it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+def nvml_id_of(device: Any) -> str | None:
+    """The NVML UUID (``GPU-...``) of a torch CUDA device, for ``gpu_ids``; None otherwise.
+
+    A distributed rank passes it so that it measures its own GPU, not every GPU it can see.
+    """
+    torch = sys.modules.get("torch")
+    if torch is None or getattr(device, "type", None) != "cuda":
+        return None
+    try:
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"GPU-{torch.cuda.get_device_properties(index).uuid}"
+    except Exception:  # no driver, a MIG slice torch cannot describe: measure what CUDA shows
+        return None
+
+
+def distributed_sum(device: Any) -> Callable[[Sequence[float]], Sequence[float]]:
+    """A reducer that sums a vector over ``torch.distributed``'s default group (float64)."""
+
+    def reduce(values: Sequence[float]) -> Sequence[float]:
+        torch = sys.modules["torch"]
+        distributed = torch.distributed
+        if not (distributed.is_available() and distributed.is_initialized()):
+            return values
+        tensor = torch.tensor(list(values), dtype=torch.float64, device=device)
+        distributed.all_reduce(tensor, op=distributed.ReduceOp.SUM)
+        return [float(value) for value in tensor.cpu().tolist()]
+
+    return reduce

@@ -1,0 +1,415 @@
+"""The framework-neutral training monitor the three callbacks share: metrics, epochs, ranks, resume.
+
+An adapter maps its framework's hooks onto ``TrainingMonitor`` and hands the returned metric dicts
+to the framework's own logger; everything else lives here once:
+
+- the metric names (one table, ``METRICS``), all prefixed (default ``carbon/``);
+- epochs as exact windows, phases inside them (validation inside a Lightning training epoch);
+- step-level metrics over the interval since the previous call, from the sampler's timeline;
+- distributed runs: each rank measures its own accelerator, one rank per node the host, and totals
+  are summed across ranks by a ``Reducer`` the adapter supplies (the framework's collective);
+- resume: ``state_dict`` / ``load_state_dict`` carry the totals of the runs before this one.
+
+The per-step path (``step``) is two additions and a timestamp; nothing in it reads a meter.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from carbon_callbacks.display import format_measurement
+from carbon_callbacks.measurement import JOULES_PER_KWH, Measurement
+from carbon_callbacks.tracker import RunStatus, Tracker
+
+Reducer = Callable[[Sequence[float]], Sequence[float]]
+"""Sums a vector element-wise across ranks; the identity in a single process. NaN marks unknown."""
+
+DEFAULT_PREFIX = "carbon/"
+
+METRICS: dict[str, str] = {
+    "energy_kwh": "energy so far, kWh (all ranks, x PUE)",
+    "co2e_kg": "CO2e so far, kg",
+    "intensity_g_per_kwh": "carbon intensity used so far, gCO2e/kWh (energy-weighted)",
+    "power_w": "average power over the logging interval (or epoch), W (x PUE)",
+    "energy_per_step_j": "energy per optimizer step over the interval, J",
+    "energy_per_sample_j": "energy per training sample over the interval, J (when samples known)",
+    "energy_per_token_j": "energy per token over the interval, J (when tokens known)",
+    "epoch_energy_kwh": "energy of the epoch just ended, kWh",
+    "epoch_co2e_kg": "CO2e of the epoch just ended, kg",
+    "train_energy_kwh": "training part of the epoch (epoch minus validation), kWh",
+    "val_energy_kwh": "validation inside the epoch, kWh",
+    "estimated": "1 when any figure comes from a model (the CPU estimate), else 0",
+}
+"""Every metric name (without the prefix) and what it means. A metric that cannot be computed is
+left out of the dict, never reported as 0."""
+
+
+@dataclass(frozen=True)
+class RankInfo:
+    """Where this process sits in a distributed run.
+
+    Attributes:
+        global_rank: Rank among all processes.
+        local_rank: Rank among the processes of this node.
+        world_size: Number of processes.
+        num_nodes: Number of nodes.
+        device_id: The NVML index or UUID of this rank's accelerator; None when it has none or
+            when every visible GPU belongs to this process.
+    """
+
+    global_rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+    num_nodes: int = 1
+    device_id: int | str | None = None
+
+    @property
+    def distributed(self) -> bool:
+        """True when more than one process takes part."""
+        return self.world_size > 1
+
+    @property
+    def measures_host(self) -> bool:
+        """Only local rank 0 measures host-level channels, so the node is counted once."""
+        return self.local_rank == 0
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form for the run log."""
+        return {
+            "global_rank": self.global_rank,
+            "local_rank": self.local_rank,
+            "world_size": self.world_size,
+            "num_nodes": self.num_nodes,
+            "device_id": self.device_id,
+        }
+
+
+@dataclass
+class _Totals:
+    """What earlier (resumed) runs contributed; added to this run's figures."""
+
+    energy_j: float = 0.0
+    co2e_kg: float = 0.0
+    steps: int = 0
+    samples: int = 0
+    tokens: int = 0
+
+
+@dataclass
+class _Interval:
+    """The latest point step-level metrics were computed from."""
+
+    t_ns: int
+    energy_j: float | None
+    steps: int
+    samples: int
+    tokens: int
+
+
+def _identity(values: Sequence[float]) -> Sequence[float]:
+    return values
+
+
+class TrainingMonitor:
+    """Measures a training run for a framework callback.
+
+    Args:
+        prefix: Prepended to every metric name (default ``"carbon/"``).
+        tracker_options: Passed to ``Tracker`` (location, ``pue``, ``output_dir``, ...). They are
+            checked now, so a mistake fails when the callback is built, not when training starts.
+
+    Raises:
+        ValueError, TypeError: An option is invalid; the message says what to write instead.
+    """
+
+    def __init__(self, *, prefix: str = DEFAULT_PREFIX, **tracker_options: Any) -> None:
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a string, got {prefix!r}; write prefix='carbon/'")
+        self.prefix = prefix
+        self._options = dict(tracker_options)
+        Tracker(**self._options)  # validate now: fail at construction, not at fit
+        self.tracker: Tracker | None = None
+        self.rank = RankInfo()
+        self._reduce: Reducer = _identity
+        self._previous = _Totals()
+        self._samples = 0
+        self._tokens = 0
+        self._epoch_start: Measurement | None = None
+        self._phase_start: dict[str, Measurement] = {}
+        self._phase_joules: dict[str, float] = {}
+        self._interval: _Interval | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self, rank: RankInfo | None = None, reduce: Reducer | None = None) -> None:
+        """Start measuring (idempotent): this rank's accelerator, and the host on local rank 0."""
+        if self.tracker is not None and self.tracker.is_running:
+            return
+        self.rank = rank or RankInfo()
+        self._reduce = reduce or _identity
+        options = dict(self._options)
+        if self.rank.distributed:
+            if self.rank.device_id is not None and "gpu_ids" not in options:
+                options["gpu_ids"] = [self.rank.device_id]
+            options["measure_host"] = self.rank.measures_host
+            options["context"] = {"distributed": self.rank.to_dict()}
+        self.tracker = Tracker(**options).start()
+        self._interval = None
+        self._epoch_start = None
+
+    def stop(self, status: RunStatus = "completed") -> Measurement | None:
+        """Stop measuring and return this rank's figures; idempotent, safe before ``start``.
+
+        Runs no collective, so it is the call for exception paths, where other ranks may be gone.
+        """
+        return None if self.tracker is None else self.tracker.stop(status)
+
+    def finish(self, status: RunStatus = "completed") -> list[str]:
+        """Stop at the normal end of training and return the summary to show on global rank 0.
+
+        Every rank must call it (it runs a collective for the all-ranks totals). Other ranks, and a
+        second call, get an empty list.
+        """
+        if not self.is_running:
+            return []
+        totals = self._total_metrics(self._reduce_vector(self._total_vector(self._exact())))
+        measurement = self.stop(status)
+        if measurement is None or self.rank.global_rank != 0:
+            return []
+        lines = [f"carbon-callbacks: training {status}", *format_measurement(measurement)]
+        if self.rank.distributed or self._previous.steps:
+            scope = f"all {self.rank.world_size} ranks" if self.rank.distributed else "this run"
+            if self._previous.steps:
+                scope += " and the runs it resumed"
+            energy = totals.get(f"{self.prefix}energy_kwh")
+            co2e = totals.get(f"{self.prefix}co2e_kg")
+            lines.append(
+                f"total ({scope}): "
+                + ("energy not measured" if energy is None else f"{energy:.4g} kWh")
+                + ("" if co2e is None else f", {co2e * 1000:.4g} g CO2e")
+            )
+        return lines
+
+    @property
+    def is_running(self) -> bool:
+        """True between ``start`` and ``stop``."""
+        return self.tracker is not None and self.tracker.is_running
+
+    # -- hot path ----------------------------------------------------------------------------
+
+    def step(self, samples: int | None = None, tokens: int | None = None) -> None:
+        """Record one optimizer step (and the samples and tokens it processed on this rank)."""
+        tracker = self.tracker
+        if tracker is None:
+            return
+        tracker.step()
+        if samples:
+            self._samples += samples
+        if tokens:
+            self._tokens += tokens
+
+    # -- epochs and phases -------------------------------------------------------------------
+
+    def begin_epoch(self) -> None:
+        """Mark the start of an epoch with an exact read."""
+        self._epoch_start = self._exact()
+        self._phase_joules = {}
+
+    def end_epoch(self) -> dict[str, float]:
+        """Metrics at the end of an epoch: totals so far, the epoch's own figures, its phases.
+
+        Every rank must call it at the same point (it may run a collective).
+        """
+        now = self._exact()
+        start, self._epoch_start = self._epoch_start, None
+        epoch_j, epoch_co2e = _delta(start, now)
+        val_j = self._phase_joules.get("val")
+        reduced = self._reduce_vector(
+            [*self._total_vector(now), _nan(epoch_j), _nan(epoch_co2e), _nan(val_j)]
+        )
+        metrics = self._total_metrics(reduced[:3])
+        epoch_j, epoch_co2e, val_j = reduced[3:]
+        if start is not None and now is not None and math.isfinite(epoch_j):
+            seconds = now.duration_s - start.duration_s
+            metrics |= self._named(epoch_energy_kwh=epoch_j / JOULES_PER_KWH)
+            if math.isfinite(epoch_co2e):
+                metrics |= self._named(epoch_co2e_kg=epoch_co2e)
+            if seconds > 0:
+                metrics |= self._named(power_w=epoch_j / seconds)
+            if math.isfinite(val_j):
+                metrics |= self._named(
+                    val_energy_kwh=val_j / JOULES_PER_KWH,
+                    train_energy_kwh=(epoch_j - val_j) / JOULES_PER_KWH,
+                )
+        self._interval = self._interval_point(now)
+        return metrics
+
+    def begin_phase(self, name: str) -> None:
+        """Open a phase inside the epoch (``"val"`` for validation) with an exact read."""
+        start = self._exact()
+        if start is not None:
+            self._phase_start[name] = start
+
+    def end_phase(self, name: str) -> None:
+        """Close the phase ``name``; its energy is added to the epoch's figure for that phase."""
+        start = self._phase_start.pop(name, None)
+        joules, _ = _delta(start, self._exact())
+        if joules is not None:
+            self._phase_joules[name] = self._phase_joules.get(name, 0.0) + joules
+
+    # -- step-level metrics ------------------------------------------------------------------
+
+    def step_metrics(self) -> dict[str, float]:
+        """Totals so far and the interval since the previous call, from the timeline (no read).
+
+        Every rank must call it at the same step (it may run a collective).
+        """
+        tracker = self.tracker
+        if tracker is None or not tracker.is_running:
+            return {}
+        now = tracker.so_far(exact=False)
+        previous, point = self._interval, self._interval_point(now)
+        interval = [math.nan, 0.0, 0.0]
+        if previous is not None and point is not None:
+            interval = [
+                _nan(_minus(point.energy_j, previous.energy_j)),
+                float(point.samples - previous.samples),
+                float(point.tokens - previous.tokens),
+            ]
+        reduced = self._reduce_vector([*self._total_vector(now), *interval])
+        metrics = self._total_metrics(reduced[:3])
+        joules, samples, tokens = reduced[3:]
+        if previous is not None and point is not None and math.isfinite(joules):
+            seconds = (point.t_ns - previous.t_ns) / 1e9
+            steps = point.steps - previous.steps
+            if seconds > 0:
+                metrics |= self._named(power_w=joules / seconds)
+            if steps > 0:
+                metrics |= self._named(energy_per_step_j=joules / steps)
+            if samples > 0:
+                metrics |= self._named(energy_per_sample_j=joules / samples)
+            if tokens > 0:
+                metrics |= self._named(energy_per_token_j=joules / tokens)
+        self._interval = point
+        return metrics
+
+    # -- resume ------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, float | int]:
+        """This rank's totals so far, for a checkpoint; a resumed run adds to them."""
+        tracker = self.tracker
+        figures = None
+        if tracker is not None:
+            figures = tracker.summary or tracker.so_far(exact=False)
+        energy_j, co2e_kg = _own_figures(figures)
+        return {
+            "energy_j": self._previous.energy_j + (energy_j if math.isfinite(energy_j) else 0.0),
+            "co2e_kg": self._previous.co2e_kg + (co2e_kg if math.isfinite(co2e_kg) else 0.0),
+            "steps": self._previous.steps + ((figures.steps or 0) if figures is not None else 0),
+            "samples": self._previous.samples + self._samples,
+            "tokens": self._previous.tokens + self._tokens,
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Continue the totals of a checkpointed run."""
+        self._previous = _Totals(
+            energy_j=float(state.get("energy_j", 0.0)),
+            co2e_kg=float(state.get("co2e_kg", 0.0)),
+            steps=int(state.get("steps", 0)),
+            samples=int(state.get("samples", 0)),
+            tokens=int(state.get("tokens", 0)),
+        )
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _exact(self) -> Measurement | None:
+        tracker = self.tracker
+        if tracker is None:
+            return None
+        return tracker.so_far(exact=True)
+
+    def _total_vector(self, now: Measurement | None) -> list[float]:
+        """This rank's [facility J, kg CO2e, estimated 0/1] so far, resumed runs included."""
+        energy_j, co2e_kg = _own_figures(now)
+        return [
+            self._previous.energy_j + energy_j,
+            self._previous.co2e_kg + co2e_kg,
+            1.0 if now is not None and now.estimated else 0.0,
+        ]
+
+    def _total_metrics(self, totals: Sequence[float]) -> dict[str, float]:
+        energy_j, co2e_kg, estimated = totals
+        if not math.isfinite(energy_j):
+            return {}
+        metrics = self._named(energy_kwh=energy_j / JOULES_PER_KWH, estimated=min(estimated, 1.0))
+        if math.isfinite(co2e_kg):
+            metrics |= self._named(co2e_kg=co2e_kg)
+            if energy_j > 0:
+                metrics |= self._named(
+                    intensity_g_per_kwh=co2e_kg * 1000 / (energy_j / JOULES_PER_KWH)
+                )
+        return metrics
+
+    def _reduce_vector(self, local: list[float]) -> list[float]:
+        if not self.rank.distributed:
+            return local
+        try:
+            return [float(value) for value in self._reduce(local)]
+        except Exception:  # a failed collective must not stop training: report this rank alone
+            return local
+
+    def _interval_point(self, now: Measurement | None) -> _Interval | None:
+        if now is None:
+            return None
+        return _Interval(
+            t_ns=time.monotonic_ns(),
+            energy_j=_facility_j(now),
+            steps=now.steps or 0,
+            samples=self._samples,
+            tokens=self._tokens,
+        )
+
+    def _named(self, **values: float) -> dict[str, float]:
+        return {f"{self.prefix}{name}": float(value) for name, value in values.items()}
+
+
+def _facility_j(measurement: Measurement | None) -> float | None:
+    """Joules x PUE, or None when nothing was measured."""
+    if measurement is None or measurement.energy_j is None:
+        return None
+    return measurement.energy_j * measurement.pue
+
+
+def _own_figures(measurement: Measurement | None) -> tuple[float, float]:
+    """This rank's facility J and kg CO2e so far.
+
+    0 for a rank that measures nothing by design (local rank 0 measures its host); NaN (unknown)
+    when a channel it has gave no figure.
+    """
+    if measurement is None:
+        return math.nan, math.nan
+    if not measurement.channels:
+        return 0.0, 0.0
+    return _nan(_facility_j(measurement)), _nan(measurement.co2e_kg)
+
+
+def _delta(start: Measurement | None, end: Measurement | None) -> tuple[float | None, float | None]:
+    """Facility joules and kg CO2e between two so-far figures of the same run."""
+    if start is None or end is None:
+        return None, None
+    if not end.channels:
+        return 0.0, 0.0
+    joules = _minus(_facility_j(end), _facility_j(start))
+    return joules, _minus(end.co2e_kg, start.co2e_kg)
+
+
+def _minus(after: float | None, before: float | None) -> float | None:
+    return None if after is None or before is None else after - before
+
+
+def _nan(value: float | None) -> float:
+    return math.nan if value is None else value
