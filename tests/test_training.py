@@ -1,0 +1,201 @@
+"""The monitor every framework callback maps its hooks onto: metrics, phases, ranks, resume."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pytest
+
+from carbon_callbacks import CarbonCallbacksWarning
+from carbon_callbacks.intensity import static
+from carbon_callbacks.meters.base import Channel, Reading, Unavailable
+from carbon_callbacks.training import METRICS, RankInfo, TrainingMonitor
+from tests.meters.fake_powercap import FakePowercap
+
+WH_UJ = 3_600_000_000  # one watt-hour in microjoules
+
+
+class SilentMeter:
+    """A user meter (the public Meter protocol) that has a channel but never gives a figure."""
+
+    source = "silent"
+    max_interval_s = None
+    unavailable: list[Unavailable] = []
+
+    def open(self) -> list[Channel]:
+        return [Channel("gpu:7", "gpu", "silent", "measured", "never answers")]
+
+    def read(self) -> Reading:
+        return Reading(faults={"gpu:7": "no answer"})
+
+    def close(self) -> None:
+        pass
+
+
+def names(metrics: dict[str, float]) -> set[str]:
+    return {name.removeprefix("carbon/") for name in metrics}
+
+
+def test_epoch_metrics_follow_the_counter_pue_and_intensity(powercap: FakePowercap) -> None:
+    monitor = TrainingMonitor(country="SE", pue=1.2, write_log=False)
+    monitor.start()
+    monitor.begin_epoch()
+    powercap.add_energy("intel-rapl:0", WH_UJ)
+    metrics = monitor.end_epoch()
+    monitor.stop()
+    assert names(metrics) <= set(METRICS)
+    assert metrics["carbon/epoch_energy_kwh"] == pytest.approx(0.0012)
+    assert metrics["carbon/energy_kwh"] >= metrics["carbon/epoch_energy_kwh"]
+    assert metrics["carbon/co2e_kg"] == pytest.approx(
+        metrics["carbon/energy_kwh"] * static.country("SE").g_per_kwh / 1000
+    )
+    assert metrics["carbon/intensity_g_per_kwh"] == pytest.approx(static.country("SE").g_per_kwh)
+    assert metrics["carbon/estimated"] == 0.0
+    assert metrics["carbon/power_w"] > 0
+
+
+def test_validation_phase_is_split_from_training(powercap: FakePowercap) -> None:
+    monitor = TrainingMonitor(write_log=False)
+    monitor.start()
+    monitor.begin_epoch()
+    powercap.add_energy("intel-rapl:0", 3 * WH_UJ)
+    monitor.begin_phase("val")
+    powercap.add_energy("intel-rapl:0", WH_UJ)
+    monitor.end_phase("val")
+    metrics = monitor.end_epoch()
+    monitor.stop()
+    assert metrics["carbon/val_energy_kwh"] == pytest.approx(0.001)
+    assert metrics["carbon/train_energy_kwh"] == pytest.approx(0.003)
+
+
+def test_step_metrics_cover_the_interval_since_the_last_call(powercap: FakePowercap) -> None:
+    monitor = TrainingMonitor(write_log=False, interval_s=0.01, prefix="energy.")
+    monitor.start()
+    monitor.begin_epoch()
+    first = monitor.step_metrics()
+    assert "energy.energy_per_step_j" not in first  # no interval yet
+    for _ in range(4):
+        monitor.step(samples=8, tokens=100)
+    powercap.add_energy("intel-rapl:0", 2_000_000)  # 2 J over 4 steps
+    monitor.tracker.so_far(exact=True)  # type: ignore[union-attr]  # a sample after the change
+    second = monitor.step_metrics()
+    monitor.stop()
+    assert second["energy.energy_per_step_j"] == pytest.approx(0.5)
+    assert second["energy.energy_per_sample_j"] == pytest.approx(2 / 32)
+    assert second["energy.energy_per_token_j"] == pytest.approx(2 / 400)
+    assert second["energy.power_w"] > 0
+
+
+def test_a_missing_figure_is_left_out_never_zero() -> None:
+    monitor = TrainingMonitor(write_log=False, meters=[SilentMeter()])
+    with pytest.warns(CarbonCallbacksWarning, match="no answer"):
+        monitor.start()
+        monitor.begin_epoch()
+        metrics = monitor.end_epoch()
+        monitor.stop()
+    assert "carbon/energy_kwh" not in metrics and "carbon/epoch_energy_kwh" not in metrics
+    assert "carbon/co2e_kg" not in metrics
+
+
+def test_resume_adds_the_checkpointed_totals(powercap: FakePowercap) -> None:
+    first = TrainingMonitor(write_log=False)
+    first.start()
+    powercap.add_energy("intel-rapl:0", WH_UJ)
+    for _ in range(5):
+        first.step(samples=2)
+    first.begin_epoch()
+    first.end_epoch()
+    state = first.state_dict()
+    first.stop()
+    assert state["energy_j"] == pytest.approx(3600.0)
+    assert (state["steps"], state["samples"]) == (5, 10)
+
+    resumed = TrainingMonitor(write_log=False)
+    resumed.load_state_dict(state)
+    resumed.start()
+    resumed.begin_epoch()
+    powercap.add_energy("intel-rapl:0", WH_UJ)
+    metrics = resumed.end_epoch()
+    lines = resumed.finish()
+    assert metrics["carbon/energy_kwh"] == pytest.approx(0.002)
+    assert resumed.state_dict()["energy_j"] == pytest.approx(7200.0)
+    assert any("the runs it resumed" in line for line in lines)
+
+
+class TwoRanks:
+    """Stands in for the framework's all-reduce: this rank's vector plus the other rank's."""
+
+    def __init__(self, other: Sequence[float]) -> None:
+        self.other = other
+        self.calls = 0
+
+    def __call__(self, values: Sequence[float]) -> Sequence[float]:
+        self.calls += 1
+        return [a + b for a, b in zip(values, self.other, strict=True)]
+
+
+def test_only_local_rank_zero_measures_the_host(powercap: FakePowercap) -> None:
+    rank1 = TrainingMonitor(write_log=False)
+    rank1.start(RankInfo(global_rank=1, local_rank=1, world_size=2), reduce=TwoRanks([0.0] * 6))
+    assert rank1.tracker is not None and rank1.tracker.channels == ()
+    rank1.begin_epoch()
+    powercap.add_energy("intel-rapl:0", WH_UJ)
+    metrics = rank1.end_epoch()
+    assert rank1.finish() == []  # only global rank 0 shows the summary
+    assert metrics["carbon/epoch_energy_kwh"] == 0.0  # measures nothing by design: adds nothing
+
+    rank0 = TrainingMonitor(write_log=False)
+    reducer = TwoRanks([0.0] * 6)
+    rank0.start(RankInfo(global_rank=0, local_rank=0, world_size=2), reduce=reducer)
+    assert rank0.tracker is not None and {c.kind for c in rank0.tracker.channels} >= {"cpu"}
+    rank0.stop()
+
+
+def test_totals_are_summed_across_ranks_and_unknown_stays_unknown(
+    powercap: FakePowercap,
+) -> None:
+    monitor = TrainingMonitor(write_log=False)
+    other_rank = [1800.0, 0.001, 0.0, 1800.0, 0.001, math.nan]
+    reducer = TwoRanks(other_rank)
+    monitor.start(RankInfo(world_size=2, num_nodes=2), reduce=reducer)
+    monitor.begin_epoch()
+    powercap.add_energy("intel-rapl:0", WH_UJ)
+    metrics = monitor.end_epoch()
+    assert reducer.calls == 1
+    assert metrics["carbon/epoch_energy_kwh"] == pytest.approx(0.0015)  # 3600 J + 1800 J
+    assert "carbon/val_energy_kwh" not in metrics
+    monitor.stop()
+    with_unknown = TrainingMonitor(write_log=False)
+    with_unknown.start(RankInfo(world_size=2), reduce=TwoRanks([math.nan] * 6))
+    with_unknown.begin_epoch()
+    assert "carbon/energy_kwh" not in with_unknown.end_epoch()
+    with_unknown.stop()
+
+
+def test_a_failing_collective_falls_back_to_this_rank(powercap: FakePowercap) -> None:
+    def broken(values: Sequence[float]) -> Sequence[float]:
+        raise RuntimeError("peer gone")
+
+    monitor = TrainingMonitor(write_log=False)
+    monitor.start(RankInfo(world_size=2), reduce=broken)
+    monitor.begin_epoch()
+    powercap.add_energy("intel-rapl:0", WH_UJ)
+    assert monitor.end_epoch()["carbon/epoch_energy_kwh"] == pytest.approx(0.001)
+    monitor.stop("failed")
+
+
+def test_bad_options_fail_at_construction() -> None:
+    with pytest.raises(ValueError, match="did you mean"):
+        TrainingMonitor(country="Swedn")
+    with pytest.raises(TypeError, match="prefix must be a string"):
+        TrainingMonitor(prefix=3)  # type: ignore[arg-type]
+
+
+def test_finish_runs_once_and_stop_is_idempotent(powercap: FakePowercap) -> None:
+    monitor = TrainingMonitor(write_log=False)
+    assert monitor.finish() == [] and monitor.stop() is None  # never started
+    monitor.start()
+    lines = monitor.finish()
+    assert lines[0] == "carbon-callbacks: training completed"
+    assert monitor.finish() == [] and not monitor.is_running
