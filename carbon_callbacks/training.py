@@ -16,7 +16,6 @@ The per-step path (``step``) is two additions and a timestamp; nothing in it rea
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +42,7 @@ METRICS: dict[str, str] = {
     "train_energy_kwh": "training part of the epoch (epoch minus validation), kWh",
     "val_energy_kwh": "validation inside the epoch, kWh",
     "estimated": "1 when any figure comes from a model (the CPU estimate), else 0",
+    "partial": "1 when some figure is incomplete (a channel failed during the run), else 0",
 }
 """Every metric name (without the prefix) and what it means. A metric that cannot be computed is
 left out of the dict, never reported as 0."""
@@ -103,7 +103,7 @@ class _Totals:
 class _Interval:
     """The latest point step-level metrics were computed from."""
 
-    t_ns: int
+    seconds: float
     energy_j: float | None
     steps: int
     samples: int
@@ -136,6 +136,8 @@ class TrainingMonitor:
         self.rank = RankInfo()
         self._reduce: Reducer = _identity
         self._previous = _Totals()
+        self._previous_scope = "this rank"
+        self._last_reduced: list[float] | None = None
         self._samples = 0
         self._tokens = 0
         self._epoch_start: Measurement | None = None
@@ -158,8 +160,12 @@ class TrainingMonitor:
             options["measure_host"] = self.rank.measures_host
             options["context"] = {"distributed": self.rank.to_dict()}
         self.tracker = Tracker(**options).start()
-        self._interval = None
+        if self.rank.global_rank != 0 and self._previous_scope == "all ranks":
+            self._previous = _Totals()  # global rank 0 carries the checkpoint's all-ranks totals
+        self._samples = self._tokens = 0
         self._epoch_start = None
+        self._phase_start, self._phase_joules = {}, {}
+        self._interval = self._interval_point(self.tracker.so_far(exact=False))
 
     def stop(self, status: RunStatus = "completed") -> Measurement | None:
         """Stop measuring and return this rank's figures; idempotent, safe before ``start``.
@@ -231,8 +237,8 @@ class TrainingMonitor:
         reduced = self._reduce_vector(
             [*self._total_vector(now), _nan(epoch_j), _nan(epoch_co2e), _nan(val_j)]
         )
-        metrics = self._total_metrics(reduced[:3])
-        epoch_j, epoch_co2e, val_j = reduced[3:]
+        metrics = self._total_metrics(reduced[:4])
+        epoch_j, epoch_co2e, val_j = reduced[4:]
         if start is not None and now is not None and math.isfinite(epoch_j):
             seconds = now.duration_s - start.duration_s
             metrics |= self._named(epoch_energy_kwh=epoch_j / JOULES_PER_KWH)
@@ -281,13 +287,12 @@ class TrainingMonitor:
                 float(point.tokens - previous.tokens),
             ]
         reduced = self._reduce_vector([*self._total_vector(now), *interval])
-        metrics = self._total_metrics(reduced[:3])
-        joules, samples, tokens = reduced[3:]
-        if previous is not None and point is not None and math.isfinite(joules):
-            seconds = (point.t_ns - previous.t_ns) / 1e9
-            steps = point.steps - previous.steps
-            if seconds > 0:
-                metrics |= self._named(power_w=joules / seconds)
+        metrics = self._total_metrics(reduced[:4])
+        joules, samples, tokens = reduced[4:]
+        seconds = 0.0 if previous is None or point is None else point.seconds - previous.seconds
+        if seconds > 0 and math.isfinite(joules):  # no new sample since the last call: no interval
+            steps = point.steps - previous.steps  # type: ignore[union-attr]
+            metrics |= self._named(power_w=joules / seconds)
             if steps > 0:
                 metrics |= self._named(energy_per_step_j=joules / steps)
             if samples > 0:
@@ -299,23 +304,35 @@ class TrainingMonitor:
 
     # -- resume ------------------------------------------------------------------------------
 
-    def state_dict(self) -> dict[str, float | int]:
-        """This rank's totals so far, for a checkpoint; a resumed run adds to them."""
+    def state_dict(self) -> dict[str, float | int | str]:
+        """The totals so far, for a checkpoint; a resumed run adds to them.
+
+        In a distributed run these are the all-ranks totals of the latest collective (an epoch
+        end or a logging step), which only global rank 0 takes back on resume, so nothing is
+        counted once per rank.
+        """
         tracker = self.tracker
         figures = None
         if tracker is not None:
             figures = tracker.summary or tracker.so_far(exact=False)
         energy_j, co2e_kg = _own_figures(figures)
+        scope = "this rank"
+        energy_j += self._previous.energy_j
+        co2e_kg += self._previous.co2e_kg
+        if self.rank.distributed and self._last_reduced is not None:
+            energy_j, co2e_kg = self._last_reduced
+            scope = "all ranks"
         return {
-            "energy_j": self._previous.energy_j + (energy_j if math.isfinite(energy_j) else 0.0),
-            "co2e_kg": self._previous.co2e_kg + (co2e_kg if math.isfinite(co2e_kg) else 0.0),
+            "energy_j": energy_j if math.isfinite(energy_j) else self._previous.energy_j,
+            "co2e_kg": co2e_kg if math.isfinite(co2e_kg) else self._previous.co2e_kg,
             "steps": self._previous.steps + ((figures.steps or 0) if figures is not None else 0),
             "samples": self._previous.samples + self._samples,
             "tokens": self._previous.tokens + self._tokens,
+            "scope": scope,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Continue the totals of a checkpointed run."""
+        """Continue the totals of a checkpointed run (call before ``start``)."""
         self._previous = _Totals(
             energy_j=float(state.get("energy_j", 0.0)),
             co2e_kg=float(state.get("co2e_kg", 0.0)),
@@ -323,6 +340,7 @@ class TrainingMonitor:
             samples=int(state.get("samples", 0)),
             tokens=int(state.get("tokens", 0)),
         )
+        self._previous_scope = str(state.get("scope", "this rank"))
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -333,19 +351,24 @@ class TrainingMonitor:
         return tracker.so_far(exact=True)
 
     def _total_vector(self, now: Measurement | None) -> list[float]:
-        """This rank's [facility J, kg CO2e, estimated 0/1] so far, resumed runs included."""
+        """This rank's [facility J, kg CO2e, estimated 0/1, partial 0/1] so far, with resumes."""
         energy_j, co2e_kg = _own_figures(now)
         return [
             self._previous.energy_j + energy_j,
             self._previous.co2e_kg + co2e_kg,
             1.0 if now is not None and now.estimated else 0.0,
+            1.0 if now is not None and now.partial else 0.0,
         ]
 
     def _total_metrics(self, totals: Sequence[float]) -> dict[str, float]:
-        energy_j, co2e_kg, estimated = totals
+        energy_j, co2e_kg, estimated, partial = totals
         if not math.isfinite(energy_j):
             return {}
-        metrics = self._named(energy_kwh=energy_j / JOULES_PER_KWH, estimated=min(estimated, 1.0))
+        metrics = self._named(
+            energy_kwh=energy_j / JOULES_PER_KWH,
+            estimated=min(estimated, 1.0),
+            partial=min(partial, 1.0),
+        )
         if math.isfinite(co2e_kg):
             metrics |= self._named(co2e_kg=co2e_kg)
             if energy_j > 0:
@@ -358,15 +381,17 @@ class TrainingMonitor:
         if not self.rank.distributed:
             return local
         try:
-            return [float(value) for value in self._reduce(local)]
+            reduced = [float(value) for value in self._reduce(local)]
         except Exception:  # a failed collective must not stop training: report this rank alone
             return local
+        self._last_reduced = reduced[:2]
+        return reduced
 
     def _interval_point(self, now: Measurement | None) -> _Interval | None:
         if now is None:
             return None
         return _Interval(
-            t_ns=time.monotonic_ns(),
+            seconds=now.duration_s,
             energy_j=_facility_j(now),
             steps=now.steps or 0,
             samples=self._samples,

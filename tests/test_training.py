@@ -140,7 +140,7 @@ class TwoRanks:
 
 def test_only_local_rank_zero_measures_the_host(powercap: FakePowercap) -> None:
     rank1 = TrainingMonitor(write_log=False)
-    rank1.start(RankInfo(global_rank=1, local_rank=1, world_size=2), reduce=TwoRanks([0.0] * 6))
+    rank1.start(RankInfo(global_rank=1, local_rank=1, world_size=2), reduce=TwoRanks([0.0] * 7))
     assert rank1.tracker is not None and rank1.tracker.channels == ()
     rank1.begin_epoch()
     powercap.add_energy("intel-rapl:0", WH_UJ)
@@ -149,7 +149,7 @@ def test_only_local_rank_zero_measures_the_host(powercap: FakePowercap) -> None:
     assert metrics["carbon/epoch_energy_kwh"] == 0.0  # measures nothing by design: adds nothing
 
     rank0 = TrainingMonitor(write_log=False)
-    reducer = TwoRanks([0.0] * 6)
+    reducer = TwoRanks([0.0] * 7)
     rank0.start(RankInfo(global_rank=0, local_rank=0, world_size=2), reduce=reducer)
     assert rank0.tracker is not None and {c.kind for c in rank0.tracker.channels} >= {"cpu"}
     rank0.stop()
@@ -159,7 +159,7 @@ def test_totals_are_summed_across_ranks_and_unknown_stays_unknown(
     powercap: FakePowercap,
 ) -> None:
     monitor = TrainingMonitor(write_log=False)
-    other_rank = [1800.0, 0.001, 0.0, 1800.0, 0.001, math.nan]
+    other_rank = [1800.0, 0.001, 0.0, 0.0, 1800.0, 0.001, math.nan]
     reducer = TwoRanks(other_rank)
     monitor.start(RankInfo(world_size=2, num_nodes=2), reduce=reducer)
     monitor.begin_epoch()
@@ -170,7 +170,7 @@ def test_totals_are_summed_across_ranks_and_unknown_stays_unknown(
     assert "carbon/val_energy_kwh" not in metrics
     monitor.stop()
     with_unknown = TrainingMonitor(write_log=False)
-    with_unknown.start(RankInfo(world_size=2), reduce=TwoRanks([math.nan] * 6))
+    with_unknown.start(RankInfo(world_size=2), reduce=TwoRanks([math.nan] * 7))
     with_unknown.begin_epoch()
     assert "carbon/energy_kwh" not in with_unknown.end_epoch()
     with_unknown.stop()
@@ -202,3 +202,50 @@ def test_finish_runs_once_and_stop_is_idempotent(powercap: FakePowercap) -> None
     lines = monitor.finish()
     assert lines[0] == "carbon-callbacks: training completed"
     assert monitor.finish() == [] and not monitor.is_running
+
+
+def test_distributed_checkpoints_carry_all_ranks_totals_to_global_rank_zero_only(
+    powercap: FakePowercap,
+) -> None:
+    monitor = TrainingMonitor(write_log=False)
+    monitor.start(RankInfo(world_size=2), reduce=TwoRanks([1800.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]))
+    monitor.begin_epoch()
+    powercap.add_energy("intel-rapl:0", WH_UJ)
+    monitor.end_epoch()
+    state = monitor.state_dict()
+    monitor.stop()
+    assert state["scope"] == "all ranks"
+    assert state["energy_j"] == pytest.approx(5400.0)  # 3600 J here + 1800 J on the other rank
+
+    for global_rank, kept in ((0, 5400.0), (1, 0.0)):
+        resumed = TrainingMonitor(write_log=False)
+        resumed.load_state_dict(state)
+        resumed.start(
+            RankInfo(global_rank=global_rank, local_rank=global_rank, world_size=2),
+            reduce=TwoRanks([0.0] * 7),
+        )
+        assert resumed.state_dict()["energy_j"] == pytest.approx(kept, abs=1.0)
+        resumed.stop()
+
+
+def test_an_interval_without_a_new_sample_reports_no_interval_figures(
+    powercap: FakePowercap,
+) -> None:
+    monitor = TrainingMonitor(write_log=False, interval_s=60.0)  # no sample arrives on its own
+    monitor.start()
+    monitor.step(samples=4)
+    metrics = monitor.step_metrics()
+    monitor.stop()
+    assert "carbon/energy_kwh" in metrics
+    assert not {"carbon/power_w", "carbon/energy_per_step_j"} & set(metrics)
+
+
+def test_a_failed_channel_sets_the_partial_flag(powercap: FakePowercap) -> None:
+    monitor = TrainingMonitor(write_log=False)
+    monitor.start()
+    monitor.begin_epoch()
+    powercap.remove("intel-rapl:0:0")  # the DRAM counter disappears mid-run
+    with pytest.warns(CarbonCallbacksWarning):
+        metrics = monitor.end_epoch()
+    monitor.stop()
+    assert metrics["carbon/partial"] == 1.0 and "carbon/energy_kwh" in metrics

@@ -57,8 +57,12 @@ class FakePowercap:
         return self._zones[zone] / "energy_uj"
 
     def set_energy(self, zone: str, energy_uj: int) -> None:
-        """Set a zone's counter, creating the file again if it was removed."""
-        self.energy_path(zone).write_text(f"{energy_uj}\n")
+        """Set a zone's counter atomically (a concurrent reader never sees a half-written file),
+        creating the file again if it was removed."""
+        path = self.energy_path(zone)
+        partial = path.with_name(path.name + ".tmp")
+        partial.write_text(f"{energy_uj}\n")
+        os.replace(partial, path)
 
     def add_energy(self, zone: str, delta_uj: int) -> None:
         """Advance a zone's counter by ``delta_uj``, wrapping like the hardware does."""
