@@ -144,6 +144,8 @@ class TrainingMonitor:
         self._phase_start: dict[str, Measurement] = {}
         self._phase_joules: dict[str, float] = {}
         self._interval: _Interval | None = None
+        self.final_metrics: dict[str, float] = {}
+        """The totals summed over the ranks when ``finish`` ran; empty before."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -163,6 +165,7 @@ class TrainingMonitor:
         if self.rank.global_rank != 0 and self._previous_scope == "all ranks":
             self._previous = _Totals()  # global rank 0 carries the checkpoint's all-ranks totals
         self._samples = self._tokens = 0
+        self.final_metrics = {}
         self._epoch_start = None
         self._phase_start, self._phase_joules = {}, {}
         self._interval = self._interval_point(self.tracker.so_far(exact=False))
@@ -174,15 +177,25 @@ class TrainingMonitor:
         """
         return None if self.tracker is None else self.tracker.stop(status)
 
+    def totals(self, *, collective: bool = True) -> dict[str, float]:
+        """The run's totals now (energy, CO2e, intensity, flags), from an exact read.
+
+        Args:
+            collective: Sum over the ranks (every rank must then call it at the same point);
+                False gives this rank's figures without waiting on others (exception paths).
+        """
+        local = self._total_vector(self._exact())
+        return self._total_metrics(self._reduce_vector(local) if collective else local)
+
     def finish(self, status: RunStatus = "completed") -> list[str]:
         """Stop at the normal end of training and return the summary to show on global rank 0.
 
-        Every rank must call it (it runs a collective for the all-ranks totals). Other ranks, and a
-        second call, get an empty list.
+        Every rank must call it (it sums the totals over the ranks); the totals are kept in
+        ``final_metrics`` for the adapter to log. Other ranks, and a second call, get ``[]``.
         """
         if not self.is_running:
             return []
-        totals = self._total_metrics(self._reduce_vector(self._total_vector(self._exact())))
+        self.final_metrics = self.totals()
         measurement = self.stop(status)
         if measurement is None or self.rank.global_rank != 0:
             return []
@@ -191,8 +204,8 @@ class TrainingMonitor:
             scope = f"all {self.rank.world_size} ranks" if self.rank.distributed else "this run"
             if self._previous.steps:
                 scope += " and the runs it resumed"
-            energy = totals.get(f"{self.prefix}energy_kwh")
-            co2e = totals.get(f"{self.prefix}co2e_kg")
+            energy = self.final_metrics.get(f"{self.prefix}energy_kwh")
+            co2e = self.final_metrics.get(f"{self.prefix}co2e_kg")
             lines.append(
                 f"total ({scope}): "
                 + ("energy not measured" if energy is None else f"{energy:.4g} kWh")
@@ -207,12 +220,12 @@ class TrainingMonitor:
 
     # -- hot path ----------------------------------------------------------------------------
 
-    def step(self, samples: int | None = None, tokens: int | None = None) -> None:
-        """Record one optimizer step (and the samples and tokens it processed on this rank)."""
+    def step(self, samples: int | None = None, tokens: int | None = None, count: int = 1) -> None:
+        """Record ``count`` optimizer steps and the samples and tokens they processed here."""
         tracker = self.tracker
         if tracker is None:
             return
-        tracker.step()
+        tracker.step(count)
         if samples:
             self._samples += samples
         if tokens:
@@ -270,7 +283,10 @@ class TrainingMonitor:
     # -- step-level metrics ------------------------------------------------------------------
 
     def step_metrics(self) -> dict[str, float]:
-        """Totals so far and the interval since the previous call, from the timeline (no read).
+        """Totals so far and the interval since the previous call.
+
+        Figures come from the sampler's latest sample, or from an exact read when no sample has
+        arrived since the previous call (logging more often than the sampler polls).
 
         Every rank must call it at the same step (it may run a collective).
         """
@@ -278,7 +294,10 @@ class TrainingMonitor:
         if tracker is None or not tracker.is_running:
             return {}
         now = tracker.so_far(exact=False)
-        previous, point = self._interval, self._interval_point(now)
+        previous = self._interval
+        if now is not None and previous is not None and now.duration_s <= previous.seconds:
+            now = tracker.so_far(exact=True)  # logging outpaces sampling: read the meters now
+        point = self._interval_point(now)
         interval = [math.nan, 0.0, 0.0]
         if previous is not None and point is not None:
             interval = [
@@ -392,7 +411,7 @@ class TrainingMonitor:
             return None
         return _Interval(
             seconds=now.duration_s,
-            energy_j=_facility_j(now),
+            energy_j=_facility_j(now) if now.channels else 0.0,  # no channel by design: adds 0
             steps=now.steps or 0,
             samples=self._samples,
             tokens=self._tokens,

@@ -228,16 +228,16 @@ def test_distributed_checkpoints_carry_all_ranks_totals_to_global_rank_zero_only
         resumed.stop()
 
 
-def test_an_interval_without_a_new_sample_reports_no_interval_figures(
-    powercap: FakePowercap,
-) -> None:
+def test_logging_faster_than_sampling_reads_the_meters(powercap: FakePowercap) -> None:
     monitor = TrainingMonitor(write_log=False, interval_s=60.0)  # no sample arrives on its own
     monitor.start()
-    monitor.step(samples=4)
+    for _ in range(4):
+        monitor.step(samples=4)
+    powercap.add_energy("intel-rapl:0", 2_000_000)  # 2 J, seen only by a read of the meters
     metrics = monitor.step_metrics()
     monitor.stop()
-    assert "carbon/energy_kwh" in metrics
-    assert not {"carbon/power_w", "carbon/energy_per_step_j"} & set(metrics)
+    assert metrics["carbon/energy_per_step_j"] == pytest.approx(0.5)
+    assert metrics["carbon/energy_per_sample_j"] == pytest.approx(0.125)
 
 
 def test_a_failed_channel_sets_the_partial_flag(powercap: FakePowercap) -> None:

@@ -1,0 +1,115 @@
+"""Keras 3 callback: the energy and CO2e of ``model.fit``, in its epoch logs and the run log.
+
+```python
+from carbon_callbacks.keras import CarbonCallback
+
+model.fit(x, y, epochs=10, callbacks=[CarbonCallback(country="SE")])
+```
+
+Written for every Keras 3 backend (the tests train on torch). The hooks map onto
+``TrainingMonitor``: ``on_train_begin`` starts it, each epoch is an exact window, the validation
+Keras runs at the end of an epoch (``on_test_begin``/``on_test_end`` inside the epoch) is a
+``"val"`` phase, and ``on_train_end`` finishes the run and prints the summary.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+from keras.callbacks import Callback
+
+from carbon_callbacks.training import DEFAULT_PREFIX, TrainingMonitor
+
+_STEP_LOCK = threading.Lock()
+"""Serialises step counting: Keras may run ``on_train_batch_end`` on several worker threads at once.
+
+Module-level rather than per callback so that a callback stays deep-copyable before its first fit
+(tuners copy the callbacks of every trial)."""
+
+
+class CarbonCallback(Callback):
+    """Adds energy and CO2e to the epoch logs of ``model.fit`` and prints a summary at the end.
+
+    From the first epoch on, ``on_epoch_end`` adds the ``carbon/`` metrics (see
+    ``carbon_callbacks.training.METRICS``) to the epoch's ``logs``, so they reach ``History``,
+    ``CSVLogger``, ``TensorBoard`` and the progress bar. Keras hands one ``logs`` dict to the
+    callbacks in list order, so place this callback before the ones that read the logs;
+    ``CSVLogger`` in particular fixes its columns at its first epoch and would never write ours if
+    it came first. A figure that cannot be measured is left out of the logs, never written as 0.
+
+    The callback declares ``async_safe``: its batch hook only counts steps (never touches
+    ``self.model``), so Keras keeps dispatching batch-end callbacks asynchronously.
+
+    Keras calls no hook when ``fit`` raises. The run then stays open until this callback's next
+    ``fit`` or the interpreter's exit, which close it with the status ``"unfinished"`` (its
+    figures then run to that moment).
+
+    Args:
+        prefix: Prepended to every metric name.
+        summary: Print the run's summary to stderr when training ends.
+        tracker_options: Passed to ``Tracker`` (``country=``, ``zone=``, ``pue=``,
+            ``output_dir=``, ...) and checked now.
+
+    Raises:
+        ValueError, TypeError: An option is invalid; the message says what to write instead.
+    """
+
+    async_safe = True
+    """Read by Keras's ``CallbackList``: batch hooks may run on its worker threads."""
+
+    def __init__(
+        self, *, prefix: str = DEFAULT_PREFIX, summary: bool = True, **tracker_options: Any
+    ) -> None:
+        super().__init__()
+        self._monitor = TrainingMonitor(prefix=prefix, **tracker_options)
+        self._summary = summary
+        self._last_batch = -1
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Start measuring; first close a run that an earlier ``fit`` left open by raising."""
+        if self._monitor.is_running:
+            self._monitor.stop("unfinished")
+        self._monitor.start()
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Open the epoch's window."""
+        self._last_batch = -1
+        self._monitor.begin_epoch()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Count the batches run since the previous call (several with ``steps_per_execution``).
+
+        ``batch`` is the index of the call's last batch. Calls may arrive out of order from
+        Keras's worker threads, so only batches past the highest index seen are counted.
+        """
+        with _STEP_LOCK:
+            if batch > self._last_batch:
+                self._monitor.step(count=batch - self._last_batch)
+                self._last_batch = batch
+
+    def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
+        """Open the validation phase: ``fit`` validates at the end of an epoch through ``evaluate``.
+
+        A standalone ``evaluate`` happens outside ``fit``, where no epoch is open: nothing it does
+        reaches an epoch's figures.
+        """
+        self._monitor.begin_phase("val")
+
+    def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Close the validation phase; its energy goes into the epoch's ``val_energy_kwh``."""
+        self._monitor.end_phase("val")
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        """Close the epoch and add its metrics to ``logs`` in place, for the callbacks after us."""
+        metrics = self._monitor.end_epoch()
+        if logs is not None:
+            logs.update(metrics)
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        """Finish the run (also after early stopping) and print its summary."""
+        lines = self._monitor.finish()
+        if self._summary:
+            for line in lines:
+                print(line, file=sys.stderr)

@@ -1,0 +1,393 @@
+"""The Keras 3 adapter, through real ``model.fit`` runs on CPU (torch backend) over fake RAPL files.
+
+Energy comes from the fake powercap tree, advanced by a callback as hardware would be: a fixed
+amount a training batch and another a validation batch, so every epoch, phase and total is exact.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+import keras
+import numpy as np
+import pytest
+
+from carbon_callbacks import CarbonCallbacksWarning, read_run_log
+from carbon_callbacks.keras import CarbonCallback
+from tests.conftest import sampler_threads
+from tests.meters.fake_powercap import FakePowercap
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE, DRAM = "intel-rapl:0", "intel-rapl:0:0"
+TRAIN_J, VAL_J = 1.0, 10.0  # per batch
+TRAIN_BATCHES, VAL_BATCHES, BATCH_SIZE = 4, 2, 16
+J_PER_KWH = 3.6e6
+INTENSITY = 100.0  # gCO2e/kWh
+# Only the fake counters count, also on a machine with GPUs.
+OPTIONS: dict[str, Any] = {"gpu_ids": [], "intensity_g_per_kwh": INTENSITY}
+
+
+class Burn(keras.callbacks.Callback):
+    """Advances the fake package counter: TRAIN_J a training batch, VAL_J a validation batch.
+
+    Begin hooks only, which Keras always calls synchronously, so it does not change the dispatch.
+    """
+
+    def __init__(self, powercap: FakePowercap) -> None:
+        super().__init__()
+        self.powercap = powercap
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.powercap.add_energy(PACKAGE, round(TRAIN_J * 1e6))
+
+    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.powercap.add_energy(PACKAGE, round(VAL_J * 1e6))
+
+
+class OnEpochBegin(keras.callbacks.Callback):
+    """Runs ``action`` when epoch ``epoch`` begins."""
+
+    def __init__(self, epoch: int, action: Callable[[], None]) -> None:
+        super().__init__()
+        self.epoch, self.action = epoch, action
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if epoch == self.epoch:
+            self.action()
+
+
+class ThreadProbe(keras.callbacks.Callback):
+    """Records the thread each batch-end call runs on; declares itself safe to run anywhere."""
+
+    async_safe = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.threads.add(threading.current_thread().name)
+
+
+class BatchEndCounter(keras.callbacks.Callback):
+    """A plain callback with a batch-end hook: Keras must call it synchronously."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        pass
+
+
+class Tripwire(keras.layers.Layer):
+    """An identity layer that raises once armed, like a bug that shows only in later epochs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = False
+
+    def call(self, inputs: Any) -> Any:
+        if self.armed:
+            raise RuntimeError("tripwire")
+        return inputs
+
+
+def make_model(*layers: Any, steps_per_execution: int = 1) -> Any:
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="relu"),
+            *layers,
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer="sgd", loss="mse", steps_per_execution=steps_per_execution)
+    return model
+
+
+def data(batches: int, seed: int = 0) -> tuple[Any, Any]:
+    x = np.random.default_rng(seed).random((batches * BATCH_SIZE, 4), dtype="float32")
+    return x, x[:, :1] * 2.0 - 1.0
+
+
+def fit(model: Any, callbacks: list[Any], epochs: int = 2, validate: bool = True) -> Any:
+    return model.fit(
+        *data(TRAIN_BATCHES),
+        validation_data=data(VAL_BATCHES, seed=1) if validate else None,
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        verbose=0,
+        callbacks=callbacks,
+    )
+
+
+def run_logs(tmp_path: Path) -> list[Any]:
+    """Every run log written in this test, oldest first."""
+    paths = sorted((tmp_path / "runs").glob("*.jsonl"), key=lambda p: p.stat().st_mtime_ns)
+    return [read_run_log(path) for path in paths]
+
+
+def test_history_and_csv_get_exact_epoch_and_phase_energy_from_epoch_0(
+    powercap: FakePowercap, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv_path = tmp_path / "log.csv"
+    carbon = CarbonCallback(**OPTIONS)
+    history = fit(make_model(), [Burn(powercap), carbon, keras.callbacks.CSVLogger(str(csv_path))])
+    assert sampler_threads() == []
+    epoch_j = TRAIN_BATCHES * TRAIN_J + VAL_BATCHES * VAL_J
+    expected = {
+        "carbon/epoch_energy_kwh": [epoch_j / J_PER_KWH] * 2,
+        "carbon/val_energy_kwh": [VAL_BATCHES * VAL_J / J_PER_KWH] * 2,
+        "carbon/train_energy_kwh": [TRAIN_BATCHES * TRAIN_J / J_PER_KWH] * 2,
+        "carbon/energy_kwh": [epoch_j / J_PER_KWH, 2 * epoch_j / J_PER_KWH],
+        "carbon/co2e_kg": [k * epoch_j / J_PER_KWH * INTENSITY / 1000 for k in (1, 2)],
+        "carbon/intensity_g_per_kwh": [INTENSITY] * 2,
+        "carbon/estimated": [0.0, 0.0],
+    }
+    for key, values in expected.items():
+        assert history.history[key] == pytest.approx(values, rel=1e-9), key
+    assert len(history.history["carbon/power_w"]) == 2
+    assert len(history.history["loss"]) == 2
+
+    rows = list(csv.DictReader(csv_path.open()))
+    assert [row["epoch"] for row in rows] == ["0", "1"]
+    for key, values in expected.items():
+        assert [float(row[key]) for row in rows] == pytest.approx(values, rel=1e-9), key
+
+    (log,) = run_logs(tmp_path)
+    assert log.summary["status"] == "completed"
+    assert log.summary["steps"] == 2 * TRAIN_BATCHES
+    assert log.summary["energy_j"] == pytest.approx(2 * epoch_j)
+    stderr = capsys.readouterr().err
+    assert "carbon-callbacks: training completed" in stderr
+    assert "CO2e:" in stderr
+
+
+def test_a_csv_logger_listed_before_ours_never_sees_our_columns(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    """Why the docstring asks for our callback first: CSVLogger fixes its columns at epoch 0."""
+    before, after = tmp_path / "before.csv", tmp_path / "after.csv"
+    fit(
+        make_model(),
+        [
+            keras.callbacks.CSVLogger(str(before)),
+            CarbonCallback(**OPTIONS),
+            keras.callbacks.CSVLogger(str(after)),
+        ],
+    )
+    assert not any(c.startswith("carbon/") for c in before.read_text().splitlines()[0].split(","))
+    assert "carbon/energy_kwh" in after.read_text().splitlines()[0].split(",")
+
+
+def test_without_validation_there_is_no_val_split_and_no_summary_when_asked(
+    powercap: FakePowercap, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = fit(
+        make_model(), [Burn(powercap), CarbonCallback(summary=False, **OPTIONS)], validate=False
+    )
+    assert "carbon/val_energy_kwh" not in history.history
+    assert "carbon/train_energy_kwh" not in history.history
+    assert history.history["carbon/epoch_energy_kwh"] == pytest.approx(
+        [TRAIN_BATCHES * TRAIN_J / J_PER_KWH] * 2, rel=1e-9
+    )
+    assert "carbon-callbacks" not in capsys.readouterr().err
+
+
+def test_steps_are_counted_with_asynchronous_batch_dispatch(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    probe = ThreadProbe()
+    fit(make_model(), [probe, CarbonCallback(**OPTIONS)])
+    (log,) = run_logs(tmp_path)
+    assert log.summary["steps"] == 2 * TRAIN_BATCHES
+    # Keras ran the batch-end callbacks on its worker threads, not on the training thread.
+    assert probe.threads and threading.main_thread().name not in probe.threads
+
+
+def test_batches_run_together_are_all_counted_even_out_of_order(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    """The JAX and TensorFlow trainers with ``steps_per_execution=2`` (torch allows only 1).
+
+    One batch-end call per two batches, with the index of the last; calls made on Keras's worker
+    threads may arrive out of order.
+    """
+    carbon = CarbonCallback(**OPTIONS)
+    callbacks = keras.callbacks.CallbackList([carbon], model=make_model())
+    callbacks.on_train_begin()
+    for epoch, ends in enumerate([(1, 3), (3, 1)]):
+        callbacks.on_epoch_begin(epoch)
+        for end in ends:
+            callbacks.on_train_batch_begin(end - 1)
+            callbacks.on_train_batch_end(end, {})
+        callbacks.on_epoch_end(epoch, {})
+    callbacks.on_train_end()
+    (log,) = run_logs(tmp_path)
+    assert log.summary["steps"] == 8
+
+
+def test_our_callback_does_not_make_keras_fall_back_to_synchronous_dispatch() -> None:
+    assert keras.backend.backend() == "torch"  # a thread-safe backend: async dispatch is on offer
+    ours = keras.callbacks.CallbackList([CarbonCallback(write_log=False)])
+    assert ours._async_train and ours._async_test and ours._async_predict
+    # The control: an ordinary batch-end hook makes Keras call the batch-end hooks synchronously.
+    plain = keras.callbacks.CallbackList([CarbonCallback(write_log=False), BatchEndCounter()])
+    assert not plain._async_train
+    probe = ThreadProbe()
+    fit(make_model(), [probe, BatchEndCounter()], epochs=1, validate=False)
+    assert probe.threads == {threading.main_thread().name}
+
+
+def test_early_stopping_still_finishes_the_run(powercap: FakePowercap, tmp_path: Path) -> None:
+    stop = keras.callbacks.EarlyStopping(monitor="loss", min_delta=1e9, patience=0)
+    history = fit(make_model(), [CarbonCallback(**OPTIONS), stop], epochs=5)
+    assert history.epoch == [0, 1]
+    assert sampler_threads() == []
+    (log,) = run_logs(tmp_path)
+    assert log.summary["status"] == "completed"
+    assert log.summary["steps"] == 2 * TRAIN_BATCHES
+
+
+def test_a_stop_requested_mid_epoch_still_finishes_the_run(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    class StopAfterSecondBatch(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+            if batch == 1:
+                self.model.stop_training = True
+
+    history = fit(make_model(), [CarbonCallback(**OPTIONS), StopAfterSecondBatch()], epochs=3)
+    assert history.epoch == [0]
+    assert "carbon/epoch_energy_kwh" in history.history
+    assert sampler_threads() == []
+    (log,) = run_logs(tmp_path)
+    assert log.summary["status"] == "completed"
+    assert log.summary["steps"] == 2
+
+
+def test_a_counter_that_disappears_mid_training_never_fails_the_run(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    unplug = OnEpochBegin(1, lambda: powercap.remove(DRAM))
+    with pytest.warns(CarbonCallbacksWarning, match="dram:package-0: cannot read"):
+        history = fit(make_model(), [unplug, Burn(powercap), CarbonCallback(**OPTIONS)])
+    assert history.epoch == [0, 1]
+    # The package counter goes on measuring; the lost DRAM counter adds nothing, never a fake 0.
+    epoch_j = TRAIN_BATCHES * TRAIN_J + VAL_BATCHES * VAL_J
+    assert history.history["carbon/epoch_energy_kwh"] == pytest.approx(
+        [epoch_j / J_PER_KWH] * 2, rel=1e-9
+    )
+    assert history.history["carbon/partial"] == [0.0, 1.0]
+    (log,) = run_logs(tmp_path)
+    assert log.summary["status"] == "completed"
+    channels = {c["id"]: c for c in log.summary["channels"]}
+    assert channels["dram:package-0"]["partial"] and channels["dram:package-0"]["fault"]
+    assert not channels["cpu:package-0"]["partial"]
+
+
+def test_a_fit_that_raises_leaves_the_run_open_until_the_next_fit_closes_it(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    tripwire = Tripwire()
+    model = make_model(tripwire)
+    carbon = CarbonCallback(**OPTIONS)
+    with pytest.raises(RuntimeError, match="tripwire"):
+        fit(model, [OnEpochBegin(1, lambda: setattr(tripwire, "armed", True)), carbon])
+    # Keras calls no callback when fit raises: the sampler goes on (interpreter exit stops it).
+    assert len(sampler_threads()) == 1
+    tripwire.armed = False
+    history = fit(model, [carbon])
+    assert history.epoch == [0, 1]
+    assert sampler_threads() == []
+    failed, completed = run_logs(tmp_path)
+    assert failed.summary["status"] == "unfinished"
+    assert completed.summary["status"] == "completed"
+
+
+FAILING_SCRIPT = """
+import os, sys
+sys.path.insert(0, os.environ["ROOT"])
+from tests.test_keras import OPTIONS, OnEpochBegin, Tripwire, fit, make_model
+from carbon_callbacks.keras import CarbonCallback
+
+tripwire = Tripwire()
+fit(make_model(tripwire), [
+    OnEpochBegin(1, lambda: setattr(tripwire, "armed", True)), CarbonCallback(**OPTIONS)
+])
+"""
+
+
+def test_a_process_whose_fit_raises_exits_and_logs_the_run_as_unfinished(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    env = os.environ | {"ROOT": str(ROOT), "KERAS_BACKEND": keras.backend.backend()}
+    result = subprocess.run(
+        [sys.executable, "-c", FAILING_SCRIPT], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 1
+    assert "RuntimeError" in result.stderr and "tripwire" in result.stderr
+    assert "training completed" not in result.stderr
+    (log,) = run_logs(tmp_path)
+    assert log.summary["status"] == "unfinished"
+    assert log.summary["steps"] == TRAIN_BATCHES  # epoch 0; epoch 1 failed in its first batch
+
+
+def test_a_standalone_evaluate_starts_nothing(powercap: FakePowercap, tmp_path: Path) -> None:
+    carbon = CarbonCallback(**OPTIONS)
+    model = make_model()
+    model.evaluate(*data(VAL_BATCHES), batch_size=BATCH_SIZE, verbose=0, callbacks=[carbon])
+    assert sampler_threads() == []
+    fit(model, [carbon], epochs=1)
+    model.evaluate(*data(VAL_BATCHES), batch_size=BATCH_SIZE, verbose=0, callbacks=[carbon])
+    assert sampler_threads() == []
+    assert len(run_logs(tmp_path)) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"pue": 0.5}, ValueError, "pue"),
+        ({"country": "Atlantis"}, ValueError, "country"),
+        ({"prefix": 3}, TypeError, "prefix"),
+        ({"bogus": 1}, TypeError, "bogus"),
+    ],
+)
+def test_a_bad_option_fails_at_construction(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        CarbonCallback(**options)
+    assert sampler_threads() == []
+
+
+def test_the_benchmark_runs() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_keras
+
+    results = bench_keras.run(steps=5, rounds=1, hook_calls=100)
+    assert set(results["median_us_per_step"]) == {"none", "empty", "ours"}
+    assert all(value > 0 for value in results["median_us_per_step"].values())
+    assert results["hook_ns"]["ours"] > 0
+    assert "| fit step, CarbonCallback |" in bench_keras.table(results)
+
+
+def test_the_integration_example_runs(tmp_path: Path) -> None:
+    env = os.environ | {"PYTHONPATH": str(ROOT), "KERAS_BACKEND": keras.backend.backend()}
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "integrations" / "keras_example.py"),
+         "--epochs", "2", "--samples", "2000", "--csv", str(tmp_path / "log.csv")],
+        capture_output=True, text=True, env=env, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert any(line.startswith("epoch 1: ") for line in result.stdout.splitlines())
+    assert "'carbon/energy_kwh'" in result.stdout
+    assert "carbon-callbacks: training completed" in result.stderr
+    (log,) = run_logs(tmp_path)
+    assert log.summary["status"] == "completed"
