@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
+from overhead_table import markdown, step_rows  # noqa: E402
 
 from carbon_callbacks.keras import CarbonCallback  # noqa: E402
 
@@ -170,22 +171,8 @@ def run(steps: int, rounds: int, hook_calls: int) -> dict[str, Any]:
 
 def table(results: dict[str, Any]) -> str:
     """The medians as a Markdown table."""
-    median = results["median_us_per_step"]
-    hooks = results["hook_ns"]
-    rows = [
-        ("fit step, no callback", f"{median['none']:.1f} us", "1.000", ""),
-        ("fit step, empty callback", f"{median['empty']:.1f} us",
-         f"{median['empty'] / median['none']:.3f}", ""),
-        ("fit step, CarbonCallback", f"{median['ours']:.1f} us",
-         f"{median['ours'] / median['none']:.3f}",
-         f"{median['ours'] - median['empty']:+.1f} us vs empty (noise-limited)"),
-        ("on_train_batch_end, direct call, empty", f"{hooks['empty']:.0f} ns", "", ""),
-        ("on_train_batch_end, direct call, CarbonCallback", f"{hooks['ours']:.0f} ns", "",
-         f"{(hooks['ours'] - hooks['empty']) / 1000:+.2f} us vs empty (target <= 2 us)"),
-    ]  # fmt: skip
-    lines = ["| what | median | ratio to none | note |", "| --- | --- | --- | --- |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    rows = step_rows(results["median_us_per_step"], results["hook_ns"], "on_train_batch_end")
+    return markdown(rows)
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import lightning as L  # noqa: E402
 import torch  # noqa: E402
+from overhead_table import markdown, step_rows  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from carbon_callbacks.lightning import CarbonCallback  # noqa: E402
@@ -200,27 +201,14 @@ def run(steps: int, rounds: int, hook_calls: int) -> dict[str, Any]:
 
 
 def table(results: dict[str, Any]) -> str:
-    """The medians as a Markdown table."""
-    median = results["median_us_per_step"]
-    hooks = results["hook_ns"]
-    every = results["log_every_n_steps"]
-    metrics_us = results["step_metrics_us"]
-    rows = [
-        ("fit step, no callback", f"{median['none']:.1f} us", "1.000", ""),
-        ("fit step, empty callback", f"{median['empty']:.1f} us",
-         f"{median['empty'] / median['none']:.3f}", ""),
-        ("fit step, CarbonCallback", f"{median['ours']:.1f} us",
-         f"{median['ours'] / median['none']:.3f}",
-         f"{median['ours'] - median['empty']:+.1f} us vs empty (noise-limited)"),
-        ("on_train_batch_end, direct call, empty", f"{hooks['empty']:.0f} ns", "", ""),
-        ("on_train_batch_end, direct call, CarbonCallback", f"{hooks['ours']:.0f} ns", "",
-         f"{(hooks['ours'] - hooks['empty']) / 1000:+.2f} us vs empty (target <= 2 us)"),
+    """The medians as a Markdown table, with the cost of the step-level metrics."""
+    rows = step_rows(results["median_us_per_step"], results["hook_ns"], "on_train_batch_end")
+    every, metrics_us = results["log_every_n_steps"], results["step_metrics_us"]
+    rows.append(
         ("step_metrics, once every log_every_n_steps", f"{metrics_us:.1f} us", "",
-         f"{metrics_us / every:.2f} us a step at log_every_n_steps={every}"),
-    ]  # fmt: skip
-    lines = ["| what | median | ratio to none | note |", "| --- | --- | --- | --- |"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+         f"{metrics_us / every:.2f} us a step at log_every_n_steps={every}")
+    )  # fmt: skip
+    return markdown(rows)
 
 
 def main() -> None:
