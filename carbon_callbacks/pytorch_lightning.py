@@ -24,22 +24,10 @@ __all__ = ["CarbonCallback"]
 
 
 class CarbonCallback(LightningCarbonHooks, Callback):
-    """Measures a ``fit``'s energy and CO2e and logs them with the trainer's loggers.
+    """``carbon_callbacks.lightning.CarbonCallback`` for the standalone ``pytorch_lightning``.
 
-    Epoch-level metrics are logged at the end of every training epoch, with validation's share
-    apart; step-level ones every ``log_every_n_steps``; the totals and a summary at the end of
-    ``fit``. Checkpoints carry the totals, so a resumed run continues them.
-
-    Args:
-        prefix: Prepended to every metric name (default ``"carbon/"``).
-        prog_bar: Also show the metrics in the progress bar.
-        log_every_n_steps: Steps between step-level metrics; default: the trainer's; 0: none.
-        summary: Print a summary of the run's energy and CO2e at the end of ``fit``.
-        tracker_options: Passed to ``carbon_callbacks.Tracker``: ``country=``, ``zone=``,
-            ``pue=``, ``intensity_g_per_kwh=``, ``output_dir=``, ``write_log=``, ...
-
-    Raises:
-        ValueError, TypeError: An option is invalid; the message says what to write instead.
+    The same hooks, arguments and metrics (see ``LightningCarbonHooks``); only the base class and
+    the summary's ``rank_zero_info`` come from ``pytorch_lightning``.
     """
 
     _info = staticmethod(rank_zero_info)
