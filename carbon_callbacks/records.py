@@ -83,6 +83,7 @@ class RunLog:
         path: The file read.
         header: The header record, or None when missing.
         windows: Window records in file order.
+        predictions: Prediction records (forecasts of the whole run made during it), in order.
         summary: The summary record, or None when the run did not finish cleanly.
         problems: One message per line skipped, or other defect found.
     """
@@ -90,6 +91,7 @@ class RunLog:
     path: Path
     header: dict[str, Any] | None = None
     windows: list[dict[str, Any]] = field(default_factory=list)
+    predictions: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -142,6 +144,8 @@ def _file_record(record: dict[str, Any], number: int, log: RunLog) -> None:
         log.header = record
     elif kind == "window":
         log.windows.append(record)
+    elif kind == "prediction":
+        log.predictions.append(record)
     elif kind == "summary":
         log.summary = record
     else:

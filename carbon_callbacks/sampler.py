@@ -34,12 +34,14 @@ class Sample:
 
     A channel whose value is None has not been read successfully yet: its energy is unknown, not 0.
     ``stale`` holds the indices of channels that could not be read at this instant: their value is
-    the last one read, carried forward.
+    the last one read, carried forward. ``steps`` is the training-step count at that instant (0
+    without a step counter), which makes the timeline a step timeline for prediction.
     """
 
     t_ns: int
     joules: tuple[float | None, ...]
     stale: frozenset[int] = frozenset()
+    steps: int = 0
 
 
 @dataclass(slots=True)
@@ -90,6 +92,8 @@ class Sampler:
         checkpoint_s: Spacing of the sparse checkpoints kept for the whole run, so that
             ``joules_at`` still answers (more coarsely) after the timeline has dropped old samples.
             When ``MAX_CHECKPOINTS`` is reached every other one is dropped and the spacing doubles.
+        step_counter: Returns the training steps done so far; read (not called on any hot path)
+            at every sample.
     """
 
     def __init__(
@@ -99,8 +103,10 @@ class Sampler:
         max_samples: int = DEFAULT_MAX_SAMPLES,
         clock_ns: Callable[[], int] = time.monotonic_ns,
         checkpoint_s: float = DEFAULT_CHECKPOINT_S,
+        step_counter: Callable[[], int] | None = None,
     ) -> None:
         self._meters = list(meters)
+        self._step_counter = step_counter
         self._requested_interval_s = interval_s
         self._max_samples = max_samples
         self._clock_ns = clock_ns
@@ -229,6 +235,21 @@ class Sampler:
             for a, b in zip(before.joules, after.joules, strict=True)
         )
 
+    def history(self) -> list[Sample]:
+        """The run so far: the sparse checkpoints older than the timeline, then the timeline.
+
+        Empty while a device read hangs.
+        """
+        if not self._acquire():
+            return []
+        try:
+            dense = list(self._timeline)
+            if not dense:
+                return []
+            return [c for c in self._checkpoints if c.t_ns < dense[0].t_ns] + dense
+        finally:
+            self._lock.release()
+
     def faults_between(self, start_ns: int, end_ns: int) -> dict[str, str]:
         """Channel id to the first fault reason seen in [start_ns, end_ns], for partial figures.
 
@@ -309,7 +330,9 @@ class Sampler:
                     if channel_id not in reading.values:
                         failed.add(channel_id)
         stale = frozenset(i for i, c in enumerate(self._channels) if c.id in failed)
-        sample = Sample(t_ns, tuple(self._states[c.id].cumulative_j for c in self._channels), stale)
+        steps = self._step_counter() if self._step_counter is not None else 0
+        joules = tuple(self._states[c.id].cumulative_j for c in self._channels)
+        sample = Sample(t_ns, joules, stale, steps)
         self._timeline.append(sample)
         if len(self._timeline) > 2 * self._max_samples:
             del self._timeline[: len(self._timeline) - self._max_samples]

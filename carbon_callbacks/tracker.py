@@ -185,7 +185,9 @@ class Tracker:
             if self._meters is not None
             else default_meters(self.config, measure_host=self._measure_host)
         )
-        self._sampler = Sampler(meters, interval_s=self.config.interval_s)
+        self._sampler = Sampler(
+            meters, interval_s=self.config.interval_s, step_counter=lambda: self._step_count
+        )
         self._sampler.start()
         _running_trackers.add(self)
         for item in self._sampler.unavailable:
@@ -313,6 +315,47 @@ class Tracker:
         assert self._run_mark is not None
         sample = self._sampler.sample() if exact else self._sampler.latest()
         return self._measure(name, self._run_mark, self._mark(sample))
+
+    def step_timeline(self) -> list[tuple[float, int, float | None]]:
+        """(seconds since start, steps done, joules so far) through the run, for prediction.
+
+        Dense for the recent past, sparser further back; joules are device joules (before PUE)
+        over the channels with a figure, None where none had one.
+        """
+        if self._sampler is None or self._run_mark is None:
+            return []
+        start = self._run_mark.sample
+        points = []
+        for sample in self._sampler.history():
+            if sample.t_ns < start.t_ns:
+                continue
+            figures = [j for j in sample.joules if j is not None]
+            joules = None
+            if figures:
+                base = sum(j for j in start.joules if j is not None)
+                joules = sum(figures) - base
+            points.append(((sample.t_ns - start.t_ns) / 1e9, sample.steps, joules))
+        return points
+
+    def intensity_ahead(self, seconds: float) -> IntensityValue | None:
+        """The intensity expected over the next ``seconds`` (a live forecast where there is one)."""
+        now = time.time()
+        try:
+            return self._intensity.intensity(now, now + max(seconds, 0.0))
+        except Exception:  # a provider fault: the prediction goes without CO2e
+            return None
+
+    def record(self, kind: str, fields: Mapping[str, object]) -> None:
+        """Append a record of type ``kind`` (e.g. ``"prediction"``) to the run log, if one is kept.
+
+        Args:
+            kind: The record's ``type``; ``read_run_log`` files the types it knows.
+            fields: JSON-ready fields; ``run_id`` and ``t_unix`` are added.
+        """
+        if self._writer is not None and self._summary is None and self._is_owner():
+            self._writer.write(
+                {"type": kind, "run_id": self.run_id, "t_unix": time.time()} | dict(fields)
+            )
 
     # -- state -------------------------------------------------------------------------------
 

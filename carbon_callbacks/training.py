@@ -16,18 +16,27 @@ The per-step path (``step``) is two additions and a timestamp; nothing in it rea
 from __future__ import annotations
 
 import math
+import sys
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from carbon_callbacks._warnings import CarbonCallbacksWarning
+from carbon_callbacks.budget import Budget, OnBudget
 from carbon_callbacks.display import format_measurement
 from carbon_callbacks.measurement import JOULES_PER_KWH, Measurement
+from carbon_callbacks.prediction import Forecast, forecast
 from carbon_callbacks.tracker import RunStatus, Tracker
 
 Reducer = Callable[[Sequence[float]], Sequence[float]]
 """Sums a vector element-wise across ranks; the identity in a single process. NaN marks unknown."""
 
 DEFAULT_PREFIX = "carbon/"
+FORECAST_EVERY_S = 10.0
+"""Between epoch ends, the forecast is recomputed at most this often (reading the timeline)."""
+_TOTALS_LEN = 10
+"""Leading entries of every summed vector: 4 totals, then 6 forecast figures."""
 
 METRICS: dict[str, str] = {
     "energy_kwh": "energy so far, kWh (all ranks, x PUE)",
@@ -43,6 +52,13 @@ METRICS: dict[str, str] = {
     "val_energy_kwh": "validation inside the epoch, kWh",
     "estimated": "1 when any figure comes from a model (the CPU estimate), else 0",
     "partial": "1 when some figure is incomplete (a channel failed during the run), else 0",
+    "predicted_energy_kwh": "forecast of the whole run's energy, kWh (after the warm-up)",
+    "predicted_energy_kwh_low": "low end of the forecast's 80% interval, kWh",
+    "predicted_energy_kwh_high": "high end of the forecast's 80% interval, kWh",
+    "predicted_co2e_kg": "forecast of the whole run's CO2e, kg (live intensity forecast if any)",
+    "predicted_co2e_kg_low": "low end of the CO2e forecast's interval, kg",
+    "predicted_co2e_kg_high": "high end of the CO2e forecast's interval, kg",
+    "predicted_duration_s": "forecast of the whole run's duration, s",
 }
 """Every metric name (without the prefix) and what it means. A metric that cannot be computed is
 left out of the dict, never reported as 0."""
@@ -126,12 +142,39 @@ class TrainingMonitor:
         ValueError, TypeError: An option is invalid; the message says what to write instead.
     """
 
-    def __init__(self, *, prefix: str = DEFAULT_PREFIX, **tracker_options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        max_energy_kwh: float | None = None,
+        max_co2e_kg: float | None = None,
+        on_budget: OnBudget = "warn",
+        warmup_steps: int | None = None,
+        **tracker_options: Any,
+    ) -> None:
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a string, got {prefix!r}; write prefix='carbon/'")
+        if warmup_steps is not None and (
+            isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0
+        ):
+            raise ValueError(
+                f"warmup_steps must be an int >= 0 or None (detect), got {warmup_steps!r}; "
+                "write e.g. warmup_steps=20"
+            )
         self.prefix = prefix
+        self.budget = Budget(max_energy_kwh, max_co2e_kg, on_budget)
+        self._warmup_steps = warmup_steps
         self._options = dict(tracker_options)
         Tracker(**self._options)  # validate now: fail at construction, not at fit
+        self.should_stop = False
+        """True once a budget with ``on_budget="stop"`` is reached (the same on every rank)."""
+        self.announce: Callable[[str], object] = _to_stderr
+        """Shows the one-off lines (the first prediction, budget news) on global rank 0."""
+        self.total_steps: int | None = None
+        self._forecast: list[float] = [math.nan] * 6
+        self._forecast_at = -math.inf
+        self._announced: set[str] = set()
+        self._local_duration: float | None = None
         self.tracker: Tracker | None = None
         self.rank = RankInfo()
         self._reduce: Reducer = _identity
@@ -166,6 +209,8 @@ class TrainingMonitor:
             self._previous = _Totals()  # global rank 0 carries the checkpoint's all-ranks totals
         self._samples = self._tokens = 0
         self.final_metrics = {}
+        self.should_stop = False
+        self._forecast, self._forecast_at = [math.nan] * 6, -math.inf
         self._epoch_start = None
         self._phase_start, self._phase_joules = {}, {}
         self._interval = self._interval_point(self.tracker.so_far(exact=False))
@@ -184,7 +229,7 @@ class TrainingMonitor:
             collective: Sum over the ranks (every rank must then call it at the same point);
                 False gives this rank's figures without waiting on others (exception paths).
         """
-        local = self._total_vector(self._exact())
+        local = self._total_vector(self._exact()) + [math.nan] * 6
         return self._total_metrics(self._reduce_vector(local) if collective else local)
 
     def finish(self, status: RunStatus = "completed") -> list[str]:
@@ -218,6 +263,10 @@ class TrainingMonitor:
         """True between ``start`` and ``stop``."""
         return self.tracker is not None and self.tracker.is_running
 
+    def set_total_steps(self, total_steps: int | None) -> None:
+        """The run's configured length in optimizer steps (all epochs), for the forecast."""
+        self.total_steps = total_steps if total_steps and total_steps > 0 else None
+
     # -- hot path ----------------------------------------------------------------------------
 
     def step(self, samples: int | None = None, tokens: int | None = None, count: int = 1) -> None:
@@ -248,10 +297,16 @@ class TrainingMonitor:
         epoch_j, epoch_co2e = _delta(start, now)
         val_j = self._phase_joules.get("val")
         reduced = self._reduce_vector(
-            [*self._total_vector(now), _nan(epoch_j), _nan(epoch_co2e), _nan(val_j)]
+            [
+                *self._total_vector(now),
+                *self._forecast_vector(now, refresh=True),
+                _nan(epoch_j),
+                _nan(epoch_co2e),
+                _nan(val_j),
+            ]
         )
-        metrics = self._total_metrics(reduced[:4])
-        epoch_j, epoch_co2e, val_j = reduced[4:]
+        metrics = self._total_metrics(reduced[:_TOTALS_LEN])
+        epoch_j, epoch_co2e, val_j = reduced[_TOTALS_LEN:]
         if start is not None and now is not None and math.isfinite(epoch_j):
             seconds = now.duration_s - start.duration_s
             metrics |= self._named(epoch_energy_kwh=epoch_j / JOULES_PER_KWH)
@@ -305,9 +360,11 @@ class TrainingMonitor:
                 float(point.samples - previous.samples),
                 float(point.tokens - previous.tokens),
             ]
-        reduced = self._reduce_vector([*self._total_vector(now), *interval])
-        metrics = self._total_metrics(reduced[:4])
-        joules, samples, tokens = reduced[4:]
+        reduced = self._reduce_vector(
+            [*self._total_vector(now), *self._forecast_vector(now, refresh=False), *interval]
+        )
+        metrics = self._total_metrics(reduced[:_TOTALS_LEN])
+        joules, samples, tokens = reduced[_TOTALS_LEN:]
         seconds = 0.0 if previous is None or point is None else point.seconds - previous.seconds
         if seconds > 0 and math.isfinite(joules):  # no new sample since the last call: no interval
             steps = point.steps - previous.steps  # type: ignore[union-attr]
@@ -380,7 +437,8 @@ class TrainingMonitor:
         ]
 
     def _total_metrics(self, totals: Sequence[float]) -> dict[str, float]:
-        energy_j, co2e_kg, estimated, partial = totals
+        """Metrics from a (summed) totals vector: the totals, the forecast, budget decisions."""
+        energy_j, co2e_kg, estimated, partial = totals[:4]
         if not math.isfinite(energy_j):
             return {}
         metrics = self._named(
@@ -394,7 +452,119 @@ class TrainingMonitor:
                 metrics |= self._named(
                     intensity_g_per_kwh=co2e_kg * 1000 / (energy_j / JOULES_PER_KWH)
                 )
+        e_low, e_mid, e_high, c_low, c_mid, c_high = totals[4:10]
+        if math.isfinite(e_mid):
+            metrics |= self._named(
+                predicted_energy_kwh=e_mid / JOULES_PER_KWH,
+                predicted_energy_kwh_low=e_low / JOULES_PER_KWH,
+                predicted_energy_kwh_high=e_high / JOULES_PER_KWH,
+            )
+            if math.isfinite(c_mid):
+                metrics |= self._named(
+                    predicted_co2e_kg=c_mid,
+                    predicted_co2e_kg_low=c_low,
+                    predicted_co2e_kg_high=c_high,
+                )
+            if self._local_duration is not None:
+                metrics |= self._named(predicted_duration_s=self._local_duration)
+        self._judge(metrics)
         return metrics
+
+    def _forecast_vector(self, now: Measurement | None, *, refresh: bool) -> list[float]:
+        """This rank's whole-run forecast [energy J low, mid, high, CO2e kg low, mid, high].
+
+        Recomputed at epoch ends and at most every ``FORECAST_EVERY_S`` otherwise: reading the
+        timeline costs milliseconds. A rank that measures nothing by design forecasts 0.
+        """
+        tracker = self.tracker
+        if tracker is None or now is None or self.total_steps is None:
+            return [math.nan] * 6
+        if not now.channels:
+            return [0.0] * 6
+        if not refresh and now.duration_s - self._forecast_at < FORECAST_EVERY_S:
+            return self._forecast
+        self._forecast_at = now.duration_s
+        outlook = forecast(
+            tracker.step_timeline(),
+            self.total_steps - self._previous.steps,
+            warmup_steps=self._warmup_steps,
+        )
+        if outlook is None:
+            self._forecast, self._local_duration = [math.nan] * 6, None
+            return self._forecast
+        pue = now.pue
+        energy = [self._previous.energy_j + joules * pue for joules in outlook.energy_j]
+        co2e = [math.nan] * 3
+        so_far_j, so_far_kg = _facility_j(now), now.co2e_kg
+        ahead = tracker.intensity_ahead(outlook.remaining_s)
+        if ahead is not None and so_far_j is not None and so_far_kg is not None:
+            so_far_j += self._previous.energy_j
+            so_far_kg += self._previous.co2e_kg
+            co2e = [
+                so_far_kg + max(total - so_far_j, 0.0) / JOULES_PER_KWH * ahead.g_per_kwh / 1000
+                for total in energy
+            ]
+        self._local_duration = outlook.duration_s[1]
+        self._forecast = [*energy, *co2e]
+        if refresh or len(self._announced) == 0:
+            tracker.record("prediction", _prediction_record(outlook, energy, co2e))
+        return self._forecast
+
+    def _judge(self, metrics: dict[str, float]) -> None:
+        """Announce the first forecast; warn when it exceeds a budget; act on a reached budget."""
+        energy = metrics.get(f"{self.prefix}energy_kwh")
+        co2e = metrics.get(f"{self.prefix}co2e_kg")
+        predicted_energy = metrics.get(f"{self.prefix}predicted_energy_kwh")
+        predicted_co2e = metrics.get(f"{self.prefix}predicted_co2e_kg")
+        if predicted_energy is not None:
+            self._say_once("forecast", self._forecast_line(metrics))
+            over = self.budget.predicted_over(predicted_energy, predicted_co2e)
+            if over is not None:
+                self._warn_once("budget-forecast", f"carbon-callbacks: this run is {over}")
+        reached = self.budget.reached(energy, co2e)
+        if reached is not None:
+            stopping = self.budget.on_budget == "stop"
+            self._warn_once(
+                "budget-reached",
+                f"carbon-callbacks: budget reached: {reached}"
+                + (
+                    "; stopping training" if stopping else "; training continues (on_budget='warn')"
+                ),
+            )
+            self.should_stop = self.should_stop or stopping
+
+    def _forecast_line(self, metrics: dict[str, float]) -> str:
+        def named(name: str) -> float:
+            return metrics[f"{self.prefix}{name}"]
+
+        line = (
+            f"carbon-callbacks: predicted for {self.total_steps} steps: "
+            f"{named('predicted_energy_kwh'):.3g} kWh "
+            f"({named('predicted_energy_kwh_low'):.3g}-{named('predicted_energy_kwh_high'):.3g})"
+        )
+        if f"{self.prefix}predicted_co2e_kg" in metrics:
+            line += (
+                f", {named('predicted_co2e_kg') * 1000:.3g} g CO2e "
+                f"({named('predicted_co2e_kg_low') * 1000:.3g}-"
+                f"{named('predicted_co2e_kg_high') * 1000:.3g})"
+            )
+        if f"{self.prefix}predicted_duration_s" in metrics:
+            line += f", {named('predicted_duration_s') / 60:.3g} min"
+        return line + " (80% interval)"
+
+    def _say_once(self, key: str, line: str) -> None:
+        if key in self._announced:
+            return
+        self._announced.add(key)
+        if self.rank.global_rank == 0:
+            self.announce(line)
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key in self._announced:
+            return
+        self._announced.add(key)
+        if self.rank.global_rank == 0:
+            warnings.warn(message, CarbonCallbacksWarning, stacklevel=4)
 
     def _reduce_vector(self, local: list[float]) -> list[float]:
         if not self.rank.distributed:
@@ -419,6 +589,25 @@ class TrainingMonitor:
 
     def _named(self, **values: float) -> dict[str, float]:
         return {f"{self.prefix}{name}": float(value) for name, value in values.items()}
+
+
+def _prediction_record(
+    outlook: Forecast, energy_j: Sequence[float], co2e_kg: Sequence[float]
+) -> dict[str, object]:
+    """The run-log record of a forecast (this rank's figures, whole-run totals)."""
+    return {
+        "steps_done": outlook.steps_done,
+        "total_steps": outlook.total_steps,
+        "warmup_steps": outlook.warmup_steps,
+        "energy_kwh": [joules / JOULES_PER_KWH for joules in energy_j],
+        "co2e_kg": None if any(math.isnan(kg) for kg in co2e_kg) else list(co2e_kg),
+        "duration_s": list(outlook.duration_s),
+        "interval": outlook.interval,
+    }
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
 
 
 def _facility_j(measurement: Measurement | None) -> float | None:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 
 import pytest
 
-from carbon_callbacks import CarbonCallbacksWarning
+from carbon_callbacks import CarbonCallbacksWarning, read_run_log
 from carbon_callbacks.intensity import static
 from carbon_callbacks.meters.base import Channel, Reading, Unavailable
 from carbon_callbacks.training import METRICS, RankInfo, TrainingMonitor
@@ -140,7 +141,7 @@ class TwoRanks:
 
 def test_only_local_rank_zero_measures_the_host(powercap: FakePowercap) -> None:
     rank1 = TrainingMonitor(write_log=False)
-    rank1.start(RankInfo(global_rank=1, local_rank=1, world_size=2), reduce=TwoRanks([0.0] * 7))
+    rank1.start(RankInfo(global_rank=1, local_rank=1, world_size=2), reduce=TwoRanks([0.0] * 13))
     assert rank1.tracker is not None and rank1.tracker.channels == ()
     rank1.begin_epoch()
     powercap.add_energy("intel-rapl:0", WH_UJ)
@@ -149,7 +150,7 @@ def test_only_local_rank_zero_measures_the_host(powercap: FakePowercap) -> None:
     assert metrics["carbon/epoch_energy_kwh"] == 0.0  # measures nothing by design: adds nothing
 
     rank0 = TrainingMonitor(write_log=False)
-    reducer = TwoRanks([0.0] * 7)
+    reducer = TwoRanks([0.0] * 13)
     rank0.start(RankInfo(global_rank=0, local_rank=0, world_size=2), reduce=reducer)
     assert rank0.tracker is not None and {c.kind for c in rank0.tracker.channels} >= {"cpu"}
     rank0.stop()
@@ -159,7 +160,7 @@ def test_totals_are_summed_across_ranks_and_unknown_stays_unknown(
     powercap: FakePowercap,
 ) -> None:
     monitor = TrainingMonitor(write_log=False)
-    other_rank = [1800.0, 0.001, 0.0, 0.0, 1800.0, 0.001, math.nan]
+    other_rank = [1800.0, 0.001, 0.0, 0.0, *[0.0] * 6, 1800.0, 0.001, math.nan]
     reducer = TwoRanks(other_rank)
     monitor.start(RankInfo(world_size=2, num_nodes=2), reduce=reducer)
     monitor.begin_epoch()
@@ -170,7 +171,7 @@ def test_totals_are_summed_across_ranks_and_unknown_stays_unknown(
     assert "carbon/val_energy_kwh" not in metrics
     monitor.stop()
     with_unknown = TrainingMonitor(write_log=False)
-    with_unknown.start(RankInfo(world_size=2), reduce=TwoRanks([math.nan] * 7))
+    with_unknown.start(RankInfo(world_size=2), reduce=TwoRanks([math.nan] * 13))
     with_unknown.begin_epoch()
     assert "carbon/energy_kwh" not in with_unknown.end_epoch()
     with_unknown.stop()
@@ -208,7 +209,7 @@ def test_distributed_checkpoints_carry_all_ranks_totals_to_global_rank_zero_only
     powercap: FakePowercap,
 ) -> None:
     monitor = TrainingMonitor(write_log=False)
-    monitor.start(RankInfo(world_size=2), reduce=TwoRanks([1800.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]))
+    monitor.start(RankInfo(world_size=2), reduce=TwoRanks([1800.0, *[0.0] * 12]))
     monitor.begin_epoch()
     powercap.add_energy("intel-rapl:0", WH_UJ)
     monitor.end_epoch()
@@ -222,7 +223,7 @@ def test_distributed_checkpoints_carry_all_ranks_totals_to_global_rank_zero_only
         resumed.load_state_dict(state)
         resumed.start(
             RankInfo(global_rank=global_rank, local_rank=global_rank, world_size=2),
-            reduce=TwoRanks([0.0] * 7),
+            reduce=TwoRanks([0.0] * 13),
         )
         assert resumed.state_dict()["energy_j"] == pytest.approx(kept, abs=1.0)
         resumed.stop()
@@ -249,3 +250,100 @@ def test_a_failed_channel_sets_the_partial_flag(powercap: FakePowercap) -> None:
         metrics = monitor.end_epoch()
     monitor.stop()
     assert metrics["carbon/partial"] == 1.0 and "carbon/energy_kwh" in metrics
+
+
+def run_steps(monitor: TrainingMonitor, powercap: FakePowercap, steps: int, uj: int) -> None:
+    for _ in range(steps):
+        monitor.step()
+        powercap.add_energy("intel-rapl:0", uj)
+        time.sleep(0.003)
+
+
+def test_the_forecast_is_logged_recorded_and_announced_once(powercap: FakePowercap) -> None:
+    monitor = TrainingMonitor(interval_s=0.005, intensity_g_per_kwh=100.0, warmup_steps=2)
+    lines: list[str] = []
+    monitor.announce = lines.append
+    monitor.set_total_steps(120)
+    monitor.start()
+    monitor.begin_epoch()
+    run_steps(monitor, powercap, 40, 1_000_000)  # 1 J a step
+    metrics = monitor.end_epoch()
+    monitor.begin_epoch()
+    run_steps(monitor, powercap, 10, 1_000_000)
+    monitor.end_epoch()
+    monitor.stop()
+    predicted_j = metrics["carbon/predicted_energy_kwh"] * 3.6e6
+    assert predicted_j == pytest.approx(120.0, rel=0.15)
+    low, high = (
+        metrics["carbon/predicted_energy_kwh_low"],
+        metrics["carbon/predicted_energy_kwh_high"],
+    )
+    assert low <= metrics["carbon/predicted_energy_kwh"] <= high
+    assert metrics["carbon/predicted_co2e_kg"] == pytest.approx(
+        metrics["carbon/predicted_energy_kwh"] * 0.1, rel=0.01
+    )
+    assert metrics["carbon/predicted_duration_s"] > 0
+    assert len(lines) == 1 and "predicted for 120 steps" in lines[0] and "80% interval" in lines[0]
+    assert monitor.tracker is not None and monitor.tracker.log_path is not None
+    predictions = read_run_log(monitor.tracker.log_path).predictions
+    assert len(predictions) == 2  # one per epoch end
+    assert predictions[0]["total_steps"] == 120 and len(predictions[0]["energy_kwh"]) == 3
+
+
+def test_no_forecast_without_a_run_length(powercap: FakePowercap) -> None:
+    monitor = TrainingMonitor(write_log=False, interval_s=0.005)
+    monitor.start()
+    monitor.begin_epoch()
+    run_steps(monitor, powercap, 20, 1_000_000)
+    metrics = monitor.end_epoch()
+    monitor.stop()
+    assert not any("predicted" in name for name in metrics)
+
+
+@pytest.mark.parametrize("on_budget", ["warn", "stop"])
+def test_a_reached_budget_warns_and_stops_only_when_asked(
+    powercap: FakePowercap, on_budget: str
+) -> None:
+    monitor = TrainingMonitor(
+        write_log=False,
+        max_energy_kwh=0.001,
+        on_budget=on_budget,  # type: ignore[arg-type]
+    )
+    monitor.start()
+    monitor.begin_epoch()
+    powercap.add_energy("intel-rapl:0", WH_UJ // 2)
+    monitor.end_epoch()
+    assert not monitor.should_stop
+    monitor.begin_epoch()
+    powercap.add_energy("intel-rapl:0", WH_UJ)
+    with pytest.warns(CarbonCallbacksWarning, match="budget reached: used 0.0015 kWh"):
+        monitor.end_epoch()
+    monitor.stop()
+    assert monitor.should_stop is (on_budget == "stop")
+
+
+def test_a_forecast_over_budget_warns_early(powercap: FakePowercap) -> None:
+    monitor = TrainingMonitor(write_log=False, interval_s=0.005, max_energy_kwh=0.00002)  # 72 J
+    monitor.announce = lambda line: None
+    monitor.set_total_steps(200)
+    monitor.start()
+    monitor.begin_epoch()
+    run_steps(monitor, powercap, 30, 1_000_000)  # 1 J a step: about 200 J predicted
+    with pytest.warns(CarbonCallbacksWarning, match="predicted to use"):
+        monitor.end_epoch()
+    monitor.stop()
+    assert not monitor.should_stop  # nothing reached yet
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"max_energy_kwh": 0}, "max_energy_kwh must be a number > 0"),
+        ({"max_co2e_kg": "1"}, "max_co2e_kg must be a number"),
+        ({"on_budget": "halt"}, "on_budget must be 'warn' or 'stop'"),
+        ({"warmup_steps": -1}, "warmup_steps must be an int >= 0"),
+    ],
+)
+def test_budget_mistakes_fail_at_construction(options: dict[str, object], message: str) -> None:
+    with pytest.raises((TypeError, ValueError), match=message):
+        TrainingMonitor(**options)  # type: ignore[arg-type]
