@@ -47,7 +47,9 @@ def test_a_warmup_spike_is_left_out() -> None:
     assert result is not None
     assert result.energy_j[1] == pytest.approx(final(costs), rel=0.01)
     assert result.duration_s[1] == pytest.approx(sum(seconds), rel=0.01)
-    naive = seen[-1][2] / 200 * TOTAL  # the warm-up counted as if it were typical
+    observed = seen[-1][2]
+    assert observed is not None
+    naive = observed / 200 * TOTAL  # the warm-up counted as if it were typical
     assert abs(naive - final(costs)) > 0.05 * final(costs)  # ...which would be far off
     fixed = forecast(seen, TOTAL, warmup_steps=10)
     assert fixed is not None and fixed.warmup_steps == 10
