@@ -97,7 +97,9 @@ class LightningCarbonHooks:
             num_nodes=trainer.num_nodes,
             device_id=nvml_id_of(strategy.root_device),
         )
+        self.monitor.announce = type(self)._info
         self.monitor.start(rank, _strategy_sum(strategy))
+        self.monitor.set_total_steps(_finite_steps(trainer.estimated_stepping_batches))
         every = self._log_every_n_steps
         self._every = trainer.log_every_n_steps if every is None else every
         self._pending_samples = 0
@@ -128,6 +130,7 @@ class LightningCarbonHooks:
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         """Log the epoch's figures and the totals so far through Lightning's own logging."""
         metrics = self.monitor.end_epoch()
+        self._obey_budget(trainer)
         if metrics:
             # The values are already summed over ranks, the same on each. rank_zero_only=True makes
             # Lightning skip its own sync (no collective: a rank whose metrics differ after a
@@ -167,6 +170,7 @@ class LightningCarbonHooks:
         # on every rank, which the collective in ``step_metrics`` needs.
         if every and (trainer.fit_loop.epoch_loop._batches_that_stepped + 1) % every == 0:
             metrics = self.monitor.step_metrics()
+            self._obey_budget(trainer)
             self._log_to_loggers(trainer, metrics)
             if self._prog_bar and metrics:
                 pl_module.log_dict(
@@ -190,6 +194,15 @@ class LightningCarbonHooks:
 
     # -- internals ---------------------------------------------------------------------------
 
+    def _obey_budget(self, trainer: Any) -> None:
+        """Ask Lightning to stop when a budget with ``on_budget="stop"`` is reached.
+
+        The decision comes from totals summed over the ranks, so every rank sets the flag at the
+        same step; Lightning then ends the epoch loop, checkpoints and loggers finishing normally.
+        """
+        if self.monitor.should_stop:
+            trainer.should_stop = True
+
     def _log_to_loggers(self, trainer: Any, metrics: dict[str, float]) -> None:
         """Write metrics to every logger at Lightning's logging step, on global rank 0 only."""
         if not metrics or trainer.global_rank != 0:
@@ -208,6 +221,15 @@ def _strategy_sum(strategy: Any) -> Reducer:
         return reduced
 
     return reduce
+
+
+def _finite_steps(value: Any) -> int | None:
+    """``estimated_stepping_batches`` as an int, or None when the run has no known length."""
+    try:
+        steps = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(steps) if steps != float("inf") and steps > 0 else None
 
 
 def _batch_size(batch: Any) -> int:

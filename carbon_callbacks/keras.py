@@ -49,6 +49,8 @@ class CarbonCallback(Callback):
     Args:
         prefix: Prepended to every metric name.
         summary: Print the run's summary to stderr when training ends.
+        check_every_n_steps: Steps between forecast updates and budget checks inside an epoch
+            (0: only at epoch ends); Keras logs per epoch, so nothing is logged there.
         tracker_options: Passed to ``Tracker`` (``country=``, ``zone=``, ``pue=``,
             ``output_dir=``, ...) and checked now.
 
@@ -60,18 +62,40 @@ class CarbonCallback(Callback):
     """Read by Keras's ``CallbackList``: batch hooks may run on its worker threads."""
 
     def __init__(
-        self, *, prefix: str = DEFAULT_PREFIX, summary: bool = True, **tracker_options: Any
+        self,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        summary: bool = True,
+        check_every_n_steps: int = 50,
+        **tracker_options: Any,
     ) -> None:
         super().__init__()
+        if isinstance(check_every_n_steps, bool) or not isinstance(check_every_n_steps, int):
+            raise TypeError(
+                f"check_every_n_steps must be an int, got {check_every_n_steps!r}; "
+                "write check_every_n_steps=50 (0: check only at epoch ends)"
+            )
+        if check_every_n_steps < 0:
+            raise ValueError(
+                f"check_every_n_steps must be >= 0, got {check_every_n_steps}; write "
+                "check_every_n_steps=50 (0: check only at epoch ends)"
+            )
         self._monitor = TrainingMonitor(prefix=prefix, **tracker_options)
         self._summary = summary
+        self._check_every_n_steps = check_every_n_steps
         self._last_batch = -1
+        self._steps_seen = 0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         """Start measuring; first close a run that an earlier ``fit`` left open by raising."""
         if self._monitor.is_running:
             self._monitor.stop("unfinished")
         self._monitor.start()
+        params = self.params or {}
+        epochs, steps = params.get("epochs"), params.get("steps")
+        if isinstance(epochs, int) and isinstance(steps, int):
+            self._monitor.set_total_steps(epochs * steps)
+        self._steps_seen = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Open the epoch's window."""
@@ -86,8 +110,14 @@ class CarbonCallback(Callback):
         """
         with _STEP_LOCK:
             if batch > self._last_batch:
-                self._monitor.step(count=batch - self._last_batch)
+                done = batch - self._last_batch
+                self._monitor.step(count=done)
                 self._last_batch = batch
+                self._steps_seen += done
+                every = self._check_every_n_steps
+                if every and self._steps_seen % every < done:
+                    self._monitor.step_metrics()  # refreshes the forecast and the budget check
+                    self._obey_budget()
 
     def on_test_begin(self, logs: dict[str, Any] | None = None) -> None:
         """Open the validation phase: ``fit`` validates at the end of an epoch through ``evaluate``.
@@ -104,8 +134,17 @@ class CarbonCallback(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Close the epoch and add its metrics to ``logs`` in place, for the callbacks after us."""
         metrics = self._monitor.end_epoch()
+        self._obey_budget()
         if logs is not None:
             logs.update(metrics)
+
+    def _obey_budget(self) -> None:
+        """Ask Keras to stop when a budget with ``on_budget="stop"`` is reached.
+
+        As ``TerminateOnNaN`` does: it sets ``stop_training`` and reads no model state.
+        """
+        if self._monitor.should_stop and self.model is not None:
+            self.model.stop_training = True
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         """Finish the run (also after early stopping) and print its summary."""

@@ -126,6 +126,7 @@ class CarbonCallback(TrainerCallback, ExportableState):
         state.stateful_callbacks.setdefault(name, self.state())
         reduce = distributed_sum(args.device) if args.world_size > 1 else None
         self._monitor.start(_rank_info(args), reduce)
+        self._monitor.set_total_steps(state.max_steps)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         """Stop measuring and print the summary on global rank 0."""
@@ -145,6 +146,8 @@ class CarbonCallback(TrainerCallback, ExportableState):
     def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         """Close the epoch now, or after the trainer's log or evaluation that follow."""
         self._settle(state)
+        if self._monitor.should_stop:
+            control.should_training_stop = True
         self._epoch_ending = True
         self._log_due = control.should_log
         if control.should_evaluate:
@@ -162,6 +165,8 @@ class CarbonCallback(TrainerCallback, ExportableState):
             seen = state.num_input_tokens_seen
             tokens, self._tokens_seen = seen - self._tokens_seen, seen
         self._monitor.step(self._samples_per_step, tokens)
+        if self._monitor.should_stop:  # decided at the previous log or epoch end, on every rank
+            control.should_training_stop = True
         if control.should_log:
             self._log_due = True
         if control.should_evaluate:
@@ -177,6 +182,8 @@ class CarbonCallback(TrainerCallback, ExportableState):
             metrics |= self._monitor.end_epoch()
             self._epoch_ending = False
         self._log(metrics, state)
+        if self._monitor.should_stop:  # the trainer reads control right after this log
+            control.should_training_stop = True
 
     # -- evaluation --------------------------------------------------------------------------
 

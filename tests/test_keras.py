@@ -391,3 +391,18 @@ def test_the_integration_example_runs(tmp_path: Path) -> None:
     assert "carbon-callbacks: training completed" in result.stderr
     (log,) = run_logs(tmp_path)
     assert log.summary["status"] == "completed"
+
+
+def test_a_budget_stops_fit_at_the_step_that_reaches_it(powercap: FakePowercap) -> None:
+    # 1 J a batch; checked at every batch with a read of the meters: the 6th batch's 6 J is the
+    # first total over 5.5 J. Keras may dispatch that check on a worker thread while the next
+    # batch starts, so the fit ends after the 6th or the 7th batch of 20.
+    carbon = CarbonCallback(
+        **OPTIONS, max_energy_kwh=5.5 / J_PER_KWH, on_budget="stop", check_every_n_steps=1,
+        interval_s=60.0,
+    )  # fmt: skip
+    with pytest.warns(CarbonCallbacksWarning, match="budget reached"):
+        fit(make_model(), [Burn(powercap), carbon], epochs=5, validate=False)
+    summary = carbon._monitor.tracker.summary  # type: ignore[union-attr]
+    assert summary is not None and summary.steps in (6, 7)
+    assert sampler_threads() == []

@@ -460,3 +460,20 @@ def test_the_benchmark_produces_figures() -> None:
     assert all(value > 0 for value in results["median_us_per_step"].values())
     assert results["hook_ns"]["ours"] > 0 and results["step_metrics_us"] > 0
     assert "CarbonCallback" in bench_lightning.table(results)
+
+
+def test_a_budget_stops_the_fit_at_the_step_that_reaches_it(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    # 1 J a step; the meters are read at every logging step (no sample arrives on its own), so
+    # the 6th step's 6 J is the first total over 5.5 J.
+    carbon = callback(
+        max_energy_kwh=5.5 / KWH, on_budget="stop", log_every_n_steps=1, interval_s=60.0
+    )
+    with pytest.warns(CarbonCallbacksWarning, match="budget reached"):
+        trainer, _ = fit(
+            tmp_path, carbon, TinyModel(on_train=add_joules(powercap, 1.0)), max_epochs=5
+        )
+    assert trainer.global_step == 6
+    assert run_log(carbon).summary["status"] == "completed"
+    assert sampler_threads() == []

@@ -445,3 +445,26 @@ def test_the_benchmark_runs(tmp_path: Path) -> None:
     }
     assert all(figures[0] > 0 for part in results.values() for figures in part.values())
     assert "| on_step_end dispatch, median ns |" in bench_transformers.table(results)
+
+
+def test_a_budget_stops_training_at_the_logging_step_that_reaches_it(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    # 2 J a step, read at every logging step (each step here): the 3rd step's 6 J is the first
+    # total over 5 J, and the trainer stops right after that log.
+    trainer = Trainer(
+        model=tiny_model(),
+        args=training_args(tmp_path, num_train_epochs=5, logging_steps=1),
+        train_dataset=TokenDataset(16),  # 4 steps per epoch, 20 in all
+        callbacks=[
+            Recorder(powercap),
+            CarbonCallback(
+                intensity_g_per_kwh=100, max_energy_kwh=5.0 / J_PER_KWH, on_budget="stop",
+                interval_s=60.0,
+            ),
+        ],
+    )  # fmt: skip
+    with pytest.warns(CarbonCallbacksWarning, match="budget reached"):
+        trainer.train()
+    assert trainer.state.global_step == 3
+    assert sampler_threads() == []
