@@ -365,6 +365,11 @@ class Tracker:
         return self._step_count
 
     @property
+    def started_ns(self) -> int | None:
+        """``time.monotonic_ns()`` of the run's first sample, None before ``start``."""
+        return None if self._run_mark is None else self._run_mark.sample.t_ns
+
+    @property
     def last_step_ns(self) -> int:
         """``time.monotonic_ns()`` of the latest ``step`` call, 0 before the first."""
         return self._last_step_ns

@@ -341,7 +341,8 @@ class TrainingMonitor:
         """Totals so far and the interval since the previous call.
 
         Figures come from the sampler's latest sample, or from an exact read when no sample has
-        arrived since the previous call (logging more often than the sampler polls).
+        arrived since the previous call (logging more often than the sampler polls) or, with a
+        budget, when steps ran after the latest sample.
 
         Every rank must call it at the same step (it may run a collective).
         """
@@ -350,8 +351,8 @@ class TrainingMonitor:
             return {}
         now = tracker.so_far(exact=False)
         previous = self._interval
-        if now is not None and previous is not None and now.duration_s <= previous.seconds:
-            now = tracker.so_far(exact=True)  # logging outpaces sampling: read the meters now
+        if now is not None and self._needs_exact(now, previous):
+            now = tracker.so_far(exact=True)
         point = self._interval_point(now)
         interval = [math.nan, 0.0, 0.0]
         if previous is not None and point is not None:
@@ -419,6 +420,19 @@ class TrainingMonitor:
         self._previous_scope = str(state.get("scope", "this rank"))
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _needs_exact(self, latest: Measurement, previous: _Interval | None) -> bool:
+        """Whether the latest sample is too old to use: read the meters instead.
+
+        When no sample arrived since the previous call (logging outpaces sampling), and, with a
+        budget to enforce, when the last step came after the latest sample.
+        """
+        if previous is not None and latest.duration_s <= previous.seconds:
+            return True
+        tracker = self.tracker
+        if not self.budget.active or tracker is None or tracker.started_ns is None:
+            return False
+        return tracker.last_step_ns > tracker.started_ns + latest.duration_s * 1e9
 
     def _exact(self) -> Measurement | None:
         tracker = self.tracker

@@ -436,6 +436,29 @@ def test_ddp_on_cpu_counts_the_host_once(powercap: FakePowercap, tmp_path: Path)
     assert summary1["energy_j"] is None
 
 
+def test_a_budget_stops_both_ddp_ranks_at_the_same_step(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    """1 J a step on rank 0's host: the summed total first passes 2.5 J at global step 3."""
+    env = os.environ | {"PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "lightning_ddp_run.py"),
+            "--root", str(tmp_path / "logs"),
+            "--counter", str(powercap.energy_path("intel-rapl:0")),
+            "--joules", "1", "--every-step", "--budget-joules", "2.5", "--max-epochs", "5",
+        ],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    output = result.stdout + result.stderr
+    assert "rank 0 stopped at step 3" in output and "rank 1 stopped at step 3" in output
+    assert "budget reached" in output
+    statuses = [read_run_log(p).summary["status"] for p in (tmp_path / "runs").glob("*.jsonl")]
+    assert statuses == ["completed", "completed"]
+
+
 def test_the_example_trains_and_prints_the_summary(tmp_path: Path) -> None:
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     result = subprocess.run(
