@@ -84,6 +84,8 @@ class RunLog:
         header: The header record, or None when missing.
         windows: Window records in file order.
         predictions: Prediction records (forecasts of the whole run made during it), in order.
+        samples: Sample records: cumulative joules per channel over time (``t_s`` since the
+            start, ``steps``, ``joules`` rows in ``channels`` order), written at window ends.
         summary: The summary record, or None when the run did not finish cleanly.
         problems: One message per line skipped, or other defect found.
     """
@@ -92,6 +94,7 @@ class RunLog:
     header: dict[str, Any] | None = None
     windows: list[dict[str, Any]] = field(default_factory=list)
     predictions: list[dict[str, Any]] = field(default_factory=list)
+    samples: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
 
@@ -146,6 +149,8 @@ def _file_record(record: dict[str, Any], number: int, log: RunLog) -> None:
         log.windows.append(record)
     elif kind == "prediction":
         log.predictions.append(record)
+    elif kind == "samples":
+        log.samples.append(record)
     elif kind == "summary":
         log.summary = record
     else:

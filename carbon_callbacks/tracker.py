@@ -45,6 +45,8 @@ from carbon_callbacks.sampler import Sample, Sampler
 
 RunStatus = Literal["completed", "failed", "interrupted", "unfinished"]
 RUN_WINDOW = "run"
+SAMPLES_RECORD_SPACING_NS = 1_000_000_000
+"""Samples written to the run log are at least this far apart (one a second)."""
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,7 @@ class Tracker:
         self._warn_once = WarnOnce()
         self._step_count = 0
         self._last_step_ns = 0
+        self._samples_written_ns = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -219,6 +222,7 @@ class Tracker:
         if isinstance(self._intensity, LiveIntensity):
             self._intensity.stop()
         if self._writer is not None:
+            self._write_samples()
             self._writer.write(
                 {"type": "summary", "status": status, "run_id": self.run_id}
                 | self._summary.to_dict()
@@ -276,6 +280,7 @@ class Tracker:
             )
         measurement = self._measure(name, start, self._mark(self._sampler.sample()))
         if self._writer is not None:
+            self._write_samples()
             self._writer.write({"type": "window"} | measurement.to_dict())
         return measurement
 
@@ -469,6 +474,35 @@ class Tracker:
                     marks.append((point, joules))
         marks.append((end.unix, end.sample.joules))
         return marks
+
+    def _write_samples(self) -> None:
+        """Append the samples taken since the last such record, about one a second.
+
+        They let a report or plot show power over time; windows alone give only averages.
+        """
+        assert self._writer is not None and self._sampler is not None
+        assert self._run_mark is not None
+        start_ns = self._run_mark.sample.t_ns
+        fresh = [s for s in self._sampler.history() if s.t_ns > self._samples_written_ns]
+        if not fresh:
+            return
+        kept = [fresh[0]]
+        for sample in fresh[1:]:
+            if sample.t_ns - kept[-1].t_ns >= SAMPLES_RECORD_SPACING_NS:
+                kept.append(sample)
+        if kept[-1] is not fresh[-1]:
+            kept.append(fresh[-1])  # always the latest: the window's own end
+        self._samples_written_ns = kept[-1].t_ns
+        self._writer.write(
+            {
+                "type": "samples",
+                "run_id": self.run_id,
+                "channels": [c.id for c in self._sampler.channels],
+                "t_s": [(sample.t_ns - start_ns) / 1e9 for sample in kept],
+                "steps": [sample.steps for sample in kept],
+                "joules": [list(sample.joules) for sample in kept],
+            }
+        )
 
     def _header(self) -> dict[str, object]:
         assert self._sampler is not None and self._run_mark is not None

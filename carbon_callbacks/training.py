@@ -33,6 +33,8 @@ Reducer = Callable[[Sequence[float]], Sequence[float]]
 """Sums a vector element-wise across ranks; the identity in a single process. NaN marks unknown."""
 
 DEFAULT_PREFIX = "carbon/"
+EPOCH_WINDOW = "epoch"
+"""The name of the run-log window of each epoch."""
 FORECAST_EVERY_S = 10.0
 """Between epoch ends, the forecast is recomputed at most this often (reading the timeline)."""
 _TOTALS_LEN = 10
@@ -283,9 +285,11 @@ class TrainingMonitor:
     # -- epochs and phases -------------------------------------------------------------------
 
     def begin_epoch(self) -> None:
-        """Mark the start of an epoch with an exact read."""
+        """Mark the start of an epoch with an exact read (and open its run-log window)."""
         self._epoch_start = self._exact()
         self._phase_joules = {}
+        if self.tracker is not None:
+            self.tracker.begin_window(EPOCH_WINDOW)
 
     def end_epoch(self) -> dict[str, float]:
         """Metrics at the end of an epoch: totals so far, the epoch's own figures, its phases.
@@ -294,6 +298,8 @@ class TrainingMonitor:
         """
         now = self._exact()
         start, self._epoch_start = self._epoch_start, None
+        if start is not None and self.tracker is not None:
+            self.tracker.end_window(EPOCH_WINDOW)  # the epoch's record in the run log
         epoch_j, epoch_co2e = _delta(start, now)
         val_j = self._phase_joules.get("val")
         reduced = self._reduce_vector(

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import errno
 import json
+import time
 from pathlib import Path
 
 import pytest
 
+from carbon_callbacks import Tracker
 from carbon_callbacks._warnings import CarbonCallbacksWarning
 from carbon_callbacks.records import RunLogWriter, read_run_log
+from tests.meters.fake_powercap import FakePowercap
 
 
 def _write(path: Path, text: str | bytes) -> Path:
@@ -99,3 +102,21 @@ def test_unwritable_folder_warns_instead_of_raising(tmp_path: Path) -> None:
     with pytest.warns(CarbonCallbacksWarning, match="cannot write the run log"):
         writer.write({"type": "header"})
     assert writer.failed
+
+
+def test_samples_and_predictions_are_read_back(tmp_path: Path, powercap: FakePowercap) -> None:
+    with Tracker(output_dir=tmp_path, interval_s=0.01) as tracker:
+        tracker.record("prediction", {"steps_done": 1, "total_steps": 10})
+        tracker.begin_window("epoch")
+        powercap.add_energy("intel-rapl:0", 2_000_000)
+        time.sleep(0.05)
+        tracker.end_window("epoch")
+    assert tracker.log_path is not None
+    log = read_run_log(tracker.log_path)
+    assert log.problems == []
+    assert [p["total_steps"] for p in log.predictions] == [10]
+    assert log.samples and log.samples[0]["channels"] == [c.id for c in tracker.channels]
+    rows = [row for record in log.samples for row in record["joules"]]
+    times = [t for record in log.samples for t in record["t_s"]]
+    assert times == sorted(times) and len(rows) == len(times)
+    assert max(row[0] for row in rows) == pytest.approx(2.0)  # the package counter's 2 J

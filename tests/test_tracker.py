@@ -298,6 +298,7 @@ def test_forked_child_does_not_write_or_count(powercap: FakePowercap, tmp_path: 
     assert log.windows == []
     assert [json.loads(line)["type"] for line in tracker.log_path.read_text().splitlines()] == [
         "header",
+        "samples",  # the parent's own, written at its stop
         "summary",
     ]
 
