@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import sys
+import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from typing import Any
 
 from carbon_callbacks._warnings import CarbonCallbacksWarning
 from carbon_callbacks.budget import Budget, OnBudget
-from carbon_callbacks.display import format_measurement
+from carbon_callbacks.display import format_run_summary
+from carbon_callbacks.equivalents import car_km
 from carbon_callbacks.measurement import JOULES_PER_KWH, Measurement
 from carbon_callbacks.prediction import Forecast, forecast
 from carbon_callbacks.tracker import RunStatus, Tracker
@@ -176,6 +178,7 @@ class TrainingMonitor:
         self._forecast: list[float] = [math.nan] * 6
         self._forecast_at = -math.inf
         self._announced: set[str] = set()
+        self._prediction_records: list[dict[str, object]] = []
         self._local_duration: float | None = None
         self.tracker: Tracker | None = None
         self.rank = RankInfo()
@@ -246,7 +249,15 @@ class TrainingMonitor:
         measurement = self.stop(status)
         if measurement is None or self.rank.global_rank != 0:
             return []
-        lines = [f"carbon-callbacks: training {status}", *format_measurement(measurement)]
+        steps_done = self._previous.steps + (measurement.steps or 0)
+        finished = self.total_steps is None or steps_done >= self.total_steps
+        lines = [
+            f"carbon-callbacks: training {status} in {measurement.duration_s:.1f} s",
+            # a forecast is for the whole planned run: set beside the outcome only when it ran
+            *format_run_summary(measurement, self._prediction_records if finished else None),
+        ]
+        if not finished:
+            lines.append(f"stopped at step {steps_done} of the {self.total_steps} planned")
         if self.rank.distributed or self._previous.steps:
             scope = f"all {self.rank.world_size} ranks" if self.rank.distributed else "this run"
             if self._previous.steps:
@@ -527,7 +538,9 @@ class TrainingMonitor:
         self._local_duration = outlook.duration_s[1]
         self._forecast = [*energy, *co2e]
         if refresh or len(self._announced) == 0:
-            tracker.record("prediction", _prediction_record(outlook, energy, co2e))
+            record = _prediction_record(outlook, energy, co2e)
+            tracker.record("prediction", record)
+            self._prediction_records.append(record | {"t_unix": time.time()})
         return self._forecast
 
     def _judge(self, metrics: dict[str, float]) -> None:
@@ -570,7 +583,11 @@ class TrainingMonitor:
             )
         if f"{self.prefix}predicted_duration_s" in metrics:
             line += f", {named('predicted_duration_s') / 60:.3g} min"
-        return line + " (80% interval)"
+        line += " (80% interval)"
+        if f"{self.prefix}predicted_co2e_kg" in metrics:
+            km = car_km(named("predicted_co2e_kg"))
+            line += f"; as much CO2e as an average new car driven {km:.3g} km (EEA 2023)"
+        return line
 
     def _say_once(self, key: str, line: str) -> None:
         if key in self._announced:

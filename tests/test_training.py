@@ -201,7 +201,8 @@ def test_finish_runs_once_and_stop_is_idempotent(powercap: FakePowercap) -> None
     assert monitor.finish() == [] and monitor.stop() is None  # never started
     monitor.start()
     lines = monitor.finish()
-    assert lines[0] == "carbon-callbacks: training completed"
+    assert lines[0].startswith("carbon-callbacks: training completed in ")
+    assert any(line.startswith("energy:") for line in lines)
     assert monitor.finish() == [] and not monitor.is_running
 
 
