@@ -5,6 +5,14 @@
   write a run log, and exit with the command's own exit status.
 - ``intensity [location] [--live] [--json]``: the carbon intensity a run started now would use,
   and where it comes from.
+- ``report PATH [--json | --paper | --model-card] [--compare SE,PL] [--estimate FILE]``: what
+  the run logs at PATH (a log, or a folder of them) say: each run, the totals, equivalents.
+- ``estimate (--energy-kwh X | --gpu NAME --count N --hours H) (--country C | --zone Z |
+  --intensity G) [--pue P] [--json] [--save FILE]``: CO2e of an energy, or of hardware and hours,
+  without a run; labelled estimated, with its assumptions.
+- ``plot PATH -o FILE.png``: a run log as a figure: power per channel and cumulative CO2e with
+  the forecasts made during the run, over time; exit status 1 when the log holds no samples.
+  Needs the ``plot`` extra (matplotlib).
 
 Bad input gets a one-line error on stderr and exit status 2; a command that cannot be started gets
 127 (not found) or 126 (not executable), as a shell would.
@@ -26,7 +34,9 @@ from typing import TYPE_CHECKING, NoReturn
 from carbon_callbacks._version import __version__
 
 if TYPE_CHECKING:
+    from carbon_callbacks.equivalents import CarBaseline
     from carbon_callbacks.measurement import Measurement
+    from carbon_callbacks.report import Estimate
     from carbon_callbacks.tracker import RunStatus, Tracker
 
 PROG = "carbon-callbacks"
@@ -63,7 +73,74 @@ def _parser() -> argparse.ArgumentParser:
     intensity = commands.add_parser("intensity", help="the carbon intensity a run would use now")
     _add_location_arguments(intensity)
     intensity.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_report_parser(commands)
+    _add_estimate_parser(commands)
+    _add_plot_parser(commands)
     return parser
+
+
+def _add_report_parser(commands: argparse._SubParsersAction[_OneLineParser]) -> None:
+    report = commands.add_parser("report", help="report on run logs: a log or a folder of them")
+    report.add_argument("path", help="a run log (.jsonl) or a folder searched for them")
+    output = report.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON object")
+    output.add_argument("--paper", action="store_true", help="print a paragraph for a paper")
+    output.add_argument(
+        "--model-card", action="store_true", help="print a Hugging Face co2_eq_emissions block"
+    )
+    report.add_argument(
+        "--training-type",
+        choices=["pre-training", "fine-tuning"],
+        default="pre-training",
+        help="for --model-card (default pre-training)",
+    )
+    report.add_argument(
+        "--compare", metavar="C,C", default="", help="countries to compare with, e.g. SE,PL"
+    )
+    report.add_argument(
+        "--estimate", metavar="FILE", help="an estimate saved by 'estimate --save', shown beside"
+    )
+    _add_car_arguments(report)
+
+
+def _add_estimate_parser(commands: argparse._SubParsersAction[_OneLineParser]) -> None:
+    estimate = commands.add_parser(
+        "estimate", help="CO2e of an energy, or of GPUs and hours, without a run"
+    )
+    energy = estimate.add_mutually_exclusive_group(required=True)
+    energy.add_argument("--energy-kwh", type=float, metavar="X", help="energy at the devices, kWh")
+    energy.add_argument("--gpu", metavar="NAME", help="GPU model, e.g. 'H100 SXM' or L40S")
+    estimate.add_argument("--count", type=int, metavar="N", help="number of GPUs (default 1)")
+    estimate.add_argument("--hours", type=float, metavar="H", help="wall-clock hours (with --gpu)")
+    estimate.add_argument(
+        "--utilization",
+        type=float,
+        metavar="U",
+        help="average fraction of board power drawn, in (0, 1] (default 1.0: an upper bound)",
+    )
+    estimate.add_argument(
+        "--cpu-watts", type=float, metavar="W", help="average power of the rest of the machine"
+    )
+    where = estimate.add_mutually_exclusive_group(required=True)
+    where.add_argument("--country", metavar="C", help="ISO country code, e.g. SE or SWE")
+    where.add_argument("--zone", metavar="Z", help="grid zone, e.g. DK-DK1, US-CAL-CISO")
+    where.add_argument("--intensity", type=float, metavar="G_PER_KWH", help="constant gCO2e/kWh")
+    estimate.add_argument("--pue", type=float, default=1.0, help="data-centre PUE (default 1.0)")
+    estimate.add_argument("--json", action="store_true", help="print one JSON object")
+    estimate.add_argument("--save", metavar="FILE", help="also write the estimate as JSON here")
+    _add_car_arguments(estimate)
+
+
+def _add_car_arguments(parser: argparse.ArgumentParser) -> None:
+    car = parser.add_mutually_exclusive_group()
+    car.add_argument(
+        "--car-baseline",
+        choices=["2023", "2018"],
+        default="2023",
+        help="EEA average new-car CO2 for the car distance: 2023 (106.4 g/km, WLTP; default) or "
+        "2018 (120.4 g/km, NEDC, as in older published comparisons)",
+    )
+    car.add_argument("--car-g-per-km", type=float, metavar="G", help="your own car gCO2/km")
 
 
 def _add_location_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,6 +170,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _devices(as_json=args.json)
     if args.subcommand == "intensity":
         return _intensity(args)
+    if args.subcommand == "report":
+        return _report(args)
+    if args.subcommand == "estimate":
+        return _estimate(args)
+    if args.subcommand == "plot":
+        return _plot(args)
     return _run(args)
 
 
@@ -258,6 +341,151 @@ def _print_summary(
     print("\n".join(lines), file=sys.stderr)
 
 
+def _report(args: argparse.Namespace) -> int:
+    from carbon_callbacks.display import format_report
+    from carbon_callbacks.equivalents import check_countries
+    from carbon_callbacks.export import model_card_block, paper_paragraph
+    from carbon_callbacks.report import build_report, report_dict
+
+    compare = [code.strip() for code in args.compare.split(",") if code.strip()]
+    try:
+        car = _car(args)
+        check_countries(compare)
+        estimate = None if args.estimate is None else _load_estimate(args.estimate)
+        report = build_report(args.path)
+        if args.model_card:
+            text = model_card_block(report, args.training_type)
+        elif args.paper:
+            text = paper_paragraph(report, car)
+        elif args.json:
+            result = report_dict(report, compare=compare, car=car, estimate=estimate)
+            text = json.dumps(result, indent=2, ensure_ascii=False)
+        else:
+            lines = format_report(report, compare=compare, car=car, estimate=estimate)
+            text = "\n".join(lines)
+    except (OSError, ValueError) as error:
+        return _fail(_one_line(error), 2)
+    print(text)
+    return 0
+
+
+def _estimate(args: argparse.Namespace) -> int:
+    from carbon_callbacks.display import format_estimate
+    from carbon_callbacks.hardware import hardware_energy
+    from carbon_callbacks.intensity.resolve import intensity_settings, resolve
+    from carbon_callbacks.report import make_estimate
+
+    hardware_options = {
+        "--count": args.count,
+        "--hours": args.hours,
+        "--utilization": args.utilization,
+        "--cpu-watts": args.cpu_watts,
+    }
+    try:
+        car = _car(args)
+        settings = intensity_settings(
+            intensity_g_per_kwh=args.intensity, country=args.country, zone=args.zone, environ={}
+        )
+        intensity = resolve(settings, environ={}).static
+        if args.gpu is None:
+            given = [name for name, value in hardware_options.items() if value is not None]
+            if given:
+                verb = "goes" if len(given) == 1 else "go"
+                raise ValueError(f"{', '.join(given)} {verb} with --gpu, not with --energy-kwh")
+            estimate = make_estimate(
+                args.energy_kwh,
+                intensity,
+                pue=args.pue,
+                car=car,
+                assumptions=[f"energy at the devices given: {args.energy_kwh:g} kWh"],
+            )
+        else:
+            if args.hours is None:
+                raise ValueError("--gpu needs --hours: write e.g. --gpu 'H100 SXM' --hours 24")
+            hardware = hardware_energy(
+                args.gpu,
+                1 if args.count is None else args.count,
+                args.hours,
+                1.0 if args.utilization is None else args.utilization,
+                args.cpu_watts,
+            )
+            estimate = make_estimate(
+                hardware.energy_kwh,
+                intensity,
+                pue=args.pue,
+                car=car,
+                assumptions=hardware.assumptions(),
+                hardware=hardware.to_dict(),
+            )
+        report = estimate.to_dict()
+        if args.save is not None:
+            with open(args.save, "w", encoding="utf-8") as file:
+                json.dump(report, file, indent=2)
+                file.write("\n")
+    except (OSError, TypeError, ValueError) as error:
+        return _fail(_one_line(error), 2)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print("\n".join(format_estimate(estimate)))
+    return 0
+
+
+def _car(args: argparse.Namespace) -> CarBaseline:
+    from carbon_callbacks.equivalents import CAR_BASELINES, custom_car
+
+    if args.car_g_per_km is not None:
+        return custom_car(args.car_g_per_km)
+    return CAR_BASELINES[args.car_baseline]
+
+
+def _load_estimate(path: str) -> Estimate:
+    from carbon_callbacks.report import Estimate
+
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = json.load(file)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a saved estimate")
+    return Estimate.from_dict(data)
+
+
+def _one_line(error: BaseException) -> str:
+    """An exception as one line: an OSError as 'file: reason', anything else as its message."""
+    if isinstance(error, OSError) and error.filename is not None:
+        return f"cannot use {error.filename}: {error.strerror or error}"
+    return " ".join(str(error).split())
+
+
 def _fail(message: str, code: int) -> int:
     print(f"{PROG}: error: {message}", file=sys.stderr)
     return code
+
+
+# -- plot ------------------------------------------------------------------------------------------
+
+
+def _add_plot_parser(commands: argparse._SubParsersAction[_OneLineParser]) -> None:
+    plot = commands.add_parser("plot", help="draw a run log: power and CO2e over time")
+    plot.add_argument("path", help="a run log (.jsonl)")
+    plot.add_argument(
+        "-o", "--output", required=True, metavar="FILE", help="the figure: .png, .svg or .pdf"
+    )
+
+
+def _plot(args: argparse.Namespace) -> int:
+    """Draw the run log; exit 1 when it has nothing to draw, 2 on bad input or no matplotlib."""
+    from carbon_callbacks.plot import NothingToPlot, PlotUnavailable, plot_run_log
+
+    try:
+        log = plot_run_log(args.path, args.output)
+    except NothingToPlot as error:
+        return _fail(str(error), 1)
+    except (OSError, ValueError, PlotUnavailable) as error:
+        return _fail(_one_line(error), 2)
+    for problem in log.problems:
+        print(f"{PROG}: {args.path}: {problem}", file=sys.stderr)
+    print(f"wrote {args.output}")
+    return 0

@@ -21,3 +21,17 @@ def test_core_benchmarks_produce_figures(tmp_path: Path) -> None:
     assert imported["heavy_modules_imported"] == []
     first = bench_core.bench_first_sample(runs=1)
     assert 0 < first["from_tracker_s"] <= first["with_import_s"]
+
+
+def test_prediction_benchmark_is_deterministic_and_complete() -> None:
+    import bench_prediction
+
+    results = bench_prediction.run(steps=200, epochs=10, seeds=2)
+    assert results == bench_prediction.run(steps=200, epochs=10, seeds=2)
+    assert list(results) == list(bench_prediction.WORKLOADS)
+    for result in results.values():
+        assert len(result["raw"]) == 2 * len(bench_prediction.FRACTIONS)
+        assert [cell["epochs_seen"] for cell in result["summary"].values()] == [1, 2, 5]
+        assert all(cell["forecast_made"] == 2 for cell in result["summary"].values())
+    rows = bench_prediction.table(results).splitlines()
+    assert len(rows) == 2 + len(bench_prediction.WORKLOADS) * len(bench_prediction.FRACTIONS)

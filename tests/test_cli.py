@@ -230,3 +230,124 @@ def test_intensity_live_failure_falls_back_and_says_why(
     assert result.returncode == 0, result.stderr
     assert "UK Carbon Intensity API: HTTP 503" in result.stdout
     assert "Our World in Data" in result.stdout
+
+
+# -- report and estimate ----------------------------------------------------------------------
+
+RUNS = Path(__file__).parent / "data" / "runs"
+
+
+def test_estimate_json_reproduces_the_gpt3_figure() -> None:
+    result = cli(
+        "estimate", "--energy-kwh", "190000", "--intensity", "447", "--car-baseline", "2018",
+        "--json",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["estimated"] is True and report["energy_kwh"] == 190_000
+    assert report["co2e_kg"] == pytest.approx(84_930.0)  # "about 85,000 kg"
+    assert report["car_km"] == pytest.approx(705_398.67, rel=1e-6)  # "about 700,000 km"
+    assert report["car"]["g_per_km"] == 120.4 and report["car"]["year"] == 2018
+    assert report["intensity"]["g_per_kwh"] == 447
+    assert report["intensity"]["source"] == "user-supplied constant"
+    default_car = json.loads(
+        cli("estimate", "--energy-kwh", "190000", "--intensity", "447", "--json").stdout
+    )
+    assert default_car["car_km"] == pytest.approx(84_930_000 / 106.4)
+    own_car = cli(
+        "estimate", "--energy-kwh", "1", "--intensity", "100", "--car-g-per-km", "50", "--json"
+    )
+    assert json.loads(own_car.stdout)["car_km"] == pytest.approx(2.0)
+
+
+def test_estimate_from_hardware_saves_and_report_shows_it_beside(tmp_path: Path) -> None:
+    saved = tmp_path / "estimate.json"
+    result = cli(
+        "estimate", "--gpu", "nvidia h100-sxm", "--count", "8", "--hours", "24",
+        "--utilization", "0.5", "--cpu-watts", "400", "--country", "SE", "--pue", "1.2",
+        "--json", "--save", str(saved),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert json.loads(saved.read_text()) == report
+    device_kwh = (8 * 700 * 0.5 + 400) * 24 / 1000
+    assert report["device_energy_kwh"] == pytest.approx(device_kwh)
+    assert report["energy_kwh"] == pytest.approx(device_kwh * 1.2)
+    assert report["intensity"]["zone"] == "SE" and report["intensity"]["basis"] == "lifecycle"
+    assert report["co2e_kg"] == pytest.approx(
+        device_kwh * 1.2 * report["intensity"]["g_per_kwh"] / 1000
+    )
+    assert report["method"] == "hardware" and report["hardware"]["gpu"]["name"] == "H100 SXM"
+    assert any("8 x H100 SXM at 700 W" in line for line in report["assumptions"])
+    human = cli("estimate", "--gpu", "H100 SXM", "--hours", "1", "--country", "SE")
+    assert "estimated energy: 0.7 kWh" in human.stdout and "assumptions:" in human.stdout
+    shown = cli("report", str(RUNS / "single.jsonl"), "--estimate", str(saved))
+    assert shown.returncode == 0, shown.stderr
+    assert "earlier estimate:" in shown.stdout and "(from hardware)" in shown.stdout
+    beside = json.loads(cli("report", str(RUNS), "--json", "--estimate", str(saved)).stdout)
+    assert beside["estimate"]["co2e_kg"] == pytest.approx(report["co2e_kg"])
+
+
+def test_report_on_a_folder_prints_each_run_and_the_totals() -> None:
+    result = cli("report", str(RUNS), "--compare", "SE,PL")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert text.count("run 'ddp': completed, 2 of 2 ranks combined") == 1
+    assert "run 'truncated': unfinished" in text and "no summary record" in text
+    assert "run 'sweep lr=1e-2': failed" in text
+    assert "forecast, first: at step 50 of 100" in text
+    assert "in Sweden (" in text and "in Poland (" in text
+    assert "totals over 7 runs:" in text
+    assert "truncated last record" in text  # the reader's problems are shown, not fatal
+
+
+def test_report_json_of_one_log() -> None:
+    result = cli("report", str(RUNS / "single.jsonl"), "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    (run,) = report["runs"]
+    assert run["status"] == "completed" and run["figures"]["pue"] == 1.2
+    assert run["figures"]["intensity"]["zone"] == "DE"
+    assert run["car_km"] == pytest.approx(run["figures"]["co2e_kg"] * 1000 / 106.4)
+    assert report["totals"]["runs"] == 1
+
+
+def test_report_exports_a_paragraph_and_a_model_card_block() -> None:
+    paper = cli("report", str(RUNS / "ddp"), "--paper")
+    assert paper.returncode == 0, paper.stderr
+    assert paper.stdout.startswith("Training used ") and paper.stdout.count("\n") == 1
+    card = cli("report", str(RUNS / "ddp"), "--model-card", "--training-type", "fine-tuning")
+    assert card.returncode == 0, card.stderr
+    lines = card.stdout.splitlines()
+    assert lines[0] == "co2_eq_emissions:" and lines[1].startswith("  emissions: ")
+    assert '  training_type: "fine-tuning"' in lines
+    assert '  hardware_used: "2 x NVIDIA H100 80GB HBM3, 1 CPU package"' in lines
+
+
+def test_report_and_estimate_bad_input_gets_one_line_and_exit_2(tmp_path: Path) -> None:
+    not_json = tmp_path / "estimate.json"
+    not_json.write_text("{")
+    cases = {
+        ("report", str(tmp_path / "missing")): "no such file or folder",
+        ("report", str(tmp_path)): "no run logs",
+        ("report", str(RUNS), "--compare", "SWD"): "did you mean",
+        ("report", str(RUNS), "--estimate", str(not_json)): "is not JSON",
+        ("report", str(RUNS), "--estimate", str(tmp_path / "none.json")): "cannot use",
+        ("report", str(RUNS), "--json", "--paper"): "not allowed with",
+        ("estimate", "--energy-kwh", "5"): "required",
+        ("estimate", "--energy-kwh", "5", "--hours", "3", "--country", "SE"): "goes with --gpu",
+        ("estimate", "--gpu", "H100 SXM", "--country", "SE"): "--gpu needs --hours",
+        ("estimate", "--gpu", "H1000", "--hours", "1", "--country", "SE"): "did you mean 'H100",
+        ("estimate", "--gpu", "a100", "--hours", "1", "--country", "SE"): "fits several boards",
+        ("estimate", "--energy-kwh", "-1", "--country", "SE"): "--energy-kwh 120",
+        ("estimate", "--energy-kwh", "1", "--country", "XX"): "unknown country",
+        ("estimate", "--energy-kwh", "1", "--intensity", "-3"): "intensity_g_per_kwh",
+        ("estimate", "--energy-kwh", "1", "--zone", "SE-SE3", "--pue", "0.5"): "--pue 1.2",
+    }
+    for args, expected in cases.items():
+        result = cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.count("\n") == 1, (args, result.stderr)
+        assert result.stderr.startswith("carbon-callbacks: error:"), (args, result.stderr)
+        assert expected in result.stderr, (args, result.stderr)
+        assert result.stdout == "", args
