@@ -108,8 +108,10 @@ def evaluate(workload: Workload, steps: int, epochs: int, seed: int) -> list[dic
     rows = []
     for fraction in FRACTIONS:
         seen = round(steps * fraction)
-        outlook = forecast([p for p in points if p[1] <= seen], steps)
         complete = seen // (steps // epochs)
+        # As the training monitor does: the epoch length is known once an epoch has ended.
+        period = steps // epochs if complete else None
+        outlook = forecast([p for p in points if p[1] <= seen], steps, period_steps=period)
         epoch_j = [b - a for a, b in itertools.pairwise([0.0, *epoch_ends[:complete]])]
         rows.append(
             {

@@ -4,9 +4,12 @@ Pure functions over ``(seconds, steps, joules)`` points, as ``Tracker.step_timel
 
 1. The warm-up (compilation, autotuning, caches filling) is left out: the given number of steps,
    or the leading stretch whose time or energy per step is well above the rest's median.
-2. What follows is cut into chunks of equal steps. The central estimate of the cost per step is the
-   mean of the most recent chunks, so it follows a change in the workload; the interval spans the
-   spread of all chunks (10th to 90th percentile), so a change also widens it.
+2. What follows is cut into chunks of equal steps (whole epochs once two are seen, when the epoch
+   length is known, so that work between epochs is counted). The central estimate of the cost per
+   step is the mean of the most recent chunks, so it follows a change in the workload; the
+   interval spans the spread of all chunks (10th to 90th percentile), so a change also widens it.
+   It reflects the variation seen so far: a trend that continues (power drifting upwards) is not
+   extrapolated, and the interval can then miss the outcome.
 3. Total = what was measured so far + the remaining steps x the cost per step.
 
 Carbontracker's method (mean epoch energy x epochs, warm-up included, no interval) is
@@ -64,10 +67,22 @@ def forecast(
     total_steps: int,
     *,
     warmup_steps: int | None = None,
+    period_steps: int | None = None,
     chunks: int = CHUNKS,
     recent: int = RECENT_CHUNKS,
 ) -> Forecast | None:
     """Forecast the totals of a run of ``total_steps`` steps from its timeline so far.
+
+    Args:
+        points: The timeline so far.
+        total_steps: The run's configured length.
+        warmup_steps: Steps to leave out at the start; None detects them.
+        period_steps: Steps per epoch, when known: once two epochs are seen after the warm-up,
+            chunks span whole epochs, so each holds one epoch's worth of the work done between
+            epochs (validation, checkpoints), which sub-epoch chunks would miss.
+        chunks: At most this many chunks.
+        recent: The central estimate averages this many of the latest chunks (the latest one
+            alone when chunks span whole epochs).
 
     Returns None when there is nothing to forecast or too little to go on: no length, the run
     already done, no measured energy, or fewer than two chunks of steps after the warm-up.
@@ -79,9 +94,12 @@ def forecast(
     if done >= total_steps or done < 2:
         return None
     warmup = detect_warmup(usable, chunks) if warmup_steps is None else max(warmup_steps, 0)
-    rates = _chunk_rates([p for p in usable if p[1] >= warmup], chunks)
+    settled = [p for p in usable if p[1] >= warmup]
+    rates = _chunk_rates(settled, chunks, period=period_steps)
     if len(rates) < 2:
         return None
+    if period_steps and settled[-1][1] - settled[0][1] >= 2 * period_steps:
+        recent = 1  # whole-epoch chunks: the latest epoch alone is the most recent evidence
     energy_rates = [joules for joules, _ in rates]
     time_rates = [seconds for _, seconds in rates]
     remaining = total_steps - done
@@ -122,17 +140,26 @@ def epoch_mean_forecast(epoch_joules: Sequence[float], total_epochs: int) -> flo
 
 
 def _chunk_rates(
-    points: Sequence[Point], chunks: int, *, with_bounds: bool = False
+    points: Sequence[Point], chunks: int, *, with_bounds: bool = False, period: int | None = None
 ) -> list[tuple[float, ...]]:
-    """(joules per step, seconds per step[, last step]) over chunks of about equal steps."""
+    """(joules per step, seconds per step[, last step]) over chunks of about equal steps.
+
+    With ``period`` and at least two periods of steps, chunks are whole multiples of it (any
+    ``period`` consecutive steps cross one epoch end), counted back from the latest step; the
+    oldest, incomplete part is left out.
+    """
     if len(points) < 2:
         return []
     first, last = points[0][1], points[-1][1]
     span = last - first
     if span < 2:
         return []
-    count = min(chunks, span)
-    bounds = [first + round(span * k / count) for k in range(count + 1)]
+    if period and period > 0 and span >= 2 * period:
+        length = period * max(1, (span // period) // chunks)
+        bounds = [last - length * k for k in range(span // length, -1, -1)]  # end at the latest
+    else:
+        count = min(chunks, span)
+        bounds = [first + round(span * k / count) for k in range(count + 1)]
     at_bounds = [_at_step(points, step) for step in bounds]
     rates: list[tuple[float, ...]] = []
     for (t0, s0, j0), (t1, s1, j1) in itertools.pairwise(at_bounds):

@@ -180,6 +180,9 @@ class TrainingMonitor:
         self._announced: set[str] = set()
         self._prediction_records: list[dict[str, object]] = []
         self._local_duration: float | None = None
+        self._epoch_begin_steps: int | None = None
+        self._epoch_steps: int | None = None
+        """Steps in the latest whole epoch: forecast chunks then span whole epochs."""
         self.tracker: Tracker | None = None
         self.rank = RankInfo()
         self._reduce: Reducer = _identity
@@ -298,6 +301,7 @@ class TrainingMonitor:
     def begin_epoch(self) -> None:
         """Mark the start of an epoch with an exact read (and open its run-log window)."""
         self._epoch_start = self._exact()
+        self._epoch_begin_steps = None if self.tracker is None else self.tracker.steps
         self._phase_joules = {}
         if self.tracker is not None:
             self.tracker.begin_window(EPOCH_WINDOW)
@@ -309,6 +313,9 @@ class TrainingMonitor:
         """
         now = self._exact()
         start, self._epoch_start = self._epoch_start, None
+        if self.tracker is not None and self._epoch_begin_steps is not None:
+            epoch_steps = self.tracker.steps - self._epoch_begin_steps
+            self._epoch_steps = epoch_steps if epoch_steps > 0 else self._epoch_steps
         if start is not None and self.tracker is not None:
             self.tracker.end_window(EPOCH_WINDOW)  # the epoch's record in the run log
         epoch_j, epoch_co2e = _delta(start, now)
@@ -519,6 +526,7 @@ class TrainingMonitor:
             tracker.step_timeline(),
             self.total_steps - self._previous.steps,
             warmup_steps=self._warmup_steps,
+            period_steps=self._epoch_steps,
         )
         if outlook is None:
             self._forecast, self._local_duration = [math.nan] * 6, None

@@ -82,3 +82,21 @@ def test_a_finished_run_or_unknown_length_gives_no_forecast() -> None:
 def test_the_epoch_mean_method_counts_the_warmup() -> None:
     assert epoch_mean_forecast([30.0, 10.0], 10) == pytest.approx(200.0)
     assert epoch_mean_forecast([], 10) is None
+
+
+def test_with_the_epoch_length_work_between_epochs_is_counted() -> None:
+    """Validation after each 100-step epoch takes 0.5 s and 20 J with no step done."""
+    points: list[Point] = [(0.0, 0, 0.0)]
+    t = j = 0.0
+    for step in range(1, 401):
+        t, j = t + 0.01, j + 1.0
+        points.append((t, step, j))
+        if step % 100 == 0:
+            t, j = t + 0.5, j + 20.0
+            points.append((t, step, j))
+    truth = 1000 * 1.0 + 10 * 20.0  # 10 epochs of 100 steps
+    blind = forecast(points, 1000)
+    aware = forecast(points, 1000, period_steps=100)
+    assert blind is not None and aware is not None
+    assert aware.energy_j[1] == pytest.approx(truth, rel=0.01)
+    assert abs(aware.energy_j[1] - truth) < abs(blind.energy_j[1] - truth)
