@@ -68,6 +68,7 @@ def forecast(
     *,
     warmup_steps: int | None = None,
     period_steps: int | None = None,
+    min_steps: int = 0,
     chunks: int = CHUNKS,
     recent: int = RECENT_CHUNKS,
 ) -> Forecast | None:
@@ -80,6 +81,7 @@ def forecast(
         period_steps: Steps per epoch, when known: once two epochs are seen after the warm-up,
             chunks span whole epochs, so each holds one epoch's worth of the work done between
             epochs (validation, checkpoints), which sub-epoch chunks would miss.
+        min_steps: Steps that must have run after the warm-up before a forecast is made.
         chunks: At most this many chunks.
         recent: The central estimate averages this many of the latest chunks (the latest one
             alone when chunks span whole epochs).
@@ -95,6 +97,8 @@ def forecast(
         return None
     warmup = detect_warmup(usable, chunks) if warmup_steps is None else max(warmup_steps, 0)
     settled = [p for p in usable if p[1] >= warmup]
+    if not settled or settled[-1][1] - settled[0][1] < min_steps:
+        return None
     rates = _chunk_rates(settled, chunks, period=period_steps)
     if len(rates) < 2:
         return None

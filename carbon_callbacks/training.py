@@ -522,11 +522,14 @@ class TrainingMonitor:
         if not refresh and now.duration_s - self._forecast_at < FORECAST_EVERY_S:
             return self._forecast
         self._forecast_at = now.duration_s
+        planned = self.total_steps - self._previous.steps
         outlook = forecast(
             tracker.step_timeline(),
-            self.total_steps - self._previous.steps,
+            planned,
             warmup_steps=self._warmup_steps,
             period_steps=self._epoch_steps,
+            # inside an epoch, wait for a tenth of the run; an epoch end is evidence enough
+            min_steps=0 if refresh else planned // 10,
         )
         if outlook is None:
             self._forecast, self._local_duration = [math.nan] * 6, None

@@ -100,3 +100,9 @@ def test_with_the_epoch_length_work_between_epochs_is_counted() -> None:
     assert blind is not None and aware is not None
     assert aware.energy_j[1] == pytest.approx(truth, rel=0.01)
     assert abs(aware.energy_j[1] - truth) < abs(blind.energy_j[1] - truth)
+
+
+def test_no_forecast_before_the_minimum_of_settled_steps() -> None:
+    seen = timeline(60, [2.0] * TOTAL, [0.01] * TOTAL)
+    assert forecast(seen, TOTAL, warmup_steps=0, min_steps=100) is None
+    assert forecast(seen, TOTAL, warmup_steps=0, min_steps=50) is not None
