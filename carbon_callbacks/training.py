@@ -16,19 +16,14 @@ The per-step path (``step``) is two additions and a timestamp; nothing in it rea
 from __future__ import annotations
 
 import math
-import sys
-import time
-import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from carbon_callbacks._warnings import CarbonCallbacksWarning
 from carbon_callbacks.budget import Budget, OnBudget
 from carbon_callbacks.display import format_run_summary
-from carbon_callbacks.equivalents import car_km
 from carbon_callbacks.measurement import JOULES_PER_KWH, Measurement
-from carbon_callbacks.prediction import Forecast, forecast
+from carbon_callbacks.outlook import FORECAST_LEN, Outlook
 from carbon_callbacks.tracker import RunStatus, Tracker
 
 Reducer = Callable[[Sequence[float]], Sequence[float]]
@@ -37,10 +32,8 @@ Reducer = Callable[[Sequence[float]], Sequence[float]]
 DEFAULT_PREFIX = "carbon/"
 EPOCH_WINDOW = "epoch"
 """The name of the run-log window of each epoch."""
-FORECAST_EVERY_S = 10.0
-"""Between epoch ends, the forecast is recomputed at most this often (reading the timeline)."""
-_TOTALS_LEN = 10
-"""Leading entries of every summed vector: 4 totals, then 6 forecast figures."""
+_TOTALS_LEN = 4 + FORECAST_LEN
+"""Leading entries of every summed vector: 4 totals, then the forecast's figures."""
 
 METRICS: dict[str, str] = {
     "energy_kwh": "energy so far, kWh (all ranks, x PUE)",
@@ -166,23 +159,11 @@ class TrainingMonitor:
                 "write e.g. warmup_steps=20"
             )
         self.prefix = prefix
-        self.budget = Budget(max_energy_kwh, max_co2e_kg, on_budget)
-        self._warmup_steps = warmup_steps
         self._options = dict(tracker_options)
         Tracker(**self._options)  # validate now: fail at construction, not at fit
-        self.should_stop = False
-        """True once a budget with ``on_budget="stop"`` is reached (the same on every rank)."""
-        self.announce: Callable[[str], object] = _to_stderr
-        """Shows the one-off lines (the first prediction, budget news) on global rank 0."""
-        self.total_steps: int | None = None
-        self._forecast: list[float] = [math.nan] * 6
-        self._forecast_at = -math.inf
-        self._announced: set[str] = set()
-        self._prediction_records: list[dict[str, object]] = []
-        self._local_duration: float | None = None
+        self.outlook = Outlook(Budget(max_energy_kwh, max_co2e_kg, on_budget), warmup_steps, prefix)
+        """The forecast, its announcement and the budget decisions."""
         self._epoch_begin_steps: int | None = None
-        self._epoch_steps: int | None = None
-        """Steps in the latest whole epoch: forecast chunks then span whole epochs."""
         self.tracker: Tracker | None = None
         self.rank = RankInfo()
         self._reduce: Reducer = _identity
@@ -217,8 +198,7 @@ class TrainingMonitor:
             self._previous = _Totals()  # global rank 0 carries the checkpoint's all-ranks totals
         self._samples = self._tokens = 0
         self.final_metrics = {}
-        self.should_stop = False
-        self._forecast, self._forecast_at = [math.nan] * 6, -math.inf
+        self.outlook.reset()
         self._epoch_start = None
         self._phase_start, self._phase_joules = {}, {}
         self._interval = self._interval_point(self.tracker.so_far(exact=False))
@@ -237,7 +217,7 @@ class TrainingMonitor:
             collective: Sum over the ranks (every rank must then call it at the same point);
                 False gives this rank's figures without waiting on others (exception paths).
         """
-        local = self._total_vector(self._exact()) + [math.nan] * 6
+        local = self._total_vector(self._exact()) + [math.nan] * FORECAST_LEN
         return self._total_metrics(self._reduce_vector(local) if collective else local)
 
     def finish(self, status: RunStatus = "completed") -> list[str]:
@@ -253,14 +233,15 @@ class TrainingMonitor:
         if measurement is None or self.rank.global_rank != 0:
             return []
         steps_done = self._previous.steps + (measurement.steps or 0)
-        finished = self.total_steps is None or steps_done >= self.total_steps
+        total_steps = self.outlook.total_steps
+        finished = total_steps is None or steps_done >= total_steps
         lines = [
             f"carbon-callbacks: training {status} in {measurement.duration_s:.1f} s",
             # a forecast is for the whole planned run: set beside the outcome only when it ran
-            *format_run_summary(measurement, self._prediction_records if finished else None),
+            *format_run_summary(measurement, self.outlook.records if finished else None),
         ]
         if not finished:
-            lines.append(f"stopped at step {steps_done} of the {self.total_steps} planned")
+            lines.append(f"stopped at step {steps_done} of the {total_steps} planned")
         if self.rank.distributed or self._previous.steps:
             scope = f"all {self.rank.world_size} ranks" if self.rank.distributed else "this run"
             if self._previous.steps:
@@ -281,7 +262,21 @@ class TrainingMonitor:
 
     def set_total_steps(self, total_steps: int | None) -> None:
         """The run's configured length in optimizer steps (all epochs), for the forecast."""
-        self.total_steps = total_steps if total_steps and total_steps > 0 else None
+        self.outlook.total_steps = total_steps if total_steps and total_steps > 0 else None
+
+    @property
+    def should_stop(self) -> bool:
+        """True once a budget with ``on_budget="stop"`` is reached (the same on every rank)."""
+        return self.outlook.should_stop
+
+    @property
+    def announce(self) -> Callable[[str], object]:
+        """Shows the one-off lines (the first forecast) on global rank 0; default: stderr."""
+        return self.outlook.announce
+
+    @announce.setter
+    def announce(self, show: Callable[[str], object]) -> None:
+        self.outlook.announce = show
 
     # -- hot path ----------------------------------------------------------------------------
 
@@ -315,7 +310,8 @@ class TrainingMonitor:
         start, self._epoch_start = self._epoch_start, None
         if self.tracker is not None and self._epoch_begin_steps is not None:
             epoch_steps = self.tracker.steps - self._epoch_begin_steps
-            self._epoch_steps = epoch_steps if epoch_steps > 0 else self._epoch_steps
+            if epoch_steps > 0:
+                self.outlook.epoch_steps = epoch_steps
         if start is not None and self.tracker is not None:
             self.tracker.end_window(EPOCH_WINDOW)  # the epoch's record in the run log
         epoch_j, epoch_co2e = _delta(start, now)
@@ -454,7 +450,7 @@ class TrainingMonitor:
         if previous is not None and latest.duration_s <= previous.seconds:
             return True
         tracker = self.tracker
-        if not self.budget.active or tracker is None or tracker.started_ns is None:
+        if not self.outlook.budget.active or tracker is None or tracker.started_ns is None:
             return False
         return tracker.last_step_ns > tracker.started_ns + latest.duration_s * 1e9
 
@@ -490,129 +486,15 @@ class TrainingMonitor:
                 metrics |= self._named(
                     intensity_g_per_kwh=co2e_kg * 1000 / (energy_j / JOULES_PER_KWH)
                 )
-        e_low, e_mid, e_high, c_low, c_mid, c_high = totals[4:10]
-        if math.isfinite(e_mid):
-            metrics |= self._named(
-                predicted_energy_kwh=e_mid / JOULES_PER_KWH,
-                predicted_energy_kwh_low=e_low / JOULES_PER_KWH,
-                predicted_energy_kwh_high=e_high / JOULES_PER_KWH,
-            )
-            if math.isfinite(c_mid):
-                metrics |= self._named(
-                    predicted_co2e_kg=c_mid,
-                    predicted_co2e_kg_low=c_low,
-                    predicted_co2e_kg_high=c_high,
-                )
-            if self._local_duration is not None:
-                metrics |= self._named(predicted_duration_s=self._local_duration)
-        self._judge(metrics)
+        metrics |= self.outlook.metrics(totals[4:_TOTALS_LEN])
+        self.outlook.judge(metrics, self.rank.global_rank)
         return metrics
 
     def _forecast_vector(self, now: Measurement | None, *, refresh: bool) -> list[float]:
-        """This rank's whole-run forecast [energy J low, mid, high, CO2e kg low, mid, high].
-
-        Recomputed at epoch ends and at most every ``FORECAST_EVERY_S`` otherwise: reading the
-        timeline costs milliseconds. A rank that measures nothing by design forecasts 0.
-        """
-        tracker = self.tracker
-        if tracker is None or now is None or self.total_steps is None:
-            return [math.nan] * 6
-        if not now.channels:
-            return [0.0] * 6
-        if not refresh and now.duration_s - self._forecast_at < FORECAST_EVERY_S:
-            return self._forecast
-        self._forecast_at = now.duration_s
-        planned = self.total_steps - self._previous.steps
-        outlook = forecast(
-            tracker.step_timeline(),
-            planned,
-            warmup_steps=self._warmup_steps,
-            period_steps=self._epoch_steps,
-            # inside an epoch, wait for a tenth of the run; an epoch end is evidence enough
-            min_steps=0 if refresh else planned // 10,
-        )
-        if outlook is None:
-            self._forecast, self._local_duration = [math.nan] * 6, None
-            return self._forecast
-        pue = now.pue
-        energy = [self._previous.energy_j + joules * pue for joules in outlook.energy_j]
-        co2e = [math.nan] * 3
-        so_far_j, so_far_kg = _facility_j(now), now.co2e_kg
-        ahead = tracker.intensity_ahead(outlook.remaining_s)
-        if ahead is not None and so_far_j is not None and so_far_kg is not None:
-            so_far_j += self._previous.energy_j
-            so_far_kg += self._previous.co2e_kg
-            co2e = [
-                so_far_kg + max(total - so_far_j, 0.0) / JOULES_PER_KWH * ahead.g_per_kwh / 1000
-                for total in energy
-            ]
-        self._local_duration = outlook.duration_s[1]
-        self._forecast = [*energy, *co2e]
-        if refresh or len(self._announced) == 0:
-            record = _prediction_record(outlook, energy, co2e)
-            tracker.record("prediction", record)
-            self._prediction_records.append(record | {"t_unix": time.time()})
-        return self._forecast
-
-    def _judge(self, metrics: dict[str, float]) -> None:
-        """Announce the first forecast; warn when it exceeds a budget; act on a reached budget."""
-        energy = metrics.get(f"{self.prefix}energy_kwh")
-        co2e = metrics.get(f"{self.prefix}co2e_kg")
-        predicted_energy = metrics.get(f"{self.prefix}predicted_energy_kwh")
-        predicted_co2e = metrics.get(f"{self.prefix}predicted_co2e_kg")
-        if predicted_energy is not None:
-            self._say_once("forecast", self._forecast_line(metrics))
-            over = self.budget.predicted_over(predicted_energy, predicted_co2e)
-            if over is not None:
-                self._warn_once("budget-forecast", f"carbon-callbacks: this run is {over}")
-        reached = self.budget.reached(energy, co2e)
-        if reached is not None:
-            stopping = self.budget.on_budget == "stop"
-            self._warn_once(
-                "budget-reached",
-                f"carbon-callbacks: budget reached: {reached}"
-                + (
-                    "; stopping training" if stopping else "; training continues (on_budget='warn')"
-                ),
-            )
-            self.should_stop = self.should_stop or stopping
-
-    def _forecast_line(self, metrics: dict[str, float]) -> str:
-        def named(name: str) -> float:
-            return metrics[f"{self.prefix}{name}"]
-
-        line = (
-            f"carbon-callbacks: predicted for {self.total_steps} steps: "
-            f"{named('predicted_energy_kwh'):.3g} kWh "
-            f"({named('predicted_energy_kwh_low'):.3g}-{named('predicted_energy_kwh_high'):.3g})"
-        )
-        if f"{self.prefix}predicted_co2e_kg" in metrics:
-            line += (
-                f", {named('predicted_co2e_kg') * 1000:.3g} g CO2e "
-                f"({named('predicted_co2e_kg_low') * 1000:.3g}-"
-                f"{named('predicted_co2e_kg_high') * 1000:.3g})"
-            )
-        if f"{self.prefix}predicted_duration_s" in metrics:
-            line += f", {named('predicted_duration_s') / 60:.3g} min"
-        line += " (80% interval)"
-        if f"{self.prefix}predicted_co2e_kg" in metrics:
-            km = car_km(named("predicted_co2e_kg"))
-            line += f"; as much CO2e as an average new car driven {km:.3g} km (EEA 2023)"
-        return line
-
-    def _say_once(self, key: str, line: str) -> None:
-        if key in self._announced:
-            return
-        self._announced.add(key)
-        if self.rank.global_rank == 0:
-            self.announce(line)
-
-    def _warn_once(self, key: str, message: str) -> None:
-        if key in self._announced:
-            return
-        self._announced.add(key)
-        if self.rank.global_rank == 0:
-            warnings.warn(message, CarbonCallbacksWarning, stacklevel=4)
+        if self.tracker is None or now is None:
+            return [math.nan] * FORECAST_LEN
+        earlier = (self._previous.energy_j, self._previous.co2e_kg, self._previous.steps)
+        return self.outlook.vector(self.tracker, now, earlier, refresh=refresh)
 
     def _reduce_vector(self, local: list[float]) -> list[float]:
         if not self.rank.distributed:
@@ -637,25 +519,6 @@ class TrainingMonitor:
 
     def _named(self, **values: float) -> dict[str, float]:
         return {f"{self.prefix}{name}": float(value) for name, value in values.items()}
-
-
-def _prediction_record(
-    outlook: Forecast, energy_j: Sequence[float], co2e_kg: Sequence[float]
-) -> dict[str, object]:
-    """The run-log record of a forecast (this rank's figures, whole-run totals)."""
-    return {
-        "steps_done": outlook.steps_done,
-        "total_steps": outlook.total_steps,
-        "warmup_steps": outlook.warmup_steps,
-        "energy_kwh": [joules / JOULES_PER_KWH for joules in energy_j],
-        "co2e_kg": None if any(math.isnan(kg) for kg in co2e_kg) else list(co2e_kg),
-        "duration_s": list(outlook.duration_s),
-        "interval": outlook.interval,
-    }
-
-
-def _to_stderr(line: str) -> None:
-    print(line, file=sys.stderr)
 
 
 def _facility_j(measurement: Measurement | None) -> float | None:
