@@ -76,12 +76,10 @@ class Outlook:
             refresh: Recompute now (an epoch end); else at most every ``FORECAST_EVERY_S``,
                 since reading the timeline costs milliseconds.
 
-        A rank that measures nothing by design forecasts 0; NaN means no forecast.
+        NaN means no forecast (the monitor gives 0 for a rank that measures nothing by design).
         """
         if self.total_steps is None:
             return [math.nan] * FORECAST_LEN
-        if not now.channels:
-            return [0.0] * FORECAST_LEN
         if not refresh and now.duration_s - self._forecast_at < FORECAST_EVERY_S:
             return self._forecast
         self._forecast_at = now.duration_s

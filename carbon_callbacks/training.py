@@ -90,6 +90,14 @@ class RankInfo:
         """Only local rank 0 measures host-level channels, so the node is counted once."""
         return self.local_rank == 0
 
+    @property
+    def measures_nothing(self) -> bool:
+        """A rank with no accelerator whose host another rank measures: it adds 0, by design.
+
+        Any other rank without a figure is unknown, never 0.
+        """
+        return self.distributed and not self.measures_host and self.device_id is None
+
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form for the run log."""
         return {
@@ -314,7 +322,7 @@ class TrainingMonitor:
                 self.outlook.epoch_steps = epoch_steps
         if start is not None and self.tracker is not None:
             self.tracker.end_window(EPOCH_WINDOW)  # the epoch's record in the run log
-        epoch_j, epoch_co2e = _delta(start, now)
+        epoch_j, epoch_co2e = self._delta(start, now)
         val_j = self._phase_joules.get("val")
         reduced = self._reduce_vector(
             [
@@ -351,7 +359,7 @@ class TrainingMonitor:
     def end_phase(self, name: str) -> None:
         """Close the phase ``name``; its energy is added to the epoch's figure for that phase."""
         start = self._phase_start.pop(name, None)
-        joules, _ = _delta(start, self._exact())
+        joules, _ = self._delta(start, self._exact())
         if joules is not None:
             self._phase_joules[name] = self._phase_joules.get(name, 0.0) + joules
 
@@ -412,7 +420,7 @@ class TrainingMonitor:
         figures = None
         if tracker is not None:
             figures = tracker.summary or tracker.so_far(exact=False)
-        energy_j, co2e_kg = _own_figures(figures)
+        energy_j, co2e_kg = self._own_figures(figures)
         scope = "this rank"
         energy_j += self._previous.energy_j
         co2e_kg += self._previous.co2e_kg
@@ -462,7 +470,7 @@ class TrainingMonitor:
 
     def _total_vector(self, now: Measurement | None) -> list[float]:
         """This rank's [facility J, kg CO2e, estimated 0/1, partial 0/1] so far, with resumes."""
-        energy_j, co2e_kg = _own_figures(now)
+        energy_j, co2e_kg = self._own_figures(now)
         return [
             self._previous.energy_j + energy_j,
             self._previous.co2e_kg + co2e_kg,
@@ -493,6 +501,8 @@ class TrainingMonitor:
     def _forecast_vector(self, now: Measurement | None, *, refresh: bool) -> list[float]:
         if self.tracker is None or now is None:
             return [math.nan] * FORECAST_LEN
+        if self._adds_nothing(now):
+            return [0.0] * FORECAST_LEN
         earlier = (self._previous.energy_j, self._previous.co2e_kg, self._previous.steps)
         return self.outlook.vector(self.tracker, now, earlier, refresh=refresh)
 
@@ -511,7 +521,7 @@ class TrainingMonitor:
             return None
         return _Interval(
             seconds=now.duration_s,
-            energy_j=_facility_j(now) if now.channels else 0.0,  # no channel by design: adds 0
+            energy_j=0.0 if self._adds_nothing(now) else _facility_j(now),
             steps=now.steps or 0,
             samples=self._samples,
             tokens=self._tokens,
@@ -520,35 +530,35 @@ class TrainingMonitor:
     def _named(self, **values: float) -> dict[str, float]:
         return {f"{self.prefix}{name}": float(value) for name, value in values.items()}
 
+    def _adds_nothing(self, measurement: Measurement | None) -> bool:
+        """True for figures of a rank that measures nothing by design (they add 0 to the sums)."""
+        return measurement is not None and not measurement.channels and self.rank.measures_nothing
+
+    def _own_figures(self, measurement: Measurement | None) -> tuple[float, float]:
+        """This rank's facility J and kg CO2e so far: NaN (unknown) when it has no figure."""
+        if measurement is None:
+            return math.nan, math.nan
+        if self._adds_nothing(measurement):
+            return 0.0, 0.0
+        return _nan(_facility_j(measurement)), _nan(measurement.co2e_kg)
+
+    def _delta(
+        self, start: Measurement | None, end: Measurement | None
+    ) -> tuple[float | None, float | None]:
+        """Facility joules and kg CO2e between two so-far figures of the same run."""
+        if start is None or end is None:
+            return None, None
+        if self._adds_nothing(end):
+            return 0.0, 0.0
+        joules = _minus(_facility_j(end), _facility_j(start))
+        return joules, _minus(end.co2e_kg, start.co2e_kg)
+
 
 def _facility_j(measurement: Measurement | None) -> float | None:
     """Joules x PUE, or None when nothing was measured."""
     if measurement is None or measurement.energy_j is None:
         return None
     return measurement.energy_j * measurement.pue
-
-
-def _own_figures(measurement: Measurement | None) -> tuple[float, float]:
-    """This rank's facility J and kg CO2e so far.
-
-    0 for a rank that measures nothing by design (local rank 0 measures its host); NaN (unknown)
-    when a channel it has gave no figure.
-    """
-    if measurement is None:
-        return math.nan, math.nan
-    if not measurement.channels:
-        return 0.0, 0.0
-    return _nan(_facility_j(measurement)), _nan(measurement.co2e_kg)
-
-
-def _delta(start: Measurement | None, end: Measurement | None) -> tuple[float | None, float | None]:
-    """Facility joules and kg CO2e between two so-far figures of the same run."""
-    if start is None or end is None:
-        return None, None
-    if not end.channels:
-        return 0.0, 0.0
-    joules = _minus(_facility_j(end), _facility_j(start))
-    return joules, _minus(end.co2e_kg, start.co2e_kg)
 
 
 def _minus(after: float | None, before: float | None) -> float | None:

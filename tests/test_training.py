@@ -348,3 +348,29 @@ def test_a_forecast_over_budget_warns_early(powercap: FakePowercap) -> None:
 def test_budget_mistakes_fail_at_construction(options: dict[str, object], message: str) -> None:
     with pytest.raises((TypeError, ValueError), match=message):
         TrainingMonitor(**options)  # type: ignore[arg-type]
+
+
+class NoChannelMeter(SilentMeter):
+    """A meter that finds nothing to measure (a machine with no readable source)."""
+
+    def open(self) -> list[Channel]:
+        return []
+
+
+def test_a_single_process_with_nothing_measured_reports_nothing_not_zero() -> None:
+    monitor = TrainingMonitor(write_log=False, meters=[NoChannelMeter()])
+    monitor.start()
+    monitor.begin_epoch()
+    metrics = monitor.end_epoch()
+    monitor.stop()
+    assert "carbon/energy_kwh" not in metrics and "carbon/epoch_energy_kwh" not in metrics
+
+
+def test_a_gpu_rank_without_its_gpu_is_unknown_not_zero() -> None:
+    monitor = TrainingMonitor(write_log=False, meters=[NoChannelMeter()])
+    reducer = TwoRanks([0.0] * 13)
+    monitor.start(RankInfo(global_rank=1, local_rank=1, world_size=2, device_id="GPU-1"), reducer)
+    monitor.begin_epoch()
+    metrics = monitor.end_epoch()
+    monitor.stop()
+    assert "carbon/energy_kwh" not in metrics
