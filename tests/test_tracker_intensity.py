@@ -96,7 +96,9 @@ def test_intensity_change_mid_run_weights_each_part_by_its_own_energy(
     with Tracker(country="GB", live=True) as tracker:
         tracker.begin_window("epoch")
         powercap.add_energy("intel-rapl:0", ONE_WH_UJ)  # 1 Wh at 100 g/kWh
+        tracker.so_far(exact=True)  # a sample before the change, however busy the machine
         wait_until(change + 0.5)  # the counter stays flat across the change
+        tracker.so_far(exact=True)  # and one after it, before the next energy
         powercap.add_energy("intel-rapl:0", 3 * ONE_WH_UJ)  # 3 Wh at 300 g/kWh
         time.sleep(0.2)
         window = tracker.end_window("epoch")
