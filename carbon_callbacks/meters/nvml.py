@@ -214,12 +214,21 @@ def _describe(nvml: Any, exc: Exception) -> str:
     return f"unexpected error: {exc!r}"
 
 
+_NO_NVIDIA_HERE = frozenset({"NVMLError_LibraryNotFound", "NVMLError_DriverNotLoaded"})
+"""Init failures that mean there is no NVIDIA GPU to measure; any other one hides a GPU."""
+
+
 def _init_failure(nvml: Any, exc: Exception) -> Unavailable:
-    """Why ``nvmlInit`` failed, in words, with a fix where one exists."""
+    """Why ``nvmlInit`` failed, in words, with a fix where one exists.
+
+    Failures other than a missing driver degrade the figures (a GPU draws power that goes
+    unmeasured), so the tracker warns about them.
+    """
+    name = type(exc).__name__
     reason, fix = _INIT_FAILURES.get(
-        type(exc).__name__, (f"NVML could not be initialised ({_describe(nvml, exc)})", None)
+        name, (f"NVML could not be initialised ({_describe(nvml, exc)})", None)
     )
-    return Unavailable(SOURCE, reason, fix)
+    return Unavailable(SOURCE, reason, fix, degrades=name not in _NO_NVIDIA_HERE)
 
 
 class NvmlMeter:

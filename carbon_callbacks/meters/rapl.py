@@ -29,7 +29,19 @@ _MSR_TYPE = "intel-rapl"
 _PSYS = "psys"
 _STALL_S = 5.0
 _MAX_PACKAGE_W = 1000.0
+_MAX_PLAUSIBLE_W = 2000.0
+"""A wrap implying more than this average power since the last read is no wrap but a reset."""
+_PLAUSIBILITY_SLACK_S = 1.0
 _SOURCE = "rapl"
+
+_STALLED = (
+    f"RAPL counter has stopped changing ({_STALL_S:g} s or more); it is probably not live (a CPU "
+    "package never draws 0 W), e.g. in a virtual machine"
+)
+_WENT_BACKWARDS = (
+    "RAPL counter went backwards without wrapping (it was reset); the energy of that interval "
+    "is lost and counting goes on from the new value"
+)
 
 _NO_POWERCAP = (
     "no RAPL powercap interface at {root} (not Linux, no intel_rapl driver, or a VM without RAPL)"
@@ -52,16 +64,25 @@ def _read_text(path: Path) -> str:
     return path.read_text(encoding="utf-8").strip()
 
 
-def _delta_uj(last_uj: int, raw_uj: int, range_uj: int) -> int:
+def _delta_uj(last_uj: int, raw_uj: int, range_uj: int, elapsed_s: float) -> int | None:
     """Return the energy counted between two raw readings, assuming at most one wrap between them.
+
+    A counter lower than before has wrapped only if the energy that implies could have been drawn
+    in the time since the last read; otherwise it was reset (a driver reload, a firmware quirk),
+    and None is returned: counting a reset as a wrap would add almost a whole range of energy.
 
     Args:
         last_uj: The previous raw ``energy_uj`` value.
         raw_uj: The current raw ``energy_uj`` value.
         range_uj: The zone's ``max_energy_range_uj``, the largest value before the counter wraps.
+        elapsed_s: Seconds since ``last_uj`` was read.
     """
     delta = raw_uj - last_uj
-    return delta + range_uj + 1 if delta < 0 else delta
+    if delta >= 0:
+        return delta
+    wrapped = delta + range_uj + 1
+    plausible_uj = (max(elapsed_s, 0.0) + _PLAUSIBILITY_SLACK_S) * _MAX_PLAUSIBLE_W * 1e6
+    return wrapped if wrapped <= plausible_uj else None
 
 
 def _describe(exc: Exception) -> str:
@@ -227,6 +248,7 @@ class _Counter:
         range_uj: ``max_energy_range_uj``: the counter wraps to 0 after this value.
         last_uj: The last raw value read.
         changed_at: Clock time at which the raw value last changed (or was first read).
+        read_at: Clock time of the last successful read.
         total_uj: Microjoules counted since ``open``.
         resync: True after a failed read: the next value becomes the new baseline, because a
             counter that disappeared may come back reset and its jump is not energy.
@@ -237,18 +259,24 @@ class _Counter:
     range_uj: int
     last_uj: int
     changed_at: float
+    read_at: float
     total_uj: int = 0
     resync: bool = False
 
-    def advance(self, raw_uj: int, now: float) -> None:
-        """Account for a new raw value read at clock time ``now``."""
+    def advance(self, raw_uj: int, now: float) -> bool:
+        """Account for a new raw value read at clock time ``now``; False if it was a reset."""
+        counted = True
         if self.resync:
             self.resync = False
             self.changed_at = now
         elif raw_uj != self.last_uj:
-            self.total_uj += _delta_uj(self.last_uj, raw_uj, self.range_uj)
+            delta = _delta_uj(self.last_uj, raw_uj, self.range_uj, now - self.read_at)
+            counted = delta is not None
+            self.total_uj += delta or 0
             self.changed_at = now
         self.last_uj = raw_uj
+        self.read_at = now
+        return counted
 
 
 class RaplMeter:
@@ -357,7 +385,8 @@ class RaplMeter:
             raise ValueError(f"max_energy_range_uj is {range_uj}")
         path = zone.path / "energy_uj"
         raw_uj = int(self._read_file(path))
-        return _Counter(_channel(channel_id, zone), path, range_uj, raw_uj, self._clock())
+        now = self._clock()
+        return _Counter(_channel(channel_id, zone), path, range_uj, raw_uj, now, now)
 
     def _read_counter(self, counter: _Counter, now: float, reading: Reading) -> None:
         """Read one counter into ``reading``: its total in values, or why not in faults."""
@@ -368,11 +397,9 @@ class RaplMeter:
             counter.resync = True
             reading.faults[channel_id] = f"cannot read {counter.path}: {_describe(exc)}"
             return
-        counter.advance(raw_uj, now)
+        counted = counter.advance(raw_uj, now)
         reading.values[channel_id] = counter.total_uj / 1e6
-        unchanged_s = now - counter.changed_at
-        if unchanged_s >= _STALL_S:
-            reading.faults[channel_id] = (
-                f"RAPL counter has not changed for {unchanged_s:.0f} s; it is probably not live "
-                "(a CPU package never draws 0 W), e.g. in a virtual machine"
-            )
+        if not counted:
+            reading.faults[channel_id] = _WENT_BACKWARDS
+        elif now - counter.changed_at >= _STALL_S:
+            reading.faults[channel_id] = _STALLED

@@ -144,27 +144,31 @@ def test_missing_nvidia_ml_py_is_reported_with_the_pip_fix(monkeypatch: pytest.M
 
 
 @pytest.mark.parametrize(
-    ("code", "reason"),
+    ("code", "reason", "degrades"),
     [
         (
             real_pynvml.NVML_ERROR_LIBRARY_NOT_FOUND,
             "NVIDIA driver not found (libnvidia-ml.so.1 could not be loaded)",
+            False,
         ),
-        (real_pynvml.NVML_ERROR_DRIVER_NOT_LOADED, "NVIDIA driver is not loaded"),
+        (real_pynvml.NVML_ERROR_DRIVER_NOT_LOADED, "NVIDIA driver is not loaded", False),
+        (real_pynvml.NVML_ERROR_NO_PERMISSION, "no permission to use NVML", True),
         (
             real_pynvml.NVML_ERROR_UNKNOWN,
             "NVML could not be initialised (NVML error: Unknown Error)",
+            True,
         ),
     ],
 )
 def test_nvml_init_failure_is_unavailable_not_raised(
-    make_nvml: MakeNvml, code: int, reason: str
+    make_nvml: MakeNvml, code: int, reason: str, degrades: bool
 ) -> None:
     fake = make_nvml(FakeGpu(UUID0), init_error=code)
     meter = NvmlMeter(environ={})
 
     assert meter.open() == []
     assert [u.reason for u in meter.unavailable] == [reason]
+    assert [u.degrades for u in meter.unavailable] == [degrades]  # a hidden GPU is warned about
     assert meter.read().values == {}
     meter.close()
     assert fake.shutdown_calls == 0
