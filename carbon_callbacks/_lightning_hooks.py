@@ -20,8 +20,10 @@ Hook mapping (``lightning/pytorch/trainer/trainer.py`` ``_run``, ``loops/fit_loo
   ``LearningRateMonitor`` and ``DeviceStatsMonitor`` do), and to the progress bar if asked.
 - ``on_fit_end``: the final totals to the loggers, ``finish`` and the summary. ``self.log`` is
   not allowed there, nor in ``on_exception`` and ``teardown``.
-- ``on_exception``: ``stop("failed")`` or ``stop("interrupted")``; ``teardown``: ``stop`` as a last
-  resort (Lightning skips the callback ``teardown`` hooks when fitting raises).
+- ``on_exception``: ``stop("failed")`` or ``stop("interrupted")`` (Ctrl-C, or SIGTERM: Lightning's
+  own handler turns it into ``SIGTERMException``, so the tracker leaves SIGTERM to Lightning);
+  ``teardown``: ``stop`` as a last resort (Lightning skips the callback ``teardown`` hooks when
+  fitting raises).
 """
 
 from __future__ import annotations
@@ -73,6 +75,8 @@ class LightningCarbonHooks:
                 "write log_every_n_steps=50, 0 for epoch-level metrics only, or leave it out "
                 "to follow the trainer"
             )
+        # Lightning turns SIGTERM into SIGTERMException at the next batch (``on_exception``).
+        tracker_options["handle_sigterm"] = False
         self.monitor = TrainingMonitor(prefix=prefix, **tracker_options)
         """The measurement behind the callback; ``monitor.tracker.summary`` after ``fit``."""
         self._prog_bar = prog_bar
@@ -112,10 +116,17 @@ class LightningCarbonHooks:
             type(self)._info("\n".join(lines))
 
     def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-        """Stop without a collective: other ranks may be gone."""
+        """Stop without a collective: other ranks may be gone.
+
+        Ctrl-C and SIGTERM (which Lightning raises as ``SIGTERMException``) close the run as
+        ``"interrupted"``; any other exception as ``"failed"``.
+        """
         if not self.monitor.rank.distributed:  # the totals need no other rank: log them
             self._log_to_loggers(trainer, self.monitor.totals(collective=False))
-        self.monitor.stop("interrupted" if isinstance(exception, KeyboardInterrupt) else "failed")
+        interrupted = isinstance(exception, KeyboardInterrupt) or (
+            type(exception).__name__ == "SIGTERMException"
+        )
+        self.monitor.stop("interrupted" if interrupted else "failed")
 
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
         """Stop if ``fit`` ended without ``on_fit_end`` (a tuner's early exit); else a no-op."""

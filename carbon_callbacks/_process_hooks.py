@@ -39,6 +39,10 @@ class ProcessRegistry(Generic[T]):
             os.register_at_fork(after_in_child=self._run_in_forked_child)
         self._items.add(item)
 
+    def items(self) -> list[T]:
+        """The objects registered now."""
+        return list(self._items)
+
     def discard(self, item: T) -> None:
         """Forget ``item`` (it was stopped normally)."""
         self._items.discard(item)

@@ -6,6 +6,10 @@ import sys
 import threading
 import warnings
 
+MAX_DISTINCT_PROBLEMS = 64
+"""Distinct problems one owner reports; then one last line says that further ones are not shown,
+so a fault whose message keeps changing cannot flood the console or grow memory."""
+
 
 class CarbonCallbacksWarning(UserWarning):
     """Measurement, network or disk trouble that degraded a figure but let training continue."""
@@ -33,9 +37,14 @@ class WarnOnce:
             message: What happened and what it means for the figures.
         """
         with self._lock:
-            if key in self._seen:
+            if key in self._seen or len(self._seen) > MAX_DISTINCT_PROBLEMS:
                 return
             self._seen.add(key)
+            if len(self._seen) > MAX_DISTINCT_PROBLEMS:
+                message = (
+                    f"carbon-callbacks: more than {MAX_DISTINCT_PROBLEMS} distinct measurement "
+                    "problems; further ones are not shown."
+                )
         try:
             warnings.warn(message, CarbonCallbacksWarning, stacklevel=3)
         except Exception as error:  # `-W error` turns warnings into exceptions: never into training

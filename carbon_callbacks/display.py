@@ -168,6 +168,11 @@ def format_run_summary(
     if measurement.partial:
         how += "; partial: some figures are incomplete"
     lines = [f"energy: {format_kwh(kwh)} ({how})"]
+    lines += [
+        f"        {figure.channel.id}: {figure.fault or 'no reading'}"
+        for figure in measurement.channels
+        if figure.partial
+    ]
     co2e = measurement.co2e_kg
     if co2e is not None and measurement.intensity is not None:
         lines.append(

@@ -43,8 +43,9 @@ class CarbonCallback(Callback):
     ``self.model``), so Keras keeps dispatching batch-end callbacks asynchronously.
 
     Keras calls no hook when ``fit`` raises. The run then stays open until this callback's next
-    ``fit`` or the interpreter's exit, which close it with the status ``"unfinished"`` (its
-    figures then run to that moment).
+    ``fit``, which closes it as ``"unfinished"``, or the interpreter's exit, which closes it as
+    ``"failed"`` (``"interrupted"`` after Ctrl-C); its figures then run to that moment. SIGTERM
+    closes it as ``"interrupted"`` and then ends the process as it would have without us.
 
     Args:
         prefix: Prepended to every metric name.

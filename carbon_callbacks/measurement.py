@@ -90,6 +90,18 @@ class Measurement:
             return None
         return kwh * self.intensity.g_per_kwh / 1000.0
 
+    def channel(self, channel_id: str) -> ChannelEnergy:
+        """The figure of one channel, e.g. ``"gpu:0"``.
+
+        Raises:
+            KeyError: No channel has that id; the message lists the ones there are.
+        """
+        for figure in self.channels:
+            if figure.channel.id == channel_id:
+                return figure
+        known = ", ".join(f.channel.id for f in self.channels) or "none"
+        raise KeyError(f"no channel {channel_id!r} in this measurement (channels: {known})")
+
     @property
     def partial(self) -> bool:
         """True when any channel's figure is missing or incomplete."""

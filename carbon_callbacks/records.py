@@ -14,8 +14,14 @@ truncated last line.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import os
+import re
+import reprlib
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -28,6 +34,10 @@ SCHEMA_VERSION = 1
 class RunLogWriter:
     """Appends records to one run log; disk faults warn once and stop the log, never the run.
 
+    A log file deleted while the run goes on (a clean-up script, a user tidying up) is noticed
+    before the next write and started again at the same path with the header, so the records that
+    follow, the summary among them, still reach disk.
+
     Args:
         path: The ``.jsonl`` file to create; its folder is created when missing.
     """
@@ -35,6 +45,8 @@ class RunLogWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._file: IO[str] | None = None
+        self._header: dict[str, Any] | None = None
+        self._problem: str | None = None
         self._failed = False
         self._warn_once = WarnOnce()
 
@@ -43,19 +55,33 @@ class RunLogWriter:
         """True once a write failed: the log on disk is incomplete."""
         return self._failed
 
+    @property
+    def problem(self) -> str | None:
+        """What went wrong with the log (a failed write, a deleted file), or None."""
+        return self._problem
+
     def write(self, record: dict[str, Any]) -> None:
         """Append one record and flush it to the operating system."""
         if self._failed:
             return
         try:
             line = json.dumps(record, allow_nan=False, separators=(",", ":")) + "\n"
+            if self._header is None and record.get("type") == "header":
+                self._header = record
+            if self._file is not None and os.fstat(self._file.fileno()).st_nlink == 0:
+                self._start_again()
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = self.path.open("a", encoding="utf-8")
             self._file.write(line)
             self._file.flush()
-        except (OSError, ValueError, TypeError) as error:
+        except Exception as error:  # disk full, folder gone, a value JSON cannot hold: never raise
             self._failed = True
+            if self._file is not None:
+                with contextlib.suppress(Exception):  # what is still buffered cannot be written
+                    self._file.close()
+                self._file = None
+            self._problem = f"cannot write the run log {self.path} ({error}); it is incomplete"
             self._warn_once(
                 f"runlog:{self.path}",
                 f"carbon-callbacks: cannot write the run log {self.path} ({error}); "
@@ -68,11 +94,29 @@ class RunLogWriter:
             return
         try:
             self._file.close()
-        except OSError as error:
+        except Exception as error:
+            self._problem = self._problem or f"closing the run log {self.path} failed ({error})"
             self._warn_once(
                 f"runlog-close:{self.path}", f"carbon-callbacks: closing {self.path}: {error}"
             )
         self._file = None
+
+    def _start_again(self) -> None:
+        """The open file was deleted: open a new one at the same path and write the header again."""
+        assert self._file is not None
+        with contextlib.suppress(OSError):  # every record was flushed: nothing is left to save
+            self._file.close()
+        self._file = None
+        self._problem = (
+            f"the run log {self.path} was deleted during the run; it was started again with the "
+            "header, so the records written before the deletion are missing"
+        )
+        self._warn_once(f"runlog-deleted:{self.path}", f"carbon-callbacks: {self._problem}.")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a", encoding="utf-8")
+        if self._header is not None:
+            header = self._header | {"restarted_unix": time.time()}
+            self._file.write(json.dumps(header, allow_nan=False, separators=(",", ":")) + "\n")
 
 
 @dataclass
@@ -102,6 +146,11 @@ class RunLog:
 def read_run_log(path: str | os.PathLike[str]) -> RunLog:
     """Read a run log, skipping records it cannot use and saying why in ``problems``.
 
+    The file is data, never code: lines are parsed as JSON only, and a record is filed only when
+    every field the readers of logs use has its type (see ``_RECORD_FIELDS``); numbers must be
+    finite (``NaN``, ``Infinity`` and ``1e400`` are refused) and integers fit in 64 bits. Each
+    line skipped gets one ``problems`` entry naming it (``"line 7: ..."``).
+
     Raises:
         OSError: The file cannot be opened.
     """
@@ -110,38 +159,73 @@ def read_run_log(path: str | os.PathLike[str]) -> RunLog:
         data = file.read()
     lines = data.split(b"\n")
     truncated = not data.endswith(b"\n") and data != b""
+    first_lines: dict[str, int] = {}
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
             continue
         is_last = number == len(lines)
         record = _parse_line(raw, number, log, truncated and is_last)
         if record is not None:
-            _file_record(record, number, log)
+            _file_record(record, number, log, first_lines)
     return log
+
+
+_MAX_INTEGER = 2**63 - 1
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 40
+_SHOWN.maxlevel = 2
 
 
 def _parse_line(raw: bytes, number: int, log: RunLog, truncated: bool) -> dict[str, Any] | None:
     try:
-        record = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        record = json.loads(
+            raw.decode("utf-8"),
+            parse_constant=_reject_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
+        )
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         if truncated:
             log.problems.append(f"line {number}: truncated last record (the run was cut off)")
         else:
-            log.problems.append(f"line {number}: not valid JSON ({error}); skipped")
+            log.problems.append(f"line {number}: not valid JSON ({_one_line(error)}); skipped")
         return None
     if not isinstance(record, dict):
         log.problems.append(f"line {number}: not a JSON object; skipped")
         return None
+    if _SURROGATE_ESCAPE.search(raw) and not _is_unicode(record):
+        log.problems.append(
+            f"line {number}: holds text that is not valid Unicode (a lone surrogate); skipped"
+        )
+        return None
     return record
 
 
-def _file_record(record: dict[str, Any], number: int, log: RunLog) -> None:
+def _file_record(
+    record: dict[str, Any], number: int, log: RunLog, first_lines: dict[str, int]
+) -> None:
     kind = record.get("type")
+    if not isinstance(kind, str) or kind not in _RECORD_FIELDS:
+        log.problems.append(f"line {number}: unknown record type {_SHOWN.repr(kind)}; skipped")
+        return
+    problem = _RECORD_FIELDS[kind](record, "")
+    if problem is not None:
+        log.problems.append(f"line {number}: {kind} record: {problem}; skipped")
+        return
+    if kind in ("header", "summary"):
+        if kind in first_lines:
+            log.problems.append(
+                f"line {number}: a second {kind} record (the first is on line "
+                f"{first_lines[kind]}); skipped"
+            )
+            return
+        first_lines[kind] = number
     if kind == "header":
         schema = record.get("schema")
-        if not isinstance(schema, int) or schema > SCHEMA_VERSION:
+        if isinstance(schema, bool) or not isinstance(schema, int) or schema > SCHEMA_VERSION:
             log.problems.append(
-                f"line {number}: schema {schema!r} is not one this version reads "
+                f"line {number}: schema {_SHOWN.repr(schema)} is not one this version reads "
                 f"(<= {SCHEMA_VERSION}); upgrade carbon-callbacks"
             )
         log.header = record
@@ -151,11 +235,196 @@ def _file_record(record: dict[str, Any], number: int, log: RunLog) -> None:
         log.predictions.append(record)
     elif kind == "samples":
         log.samples.append(record)
-    elif kind == "summary":
-        log.summary = record
     else:
-        log.problems.append(f"line {number}: unknown record type {kind!r}; skipped")
+        log.summary = record
 
 
 def _reject_constant(name: str) -> float:
     raise ValueError(f"{name} is not allowed in a run log")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > 20:  # refused before conversion: a huge one costs time and is never written
+        raise ValueError(f"the integer {text[:20]}... has more than 64 bits")
+    value = int(text)
+    if abs(value) > _MAX_INTEGER:
+        raise ValueError(f"the integer {text} has more than 64 bits")
+    return value
+
+
+def _is_unicode(record: dict[str, Any]) -> bool:
+    """Whether every string (keys too) can be encoded, i.e. holds no lone surrogate."""
+    try:
+        json.dumps(record, ensure_ascii=False).encode("utf-8")
+    except (UnicodeEncodeError, RecursionError):
+        return False
+    return True
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:200]
+
+
+# -- what each record type must look like ----------------------------------------------------------
+#
+# A check takes a value and where it is (``"channels[2].energy_j"``) and returns what is wrong, or
+# None. A record's listed fields are checked when present (readers supply defaults for missing
+# ones); ``required`` ones must be there. Fields not listed are kept unchecked (newer writers).
+
+_Check = Callable[[object, str], str | None]
+
+
+def _describe(where: str, value: object, expected: str) -> str:
+    return f"{where} is {_SHOWN.repr(value)}, expected {expected}"
+
+
+def _kind(expected: str, test: Callable[[object], bool]) -> _Check:
+    def check(value: object, where: str) -> str | None:
+        return None if test(value) else _describe(where, value, expected)
+
+    return check
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_TEXT = _kind("text", lambda value: isinstance(value, str))
+_NUMBER = _kind("a number", _is_number)
+_INTEGER = _kind("an integer", lambda value: isinstance(value, int) and not isinstance(value, bool))
+_FLAG = _kind("true or false", lambda value: isinstance(value, bool))
+_OBJECT = _kind("an object", lambda value: isinstance(value, dict))
+_LIST = _kind("a list", lambda value: isinstance(value, list))
+_TRIPLE = _kind(
+    "[low, mid, high] numbers",
+    lambda value: isinstance(value, list) and len(value) == 3 and all(map(_is_number, value)),
+)
+
+
+def _nullable(inner: _Check) -> _Check:
+    def check(value: object, where: str) -> str | None:
+        problem = None if value is None else inner(value, where)
+        return None if problem is None else f"{problem} or null"
+
+    return check
+
+
+def _list_of(item: _Check) -> _Check:
+    def check(value: object, where: str) -> str | None:
+        if not isinstance(value, list):
+            return _describe(where, value, "a list")
+        for index, entry in enumerate(value):
+            problem = item(entry, f"{where}[{index}]")
+            if problem is not None:
+                return problem
+        return None
+
+    return check
+
+
+def _fields(spec: Mapping[str, _Check], required: tuple[str, ...] = ()) -> _Check:
+    def check(value: object, where: str) -> str | None:
+        if not isinstance(value, dict):
+            return _describe(where or "the record", value, "an object")
+        prefix = f"{where}." if where else ""
+        for name in required:
+            if name not in value:
+                return f"{prefix}{name} is missing"
+        for name, field_check in spec.items():
+            if name in value:
+                problem = field_check(value[name], prefix + name)
+                if problem is not None:
+                    return problem
+        return None
+
+    return check
+
+
+_CHANNEL = {"id": _TEXT, "kind": _TEXT, "device": _TEXT, "method": _TEXT, "how": _TEXT}
+_INTENSITY = _fields(
+    {
+        "g_per_kwh": _NUMBER,
+        "source": _TEXT,
+        "zone": _nullable(_TEXT),
+        "basis": _nullable(_TEXT),
+        "year": _nullable(_INTEGER),
+        "estimated": _FLAG,
+        "guessed_location": _FLAG,
+        "fallback": _nullable(_TEXT),
+    }
+)
+_MEASUREMENT = {
+    "run_id": _TEXT,
+    "name": _TEXT,
+    "start_unix": _NUMBER,
+    "duration_s": _NUMBER,
+    "steps": _nullable(_INTEGER),
+    "energy_j": _nullable(_NUMBER),
+    "energy_kwh": _nullable(_NUMBER),
+    "pue": _NUMBER,
+    "co2e_kg": _nullable(_NUMBER),
+    "intensity": _nullable(_INTENSITY),
+    "partial": _FLAG,
+    "estimated": _FLAG,
+    "channels": _list_of(
+        _fields(
+            _CHANNEL | {"energy_j": _nullable(_NUMBER), "partial": _FLAG, "fault": _nullable(_TEXT)}
+        )
+    ),
+}
+_RECORD_FIELDS: dict[str, _Check] = {
+    "header": _fields(
+        {
+            "run_id": _TEXT,
+            "run_name": _nullable(_TEXT),
+            "started_unix": _NUMBER,
+            "restarted_unix": _NUMBER,
+            "host": _TEXT,
+            "pid": _INTEGER,
+            "library_version": _TEXT,
+            "python": _TEXT,
+            "platform": _TEXT,
+            "channels": _list_of(_fields(_CHANNEL | {"host_level": _FLAG})),
+            "unavailable": _list_of(_OBJECT),
+            "sampler_interval_s": _NUMBER,
+            "config": _OBJECT,
+            "intensity": _OBJECT,
+            "context": _OBJECT,
+        }
+    ),
+    "window": _fields(_MEASUREMENT, required=("name",)),
+    "summary": _fields(_MEASUREMENT | {"status": _TEXT, "context": _OBJECT}, required=("status",)),
+    "prediction": _fields(
+        {
+            "run_id": _TEXT,
+            "t_unix": _NUMBER,
+            "steps_done": _INTEGER,
+            "total_steps": _INTEGER,
+            "warmup_steps": _nullable(_INTEGER),
+            "energy_kwh": _TRIPLE,
+            "co2e_kg": _nullable(_TRIPLE),
+            "duration_s": _TRIPLE,
+            "interval": _nullable(_NUMBER),
+        },
+        required=("t_unix",),
+    ),
+    # Rows (``t_s``, ``steps``, ``joules``) are checked one by one where they are used: a bad row
+    # costs that row, not the record.
+    "samples": _fields(
+        {
+            "run_id": _TEXT,
+            "channels": _list_of(_TEXT),
+            "t_s": _LIST,
+            "steps": _LIST,
+            "joules": _LIST,
+        },
+        required=("channels", "t_s", "joules"),
+    ),
+}

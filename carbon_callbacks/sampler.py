@@ -6,6 +6,10 @@ reads a tracker takes at window boundaries never interleave inside a meter. The 
 daemon, stopped by an Event and joined on ``stop``; at interpreter exit every running sampler is
 stopped; in a child created by ``fork`` every inherited sampler is marked dead so the child never
 reads or counts.
+
+Trackers that measure the same meters in one process share one sampler (``attach`` / ``detach``):
+a callback and a ``with Tracker()`` around an evaluation poll the hardware once, each with its own
+start point and step count.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import bisect
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from carbon_callbacks._process_hooks import ProcessRegistry
@@ -25,6 +29,9 @@ DEFAULT_INTERVAL_S = 0.1
 DEFAULT_MAX_SAMPLES = 8192
 DEFAULT_CHECKPOINT_S = 30.0
 MAX_CHECKPOINTS = 8192
+MAX_FAULT_SPANS = 256
+"""Fault spans kept per channel; past this the latest span is stretched, so memory stays bounded
+(a channel that fails on and off for days is then marked faulty from that span on)."""
 JOIN_TIMEOUT_S = 5.0
 
 
@@ -34,14 +41,19 @@ class Sample:
 
     A channel whose value is None has not been read successfully yet: its energy is unknown, not 0.
     ``stale`` holds the indices of channels that could not be read at this instant: their value is
-    the last one read, carried forward. ``steps`` is the training-step count at that instant (0
-    without a step counter), which makes the timeline a step timeline for prediction.
+    the last one read, carried forward. ``steps`` holds the training-step count of every step
+    counter (``Sampler.count_steps``) at that instant, which makes the timeline a step timeline
+    for prediction.
     """
 
     t_ns: int
     joules: tuple[float | None, ...]
     stale: frozenset[int] = frozenset()
-    steps: int = 0
+    steps: tuple[int, ...] = ()
+
+    def steps_of(self, slot: int) -> int:
+        """The step count of the counter in ``slot`` (0 when it was not counting yet)."""
+        return self.steps[slot] if slot < len(self.steps) else 0
 
 
 @dataclass(slots=True)
@@ -92,8 +104,6 @@ class Sampler:
         checkpoint_s: Spacing of the sparse checkpoints kept for the whole run, so that
             ``joules_at`` still answers (more coarsely) after the timeline has dropped old samples.
             When ``MAX_CHECKPOINTS`` is reached every other one is dropped and the spacing doubles.
-        step_counter: Returns the training steps done so far; read (not called on any hot path)
-            at every sample.
     """
 
     def __init__(
@@ -103,14 +113,14 @@ class Sampler:
         max_samples: int = DEFAULT_MAX_SAMPLES,
         clock_ns: Callable[[], int] = time.monotonic_ns,
         checkpoint_s: float = DEFAULT_CHECKPOINT_S,
-        step_counter: Callable[[], int] | None = None,
     ) -> None:
         self._meters = list(meters)
-        self._step_counter = step_counter
+        self._step_counters: tuple[Callable[[], int] | None, ...] = ()
         self._requested_interval_s = interval_s
         self._max_samples = max_samples
         self._clock_ns = clock_ns
         self._lock = threading.Lock()
+        self._counters_lock = threading.Lock()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._timeline: list[Sample] = []
@@ -148,6 +158,28 @@ class Sampler:
     def is_running(self) -> bool:
         """True while the polling thread is alive in this process."""
         return self._thread is not None and self._thread.is_alive() and self._is_owner()
+
+    def count_steps(self, counter: Callable[[], int]) -> int:
+        """Record ``counter()`` (a tracker's steps so far) in every sample from now on.
+
+        Returns:
+            The slot to read with ``Sample.steps_of`` and to hand back to ``stop_counting``.
+        """
+        with self._counters_lock:
+            counters = list(self._step_counters)
+            slot = counters.index(None) if None in counters else len(counters)
+            counters[slot : slot + 1] = [counter]
+            self._step_counters = tuple(counters)
+        return slot
+
+    def stop_counting(self, slot: int) -> int:
+        """Stop recording the counter in ``slot``; returns how many counters remain."""
+        with self._counters_lock:
+            counters = list(self._step_counters)
+            if slot < len(counters):
+                counters[slot] = None
+            self._step_counters = tuple(counters)
+            return sum(counter is not None for counter in counters)
 
     def open(self) -> None:
         """Open every meter and take the first sample (the zero point of every channel)."""
@@ -330,7 +362,7 @@ class Sampler:
                     if channel_id not in reading.values:
                         failed.add(channel_id)
         stale = frozenset(i for i, c in enumerate(self._channels) if c.id in failed)
-        steps = self._step_counter() if self._step_counter is not None else 0
+        steps = tuple(0 if count is None else count() for count in self._step_counters)
         joules = tuple(self._states[c.id].cumulative_j for c in self._channels)
         sample = Sample(t_ns, joules, stale, steps)
         self._timeline.append(sample)
@@ -359,7 +391,7 @@ class Sampler:
 
     def _record_fault(self, channel_id: str, reason: str, t_ns: int) -> None:
         spans = self._faults.setdefault(channel_id, [])
-        if spans and spans[-1].reason == reason:
+        if spans and (spans[-1].reason == reason or len(spans) >= MAX_FAULT_SPANS):
             spans[-1].end_ns = t_ns
         else:
             spans.append(FaultSpan(reason, t_ns, t_ns))
@@ -404,3 +436,45 @@ def _sample_time(sample: Sample) -> int:
 _live_samplers: ProcessRegistry[Sampler] = ProcessRegistry(
     at_exit=Sampler.stop, in_forked_child=Sampler._disown_after_fork
 )
+
+
+_shared: dict[Hashable, Sampler] = {}
+_shared_lock = threading.Lock()
+_shared_fork_hook = False
+
+
+def attach(
+    key: Hashable | None, make: Callable[[], Sampler], counter: Callable[[], int]
+) -> tuple[Sampler, int]:
+    """A running sampler for ``key`` (shared with the trackers already using it) and a step slot.
+
+    Args:
+        key: What the sampler measures (the meter settings); None for a sampler of its own.
+        make: Builds a new sampler when none runs for ``key``.
+        counter: The tracker's step counter, recorded in every sample.
+
+    Returns:
+        The sampler, started, and the slot of ``counter`` (for ``detach``).
+    """
+    global _shared_fork_hook
+    with _shared_lock:
+        sampler = None if key is None else _shared.get(key)
+        if sampler is None or not sampler.is_running:
+            sampler = make()
+            sampler.start()
+            if key is not None:
+                _shared[key] = sampler
+                if not _shared_fork_hook:
+                    _shared_fork_hook = True
+                    os.register_at_fork(after_in_child=_shared.clear)
+        return sampler, sampler.count_steps(counter)
+
+
+def detach(key: Hashable | None, sampler: Sampler, slot: int) -> None:
+    """Give back a tracker's use of ``sampler``; the last user stops it (joins, closes meters)."""
+    with _shared_lock:
+        if sampler.stop_counting(slot) > 0:
+            return
+        if key is not None and _shared.get(key) is sampler:
+            del _shared[key]
+    sampler.stop()

@@ -24,13 +24,15 @@ import itertools
 import os
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
+from carbon_callbacks import sampler as sampling
 from carbon_callbacks._process_hooks import ProcessRegistry
+from carbon_callbacks._signals import SigtermGuard
 from carbon_callbacks._version import __version__
 from carbon_callbacks._warnings import WarnOnce
 from carbon_callbacks.config import TrackerConfig, resolve_config
@@ -46,7 +48,10 @@ from carbon_callbacks.sampler import Sample, Sampler
 RunStatus = Literal["completed", "failed", "interrupted", "unfinished"]
 RUN_WINDOW = "run"
 SAMPLES_RECORD_SPACING_NS = 1_000_000_000
-"""Samples written to the run log are at least this far apart (one a second)."""
+"""Samples written to the run log are at least this far apart (one a second)..."""
+SAMPLES_RECORD_SPAN_FRACTION = 4096
+"""... or, in long runs, the run's length so far over this, so a week-long run writes tens of
+thousands of samples rather than 600,000 (a plot needs no more)."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,9 @@ class Tracker:
             in a distributed run, every rank but one per node.
         context: JSON-ready facts stored in the run log's header and summary (e.g. the rank,
             world size and node count of a distributed run).
+        handle_sigterm: While running, close the run as ``"interrupted"`` when SIGTERM arrives
+            (then the signal goes on to the handler before, or ends the process as by default).
+            False leaves SIGTERM alone, for frameworks that handle it (Lightning does).
 
     Raises:
         ValueError, TypeError: A setting is invalid; the message says what to write instead.
@@ -131,6 +139,7 @@ class Tracker:
         meters: Sequence[Meter] | None = None,
         measure_host: bool = True,
         context: Mapping[str, object] | None = None,
+        handle_sigterm: bool = True,
     ) -> None:
         self.config = resolve_config(
             interval_s=interval_s,
@@ -164,9 +173,12 @@ class Tracker:
         )
         self._meters = list(meters) if meters is not None else None
         self._measure_host = measure_host
+        self._handle_sigterm = handle_sigterm
         self.context = dict(context or {})
         self.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()
         self._sampler: Sampler | None = None
+        self._sampler_key: Hashable | None = None
+        self._step_slot = 0
         self._writer: RunLogWriter | None = None
         self._windows: dict[str, _Mark] = {}
         self._run_mark: _Mark | None = None
@@ -183,22 +195,19 @@ class Tracker:
         """Open the meters, start the sampler and write the run-log header. Idempotent."""
         if self._sampler is not None or not self._is_owner():
             return self
-        meters = (
-            self._meters
-            if self._meters is not None
-            else default_meters(self.config, measure_host=self._measure_host)
+        self._sampler_key = self._shared_sampler_key()
+        self._sampler, self._step_slot = sampling.attach(
+            self._sampler_key, self._new_sampler, lambda: self._step_count
         )
-        self._sampler = Sampler(
-            meters, interval_s=self.config.interval_s, step_counter=lambda: self._step_count
-        )
-        self._sampler.start()
         _running_trackers.add(self)
+        if self._handle_sigterm:
+            _sigterm.hold(self)
         for item in self._sampler.unavailable:
             if item.degrades:
                 self._warn_once(
                     f"unavailable:{item.source}:{item.reason}", _describe_unavailable(item)
                 )
-        self._run_mark = self._mark(self._sampler.latest())
+        self._run_mark = self._mark(self._sampler.sample())  # exact, also on a shared sampler
         if isinstance(self._intensity, LiveIntensity):
             self._intensity.start()
         if self.config.output_dir is not None:
@@ -218,7 +227,8 @@ class Tracker:
         sampler = self._sampler
         assert self._run_mark is not None
         self._summary = self._measure(RUN_WINDOW, self._run_mark, self._mark(sampler.sample()))
-        sampler.stop()
+        sampling.detach(self._sampler_key, sampler, self._step_slot)
+        _sigterm.release(self)
         if isinstance(self._intensity, LiveIntensity):
             self._intensity.stop()
         if self._writer is not None:
@@ -339,7 +349,9 @@ class Tracker:
             if figures:
                 base = sum(j for j in start.joules if j is not None)
                 joules = sum(figures) - base
-            points.append(((sample.t_ns - start.t_ns) / 1e9, sample.steps, joules))
+            points.append(
+                ((sample.t_ns - start.t_ns) / 1e9, sample.steps_of(self._step_slot), joules)
+            )
         return points
 
     def intensity_ahead(self, seconds: float) -> IntensityValue | None:
@@ -400,6 +412,11 @@ class Tracker:
         return self._summary
 
     @property
+    def log_problem(self) -> str | None:
+        """What went wrong with the run log (a failed write, a deleted file), or None."""
+        return self._writer.problem if self._writer is not None else None
+
+    @property
     def log_path(self) -> Path | None:
         """The run log being written, or None when logging is off or not started."""
         return self._writer.path if self._writer is not None else None
@@ -408,6 +425,27 @@ class Tracker:
 
     def _is_owner(self) -> bool:
         return os.getpid() == self._owner_pid
+
+    def _shared_sampler_key(self) -> Hashable | None:
+        """What the default meters measure: trackers with the same key share one sampler."""
+        if self._meters is not None:
+            return None  # meters of its own: a sampler of its own
+        config = self.config
+        return (
+            config.gpu_ids,
+            self._measure_host,
+            config.powercap_root,
+            config.cpu_watts,
+            config.interval_s,
+        )
+
+    def _new_sampler(self) -> Sampler:
+        meters = (
+            self._meters
+            if self._meters is not None
+            else default_meters(self.config, measure_host=self._measure_host)
+        )
+        return Sampler(meters, interval_s=self.config.interval_s)
 
     def _mark(self, sample: Sample) -> _Mark:
         unix = time.time() - (time.monotonic_ns() - sample.t_ns) / 1e9
@@ -486,9 +524,13 @@ class Tracker:
         fresh = [s for s in self._sampler.history() if s.t_ns > self._samples_written_ns]
         if not fresh:
             return
+        spacing_ns = max(
+            SAMPLES_RECORD_SPACING_NS,
+            (fresh[-1].t_ns - start_ns) // SAMPLES_RECORD_SPAN_FRACTION,
+        )
         kept = [fresh[0]]
         for sample in fresh[1:]:
-            if sample.t_ns - kept[-1].t_ns >= SAMPLES_RECORD_SPACING_NS:
+            if sample.t_ns - kept[-1].t_ns >= spacing_ns:
                 kept.append(sample)
         if kept[-1] is not fresh[-1]:
             kept.append(fresh[-1])  # always the latest: the window's own end
@@ -499,7 +541,7 @@ class Tracker:
                 "run_id": self.run_id,
                 "channels": [c.id for c in self._sampler.channels],
                 "t_s": [(sample.t_ns - start_ns) / 1e9 for sample in kept],
-                "steps": [sample.steps for sample in kept],
+                "steps": [sample.steps_of(self._step_slot) for sample in kept],
                 "joules": [list(sample.joules) for sample in kept],
             }
         )
@@ -546,8 +588,29 @@ class Tracker:
         return {"provider": repr(self._intensity)}
 
 
-def _stop_unfinished(tracker: Tracker) -> None:
-    tracker.stop(status="unfinished")
+def _stop_at_exit(tracker: Tracker) -> None:
+    """Close a run still open at interpreter exit, saying why the interpreter is exiting."""
+    tracker.stop(status=_exit_status())
+
+
+def _exit_status() -> RunStatus:
+    """Why the interpreter exits, as a run status.
+
+    ``interrupted`` after an uncaught KeyboardInterrupt, ``failed`` after another uncaught
+    exception (Python keeps it in ``sys.last_type`` before ``atexit`` runs), else ``unfinished``.
+    An interactive session keeps ``sys.last_type`` from any earlier error, so there it proves
+    nothing: the run is ``unfinished``.
+    """
+    last = getattr(sys, "last_type", None)
+    if last is None or hasattr(sys, "ps1") or "IPython" in sys.modules:
+        return "unfinished"
+    return "interrupted" if issubclass(last, KeyboardInterrupt) else "failed"
+
+
+def _stop_on_sigterm() -> None:
+    for tracker in _running_trackers.items():
+        if tracker._handle_sigterm:
+            tracker.stop(status="interrupted")
 
 
 def _disown(tracker: Tracker) -> None:
@@ -555,8 +618,9 @@ def _disown(tracker: Tracker) -> None:
 
 
 _running_trackers: ProcessRegistry[Tracker] = ProcessRegistry(
-    at_exit=_stop_unfinished, in_forked_child=_disown
+    at_exit=_stop_at_exit, in_forked_child=_disown
 )
+_sigterm = SigtermGuard(_stop_on_sigterm)
 
 
 def _checked_provider(intensity: object) -> IntensityProvider:

@@ -250,6 +250,8 @@ class TrainingMonitor:
         ]
         if not finished:
             lines.append(f"stopped at step {steps_done} of the {total_steps} planned")
+        if self.tracker is not None and self.tracker.log_problem is not None:
+            lines.append(f"run log: {self.tracker.log_problem}")
         if self.rank.distributed or self._previous.steps:
             scope = f"all {self.rank.world_size} ranks" if self.rank.distributed else "this run"
             if self._previous.steps:

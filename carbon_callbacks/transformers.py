@@ -35,7 +35,8 @@ Hook mapping (transformers ``trainer.py`` / ``trainer_callback.py``):
 
 transformers has no hook for a training that raises: its measurement then goes on until the next
 ``train()`` with this callback, which closes the run as ``unfinished``, or until the interpreter
-exits, which does the same.
+exits, which closes it as ``failed`` (``interrupted`` after Ctrl-C). SIGTERM closes it as
+``interrupted`` and then ends the process as it would have without us.
 """
 
 from __future__ import annotations

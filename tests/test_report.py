@@ -426,5 +426,6 @@ def test_run_summary_without_intensity_or_energy_leaves_figures_out() -> None:
     assert len(format_run_summary(bare)) == 2  # energy and the cleanest grid, no CO2e, no car
     lost = Measurement("run", 0.0, 1.0, (ChannelEnergy(GPU, None, "lost"),), pue=1.0)
     assert format_run_summary(lost) == [
-        "energy: not measured (measured; partial: some figures are incomplete)"
+        "energy: not measured (measured; partial: some figures are incomplete)",
+        "        gpu:0: lost",  # which figure is incomplete, and why
     ]

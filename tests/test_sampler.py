@@ -9,7 +9,7 @@ import pytest
 from carbon_callbacks._warnings import CarbonCallbacksWarning
 from carbon_callbacks.meters.base import Channel, Reading, Unavailable
 from carbon_callbacks.meters.rapl import RaplMeter
-from carbon_callbacks.sampler import Sampler
+from carbon_callbacks.sampler import MAX_FAULT_SPANS, Sampler, attach, detach
 from tests.conftest import sampler_threads
 from tests.meters.fake_powercap import FakePowercap
 
@@ -255,3 +255,45 @@ def test_a_hanging_meter_cannot_hang_stop(monkeypatch: pytest.MonkeyPatch) -> No
     deadline = time.monotonic() + 5
     while sampler_threads() and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def test_fault_spans_stay_bounded_when_a_fault_comes_and_goes() -> None:
+    class Flaky(ScriptedPowerMeter):
+        def read(self) -> Reading:
+            self.reads += 1
+            return Reading(faults={"gpu:9": f"error {self.reads % 2}"})  # alternating reasons
+
+    clock = Clock()
+    sampler = Sampler([Flaky([])], clock_ns=clock)
+    with pytest.warns(CarbonCallbacksWarning):
+        sampler.open()
+        for _ in range(3 * MAX_FAULT_SPANS):
+            clock.advance(0.1)
+            sampler.sample()
+    assert len(sampler._faults["gpu:9"]) == MAX_FAULT_SPANS
+    assert sampler.faults_between(clock.now_ns, clock.now_ns)  # the latest time still faulty
+    sampler.stop()
+
+
+def test_samplers_are_shared_per_key_and_stopped_by_their_last_user() -> None:
+    made: list[Sampler] = []
+
+    def make() -> Sampler:
+        made.append(Sampler([ScriptedPowerMeter([1.0] * 1000)], interval_s=0.01))
+        return made[-1]
+
+    first, slot_a = attach("key", make, lambda: 5)
+    second, slot_b = attach("key", make, lambda: 7)
+    private, slot_c = attach(None, make, lambda: 9)
+    assert first is second and private is not first and len(made) == 2
+    sample = first.sample()
+    assert (sample.steps_of(slot_a), sample.steps_of(slot_b)) == (5, 7)
+    assert private.sample().steps_of(slot_c) == 9
+    detach("key", first, slot_a)
+    assert first.is_running
+    detach("key", second, slot_b)
+    detach(None, private, slot_c)
+    assert not first.is_running and not private.is_running
+    third, slot = attach("key", make, lambda: 1)
+    assert third is not first  # a stopped sampler is never handed out again
+    detach("key", third, slot)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -342,3 +343,191 @@ def test_a_hanging_device_cannot_hang_a_window_or_stop(
     deadline = time.monotonic() + 5
     while sampler_threads() and time.monotonic() < deadline:
         time.sleep(0.01)
+
+
+def test_two_trackers_share_one_sampler_and_keep_their_own_figures(
+    powercap: FakePowercap,
+) -> None:
+    outer = Tracker(write_log=False).start()
+    outer.begin_window("epoch")
+    powercap.add_energy("intel-rapl:0", 10_000_000)  # 10 J before the inner run
+    outer.step(3)
+    with Tracker(write_log=False) as inner:
+        assert len(sampler_threads()) == 1  # one thread polls for both
+        powercap.add_energy("intel-rapl:0", 4_000_000)  # 4 J inside the inner run
+        inner.step(2)
+    assert inner.summary is not None and inner.summary.steps == 2
+    assert inner.summary.channel("cpu:package-0").energy_j == pytest.approx(4.0)
+    assert outer.is_running and len(sampler_threads()) == 1  # still polling for the outer run
+    powercap.add_energy("intel-rapl:0", 1_000_000)
+    epoch = outer.end_window("epoch")
+    summary = outer.stop()
+    assert epoch is not None and summary is not None
+    assert epoch.channel("cpu:package-0").energy_j == pytest.approx(15.0)
+    assert summary.steps == 3
+    assert sampler_threads() == []
+
+
+def test_trackers_measuring_different_things_do_not_share(powercap: FakePowercap) -> None:
+    with Tracker(write_log=False), Tracker(write_log=False, measure_host=False):
+        assert len(sampler_threads()) == 2
+
+
+def test_each_tracker_has_its_own_step_timeline(powercap: FakePowercap) -> None:
+    with Tracker(write_log=False) as first, Tracker(write_log=False) as second:
+        first.step(5)
+        first.so_far(exact=True)
+        second.so_far(exact=True)
+        assert first.step_timeline()[-1][1] == 5
+        assert second.step_timeline()[-1][1] == 0
+
+
+def test_a_deleted_log_is_started_again_with_its_header(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    tracker = Tracker(output_dir=tmp_path).start()
+    tracker.begin_window("epoch 0")
+    tracker.end_window("epoch 0")
+    path = tracker.log_path
+    assert path is not None
+    path.unlink()
+    tracker.begin_window("epoch 1")
+    with pytest.warns(CarbonCallbacksWarning, match="was deleted during the run") as caught:
+        tracker.end_window("epoch 1")
+        tracker.stop()
+    assert len(caught) == 1
+    log = read_run_log(path)
+    assert log.problems == []
+    assert log.header is not None and log.header["restarted_unix"] > 0
+    assert [w["name"] for w in log.windows] == ["epoch 1"]
+    assert log.summary is not None and log.summary["status"] == "completed"
+    assert tracker.log_problem is not None and "deleted" in tracker.log_problem
+
+
+def test_disk_full_mid_run_keeps_measuring(powercap: FakePowercap, tmp_path: Path) -> None:
+    tracker = Tracker(output_dir=tmp_path).start()
+    path = tracker.log_path
+    assert path is not None and path.exists()
+    # A real ENOSPC from the kernel: the log's open descriptor now points at /dev/full.
+    full = os.open("/dev/full", os.O_WRONLY)
+    for name in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/self/fd/{name}") == str(path):
+                os.dup2(full, int(name))
+    os.close(full)
+    tracker.begin_window("epoch 0")
+    powercap.add_energy("intel-rapl:0", 2_000_000)
+    with pytest.warns(CarbonCallbacksWarning, match="No space left on device") as caught:
+        epoch = tracker.end_window("epoch 0")
+        summary = tracker.stop()
+    assert len(caught) == 1
+    assert epoch is not None and epoch.channel("cpu:package-0").energy_j == pytest.approx(2.0)
+    assert summary is not None
+    assert tracker.log_problem is not None and "incomplete" in tracker.log_problem
+    log = read_run_log(path)
+    assert log.header is not None and log.windows == [] and log.summary is None
+
+
+@pytest.mark.parametrize(
+    ("ending", "status"),
+    [
+        ("raise KeyboardInterrupt", "interrupted"),
+        ("raise RuntimeError('boom')", "failed"),
+        ("sys.exit(3)", "unfinished"),
+    ],
+)
+def test_interpreter_exit_says_why_the_run_ended(
+    ending: str, status: str, powercap: FakePowercap, tmp_path: Path
+) -> None:
+    process = _run_script(
+        f"""
+        import sys
+        from carbon_callbacks import Tracker
+        tracker = Tracker().start()
+        tracker.step()
+        {ending}
+        """,
+        tmp_path,
+        powercap,
+    )
+    process.wait(timeout=60)
+    (path,) = (tmp_path / "logs").glob("*.jsonl")
+    log = read_run_log(path)
+    assert log.summary is not None and log.summary["status"] == status
+
+
+def test_sigterm_closes_the_run_as_interrupted_and_still_ends_the_process(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    process = _run_script(
+        """
+        import os, signal
+        from carbon_callbacks import Tracker
+        tracker = Tracker().start()
+        tracker.begin_window("epoch 0")
+        tracker.end_window("epoch 0")
+        tracker.step(4)
+        os.kill(os.getpid(), signal.SIGTERM)
+        print("survived", flush=True)
+        """,
+        tmp_path,
+        powercap,
+    )
+    stdout, _ = process.communicate(timeout=60)
+    assert process.returncode == -signal.SIGTERM  # what SIGTERM does without the library
+    assert "survived" not in stdout
+    (path,) = (tmp_path / "logs").glob("*.jsonl")
+    log = read_run_log(path)
+    assert [w["name"] for w in log.windows] == ["epoch 0"]
+    assert log.summary is not None
+    assert log.summary["status"] == "interrupted" and log.summary["steps"] == 4
+
+
+def test_sigterm_goes_on_to_the_handler_installed_before(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    process = _run_script(
+        """
+        import os, signal, sys
+        from carbon_callbacks import Tracker
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(7))
+        tracker = Tracker().start()
+        os.kill(os.getpid(), signal.SIGTERM)
+        """,
+        tmp_path,
+        powercap,
+    )
+    assert process.wait(timeout=60) == 7
+    (path,) = (tmp_path / "logs").glob("*.jsonl")
+    summary = read_run_log(path).summary
+    assert summary is not None and summary["status"] == "interrupted"
+
+
+def test_an_ignored_sigterm_stays_ignored(powercap: FakePowercap, tmp_path: Path) -> None:
+    process = _run_script(
+        """
+        import os, signal
+        from carbon_callbacks import Tracker
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        with Tracker():
+            os.kill(os.getpid(), signal.SIGTERM)
+        """,
+        tmp_path,
+        powercap,
+    )
+    assert process.wait(timeout=60) == 0
+    (path,) = (tmp_path / "logs").glob("*.jsonl")
+    summary = read_run_log(path).summary
+    assert summary is not None and summary["status"] == "completed"
+
+
+def test_the_sigterm_handler_is_there_only_while_a_run_is(powercap: FakePowercap) -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    with Tracker(write_log=False, handle_sigterm=False):
+        assert signal.getsignal(signal.SIGTERM) == before
+    with Tracker(write_log=False):
+        assert signal.getsignal(signal.SIGTERM) != before
+        with Tracker(write_log=False):
+            pass
+        assert signal.getsignal(signal.SIGTERM) != before  # the outer run still holds it
+    assert signal.getsignal(signal.SIGTERM) == before

@@ -289,7 +289,7 @@ Trainer(model=model, args=training_args(Path({out!r})), train_dataset=TokenDatas
 """
 
 
-def test_a_process_that_dies_in_training_leaves_an_unfinished_run_log(tmp_path: Path) -> None:
+def test_a_process_that_dies_in_training_leaves_a_failed_run_log(tmp_path: Path) -> None:
     env = os.environ | {"PYTHONPATH": str(ROOT), "CARBON_CALLBACKS_OUTPUT_DIR": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-c", FAILING_SCRIPT.format(out=str(tmp_path / "out"))],
@@ -298,7 +298,7 @@ def test_a_process_that_dies_in_training_leaves_an_unfinished_run_log(tmp_path: 
     assert result.returncode != 0 and "boom" in result.stderr
     (run,) = tmp_path.glob("*.jsonl")
     summary = read_run_log(run).summary
-    assert summary is not None and summary["status"] == "unfinished"
+    assert summary is not None and summary["status"] == "failed"
 
 
 @pytest.mark.parametrize("restore_flag", [False, True])
