@@ -274,6 +274,7 @@ def _run(args: argparse.Namespace) -> int:
             output_dir=args.output_dir,
             write_log=False if args.no_log else None,
             run_name=shlex.join(command),
+            handle_sigterm=False,  # passed on to the command, whose exit says how the run ended
         )
     except (TypeError, ValueError) as error:
         return _fail(str(error), 2)
@@ -485,7 +486,9 @@ def _plot(args: argparse.Namespace) -> int:
         return _fail(str(error), 1)
     except (OSError, ValueError, PlotUnavailable) as error:
         return _fail(_one_line(error), 2)
+    from carbon_callbacks.display import printable
+
     for problem in log.problems:
-        print(f"{PROG}: {args.path}: {problem}", file=sys.stderr)
+        print(printable(f"{PROG}: {args.path}: {problem}"), file=sys.stderr)
     print(f"wrote {args.output}")
     return 0

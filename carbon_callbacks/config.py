@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from carbon_callbacks._env import ENV_PREFIX, env_flag
+from carbon_callbacks._env import ENV_PREFIX, env_flag, env_number, env_text, in_range, range_text
 from carbon_callbacks.intensity.resolve import IntensitySettings
 
 DEFAULT_OUTPUT_DIR = "carbon-runs"
+MAX_PUE = 1000.0
+"""The largest PUE accepted (real data centres are below 3); keeps every figure finite."""
+MAX_CPU_WATTS = 10_000.0
+"""The most watts per busy core accepted for the CPU estimate (real cores draw a few to ~20)."""
+_INTEGER = re.compile(r"[+-]?[0-9]+")
 
 
 @dataclass(frozen=True)
@@ -76,14 +82,14 @@ def resolve_config(
             shows a valid example.
     """
     env = os.environ if environ is None else environ
-    interval = _number("interval_s", interval_s, env, default=0.1, minimum=0.001, example="0.1")
-    pue_value = _number("pue", pue, env, default=1.0, minimum=1.0, example="1.2")
-    watts = _number("cpu_watts", cpu_watts, env, default=None, minimum=0.0, example="10")
-    if watts == 0.0:
-        raise ValueError("cpu_watts must be > 0 watts per busy core; write e.g. cpu_watts=10")
+    interval = _number("interval_s", interval_s, env, minimum=0.001, example="0.1")
+    pue_value = _number("pue", pue, env, minimum=1.0, maximum=MAX_PUE, example="1.2")
+    watts = _number(
+        "cpu_watts", cpu_watts, env, minimum=0.0, maximum=MAX_CPU_WATTS, above=True, example="10"
+    )
     log_enabled = write_log if write_log is not None else env_flag("write_log", env, default=True)
-    directory = output_dir if output_dir is not None else env.get(ENV_PREFIX + "OUTPUT_DIR")
-    root = powercap_root if powercap_root is not None else env.get(ENV_PREFIX + "POWERCAP_ROOT")
+    directory = output_dir if output_dir is not None else env_text("output_dir", env)
+    root = powercap_root if powercap_root is not None else env_text("powercap_root", env)
     return TrackerConfig(
         interval_s=interval if interval is not None else 0.1,
         pue=pue_value if pue_value is not None else 1.0,
@@ -91,7 +97,7 @@ def resolve_config(
         output_dir=Path(directory or DEFAULT_OUTPUT_DIR) if log_enabled else None,
         gpu_ids=_gpu_ids(gpu_ids, env),
         powercap_root=None if root is None else os.fspath(root),
-        run_name=run_name if run_name is not None else env.get(ENV_PREFIX + "RUN_NAME"),
+        run_name=run_name if run_name is not None else env_text("run_name", env),
         intensity=intensity if intensity is not None else IntensitySettings(),
     )
 
@@ -101,30 +107,20 @@ def _number(
     value: float | None,
     env: Mapping[str, str],
     *,
-    default: float | None,
     minimum: float,
+    maximum: float = math.inf,
+    above: bool = False,
     example: str,
 ) -> float | None:
-    variable = ENV_PREFIX + name.upper()
-    if value is None and variable in env:
-        raw = env[variable]
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError(
-                f"{variable}={raw!r} is not a number; write e.g. {variable}={example}"
-            ) from None
-        origin = variable
-    else:
-        origin = name
+    """The argument when given, else its variable (blank is unset), checked the same way."""
     if value is None:
-        return default
+        return env_number(name, env, minimum=minimum, maximum=maximum, above=above, example=example)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a number, got {value!r}; write e.g. {name}={example}")
-    if not math.isfinite(value) or value < minimum:
+    if not in_range(value, minimum, maximum, above=above):
         raise ValueError(
-            f"{origin} must be a finite number >= {minimum:g}, got {value!r}; "
-            f"write e.g. {origin}={example}"
+            f"{name} must be {range_text(minimum, maximum, above)} (a finite number), "
+            f"got {value!r}; write e.g. {name}={example}"
         )
     return float(value)
 
@@ -136,8 +132,7 @@ def _gpu_ids(
 
     variable = ENV_PREFIX + "GPU_IDS"
     if gpu_ids is None and variable in env:
-        entries = [entry.strip() for entry in env[variable].split(",") if entry.strip()]
-        gpu_ids = [int(entry) if entry.isdigit() else entry for entry in entries]
+        return _gpu_ids_from(variable, env[variable])
     if gpu_ids is None:
         return None
     if isinstance(gpu_ids, str | int):
@@ -146,3 +141,21 @@ def _gpu_ids(
             "write e.g. gpu_ids=[0] or gpu_ids=['GPU-8f...']"
         )
     return tuple(check_gpu_id(entry) for entry in gpu_ids)
+
+
+def _gpu_ids_from(variable: str, raw: str) -> tuple[int | str, ...]:
+    """``0,1`` or ``GPU-8f...,GPU-a1...``: comma-separated entries checked as ``gpu_ids`` are.
+
+    An empty value means no GPU, as an empty ``CUDA_VISIBLE_DEVICES`` does.
+    """
+    from carbon_callbacks.meters.nvml import check_gpu_id
+
+    entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
+    try:
+        return tuple(
+            check_gpu_id(int(entry) if _INTEGER.fullmatch(entry) else entry) for entry in entries
+        )
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{variable}={raw!r}: {error}; write e.g. {variable}=0,1 or {variable}=GPU-<uuid>"
+        ) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,24 @@ from carbon_callbacks.meters.base import Channel, Unavailable
 
 if TYPE_CHECKING:
     from carbon_callbacks.report import Estimate, PredictionCheck, Report, RunReport, Totals
+
+
+def printable(text: str) -> str:
+    r"""``text`` safe for a terminal: characters it would act on are shown as escapes.
+
+    Control characters (ESC, which starts terminal escape sequences, BEL, CR...), invisible format
+    characters (such as bidirectional overrides), line separators and lone surrogates become
+    ``\x1b``, ``\u202e``...; newlines, tabs and spaces of any width stay. Text read from a run
+    log goes through it before it is printed, so a log cannot drive the terminal that shows it.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        char
+        if char.isprintable() or char in "\n\t" or unicodedata.category(char) == "Zs"
+        else ascii(char)[1:-1]
+        for char in text
+    )
 
 
 def format_energy(joules: float | None) -> str:
@@ -218,6 +237,8 @@ def format_report(
 ) -> list[str]:
     """Lines for ``carbon-callbacks report``: each run, then the totals and any earlier estimate.
 
+    Names, paths, notes and problems come from run logs, so every line passes ``printable``.
+
     Raises:
         UnknownLocationError: A country in ``compare`` is unknown.
     """
@@ -234,7 +255,7 @@ def format_report(
         lines += [f"  {problem}" for problem in report.problems]
     while lines and not lines[-1]:
         lines.pop()
-    return lines
+    return [printable(line) for line in lines]
 
 
 def _format_run(run: RunReport, compare: Sequence[str], car: CarBaseline) -> list[str]:

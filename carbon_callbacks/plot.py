@@ -179,12 +179,15 @@ def save_figure(data: PlotData, output: str | os.PathLike[str]) -> None:
             label = "epoch boundary" if number == 0 and axes is power else None
             axes.axvline(t, color="0.6", linestyle=":", linewidth=0.8, label=label)
         axes.grid(True, alpha=0.3)
-    power.legend(loc="upper right", fontsize="small", ncols=LEGEND_COLUMNS)
+    legend = power.legend(loc="upper right", fontsize="small", ncols=LEGEND_COLUMNS)
     co2e.set_xlabel("minutes since start")
     co2e.set_xlim(left=0)
+    texts = list(legend.get_texts())  # channel names, from the log
     if data.notes:
-        figure.supxlabel("; ".join(data.notes), fontsize="small", color="0.3")
-    figure.suptitle(data.title, fontsize="medium")
+        texts.append(figure.supxlabel("; ".join(data.notes), fontsize="small", color="0.3"))
+    texts.append(figure.suptitle(data.title, fontsize="medium"))
+    for text in texts:  # shown as written: a "$x$" in a name is not mathtext here
+        text.set_parse_math(False)
     figure.savefig(Path(output), dpi=DPI)
 
 
@@ -192,11 +195,16 @@ def save_figure(data: PlotData, output: str | os.PathLike[str]) -> None:
 
 
 def _timeline(log: RunLog) -> tuple[list[str], list[Sample]]:
-    """Channel ids and every sample of the log in time order, on the first record's channels."""
+    """Channel ids and every sample of the log in time order, on the first record's channels.
+
+    Records without channels are skipped: their rows hold no figure to place.
+    """
     ids: list[str] = []
     samples: list[Sample] = []
     for record in log.samples:
         channels = [str(c) for c in _list(record.get("channels"))]
+        if not channels:
+            continue
         ids = ids or channels
         rows = zip(_list(record.get("t_s")), _list(record.get("joules")), strict=False)
         for t_s, joules in rows:

@@ -19,14 +19,13 @@ import json
 import math
 import os
 import re
-import reprlib
 import time
-from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from carbon_callbacks._warnings import WarnOnce
+from carbon_callbacks.record_schema import RECORD_FIELDS, SHOWN
 
 SCHEMA_VERSION = 1
 
@@ -147,7 +146,7 @@ def read_run_log(path: str | os.PathLike[str]) -> RunLog:
     """Read a run log, skipping records it cannot use and saying why in ``problems``.
 
     The file is data, never code: lines are parsed as JSON only, and a record is filed only when
-    every field the readers of logs use has its type (see ``_RECORD_FIELDS``); numbers must be
+    every field the readers of logs use has its type (``record_schema.RECORD_FIELDS``); numbers must be
     finite (``NaN``, ``Infinity`` and ``1e400`` are refused) and integers fit in 64 bits. Each
     line skipped gets one ``problems`` entry naming it (``"line 7: ..."``).
 
@@ -172,9 +171,6 @@ def read_run_log(path: str | os.PathLike[str]) -> RunLog:
 
 _MAX_INTEGER = 2**63 - 1
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
-_SHOWN = reprlib.Repr()
-_SHOWN.maxstring = _SHOWN.maxother = 40
-_SHOWN.maxlevel = 2
 
 
 def _parse_line(raw: bytes, number: int, log: RunLog, truncated: bool) -> dict[str, Any] | None:
@@ -206,10 +202,10 @@ def _file_record(
     record: dict[str, Any], number: int, log: RunLog, first_lines: dict[str, int]
 ) -> None:
     kind = record.get("type")
-    if not isinstance(kind, str) or kind not in _RECORD_FIELDS:
-        log.problems.append(f"line {number}: unknown record type {_SHOWN.repr(kind)}; skipped")
+    if not isinstance(kind, str) or kind not in RECORD_FIELDS:
+        log.problems.append(f"line {number}: unknown record type {SHOWN.repr(kind)}; skipped")
         return
-    problem = _RECORD_FIELDS[kind](record, "")
+    problem = RECORD_FIELDS[kind](record, "")
     if problem is not None:
         log.problems.append(f"line {number}: {kind} record: {problem}; skipped")
         return
@@ -225,7 +221,7 @@ def _file_record(
         schema = record.get("schema")
         if isinstance(schema, bool) or not isinstance(schema, int) or schema > SCHEMA_VERSION:
             log.problems.append(
-                f"line {number}: schema {_SHOWN.repr(schema)} is not one this version reads "
+                f"line {number}: schema {SHOWN.repr(schema)} is not one this version reads "
                 f"(<= {SCHEMA_VERSION}); upgrade carbon-callbacks"
             )
         log.header = record
@@ -270,161 +266,3 @@ def _is_unicode(record: dict[str, Any]) -> bool:
 
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split())[:200]
-
-
-# -- what each record type must look like ----------------------------------------------------------
-#
-# A check takes a value and where it is (``"channels[2].energy_j"``) and returns what is wrong, or
-# None. A record's listed fields are checked when present (readers supply defaults for missing
-# ones); ``required`` ones must be there. Fields not listed are kept unchecked (newer writers).
-
-_Check = Callable[[object, str], str | None]
-
-
-def _describe(where: str, value: object, expected: str) -> str:
-    return f"{where} is {_SHOWN.repr(value)}, expected {expected}"
-
-
-def _kind(expected: str, test: Callable[[object], bool]) -> _Check:
-    def check(value: object, where: str) -> str | None:
-        return None if test(value) else _describe(where, value, expected)
-
-    return check
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-_TEXT = _kind("text", lambda value: isinstance(value, str))
-_NUMBER = _kind("a number", _is_number)
-_INTEGER = _kind("an integer", lambda value: isinstance(value, int) and not isinstance(value, bool))
-_FLAG = _kind("true or false", lambda value: isinstance(value, bool))
-_OBJECT = _kind("an object", lambda value: isinstance(value, dict))
-_LIST = _kind("a list", lambda value: isinstance(value, list))
-_TRIPLE = _kind(
-    "[low, mid, high] numbers",
-    lambda value: isinstance(value, list) and len(value) == 3 and all(map(_is_number, value)),
-)
-
-
-def _nullable(inner: _Check) -> _Check:
-    def check(value: object, where: str) -> str | None:
-        problem = None if value is None else inner(value, where)
-        return None if problem is None else f"{problem} or null"
-
-    return check
-
-
-def _list_of(item: _Check) -> _Check:
-    def check(value: object, where: str) -> str | None:
-        if not isinstance(value, list):
-            return _describe(where, value, "a list")
-        for index, entry in enumerate(value):
-            problem = item(entry, f"{where}[{index}]")
-            if problem is not None:
-                return problem
-        return None
-
-    return check
-
-
-def _fields(spec: Mapping[str, _Check], required: tuple[str, ...] = ()) -> _Check:
-    def check(value: object, where: str) -> str | None:
-        if not isinstance(value, dict):
-            return _describe(where or "the record", value, "an object")
-        prefix = f"{where}." if where else ""
-        for name in required:
-            if name not in value:
-                return f"{prefix}{name} is missing"
-        for name, field_check in spec.items():
-            if name in value:
-                problem = field_check(value[name], prefix + name)
-                if problem is not None:
-                    return problem
-        return None
-
-    return check
-
-
-_CHANNEL = {"id": _TEXT, "kind": _TEXT, "device": _TEXT, "method": _TEXT, "how": _TEXT}
-_INTENSITY = _fields(
-    {
-        "g_per_kwh": _NUMBER,
-        "source": _TEXT,
-        "zone": _nullable(_TEXT),
-        "basis": _nullable(_TEXT),
-        "year": _nullable(_INTEGER),
-        "estimated": _FLAG,
-        "guessed_location": _FLAG,
-        "fallback": _nullable(_TEXT),
-    }
-)
-_MEASUREMENT = {
-    "run_id": _TEXT,
-    "name": _TEXT,
-    "start_unix": _NUMBER,
-    "duration_s": _NUMBER,
-    "steps": _nullable(_INTEGER),
-    "energy_j": _nullable(_NUMBER),
-    "energy_kwh": _nullable(_NUMBER),
-    "pue": _NUMBER,
-    "co2e_kg": _nullable(_NUMBER),
-    "intensity": _nullable(_INTENSITY),
-    "partial": _FLAG,
-    "estimated": _FLAG,
-    "channels": _list_of(
-        _fields(
-            _CHANNEL | {"energy_j": _nullable(_NUMBER), "partial": _FLAG, "fault": _nullable(_TEXT)}
-        )
-    ),
-}
-_RECORD_FIELDS: dict[str, _Check] = {
-    "header": _fields(
-        {
-            "run_id": _TEXT,
-            "run_name": _nullable(_TEXT),
-            "started_unix": _NUMBER,
-            "restarted_unix": _NUMBER,
-            "host": _TEXT,
-            "pid": _INTEGER,
-            "library_version": _TEXT,
-            "python": _TEXT,
-            "platform": _TEXT,
-            "channels": _list_of(_fields(_CHANNEL | {"host_level": _FLAG})),
-            "unavailable": _list_of(_OBJECT),
-            "sampler_interval_s": _NUMBER,
-            "config": _OBJECT,
-            "intensity": _OBJECT,
-            "context": _OBJECT,
-        }
-    ),
-    "window": _fields(_MEASUREMENT, required=("name",)),
-    "summary": _fields(_MEASUREMENT | {"status": _TEXT, "context": _OBJECT}, required=("status",)),
-    "prediction": _fields(
-        {
-            "run_id": _TEXT,
-            "t_unix": _NUMBER,
-            "steps_done": _INTEGER,
-            "total_steps": _INTEGER,
-            "warmup_steps": _nullable(_INTEGER),
-            "energy_kwh": _TRIPLE,
-            "co2e_kg": _nullable(_TRIPLE),
-            "duration_s": _TRIPLE,
-            "interval": _nullable(_NUMBER),
-        },
-        required=("t_unix",),
-    ),
-    # Rows (``t_s``, ``steps``, ``joules``) are checked one by one where they are used: a bad row
-    # costs that row, not the record.
-    "samples": _fields(
-        {
-            "run_id": _TEXT,
-            "channels": _list_of(_TEXT),
-            "t_s": _LIST,
-            "steps": _LIST,
-            "joules": _LIST,
-        },
-        required=("channels", "t_s", "joules"),
-    ),
-}

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from carbon_callbacks._version import __version__
+from carbon_callbacks.config import MAX_PUE
 from carbon_callbacks.equivalents import (
     EEA_NEW_CARS_2023,
     CarBaseline,
@@ -33,13 +34,28 @@ from carbon_callbacks.equivalents import (
     car_km,
     compare_regions,
 )
-from carbon_callbacks.intensity.base import IntensityValue
+from carbon_callbacks.intensity.base import MAX_G_PER_KWH, IntensityValue
 from carbon_callbacks.measurement import JOULES_PER_KWH, ChannelEnergy, Measurement
 from carbon_callbacks.meters.base import Channel
 from carbon_callbacks.records import RunLog, read_run_log
 
 RANK_START_TOLERANCE_S = 120.0
 """How far apart (seconds) the time spans of two ranks' logs may be and still be one run."""
+
+MAX_WORLD_SIZE = 1 << 20
+"""The largest ``world_size`` read as a distributed run; a log claiming more is read alone."""
+
+# What a record's figures may be. Logs are untrusted: a value outside these ranges makes its record
+# malformed (skipped, and said), so sums, ratios and formatting downstream stay finite.
+MAX_UNIX = 1e11
+"""Latest time accepted, seconds since the epoch (year 5138)."""
+MAX_DURATION_S = 1e10
+"""Longest duration accepted (317 years)."""
+MAX_ENERGY_J = 1e18
+"""Most energy accepted for one channel in one record (278 TWh)."""
+MAX_COUNT = 2**53
+"""Largest step count accepted (exact as a float)."""
+_MAX_CO2E_KG = MAX_ENERGY_J / JOULES_PER_KWH * MAX_G_PER_KWH / 1000.0
 
 ESTIMATE_KIND = "carbon-callbacks estimate"
 """The ``kind`` field of a saved estimate file."""
@@ -207,7 +223,8 @@ class Report:
         path: What was asked for.
         runs: One entry per run, in start order.
         totals: Sums over the runs.
-        problems: Files skipped: unreadable, or not run logs.
+        problems: Files and folders skipped, each with why: unreadable, not run logs, links
+            leading out of the folder reported on.
     """
 
     path: Path
@@ -421,18 +438,56 @@ def _by_method_kwh(measurement: Measurement) -> dict[str, float]:
 def find_logs(path: str | os.PathLike[str]) -> list[Path]:
     """The run logs at ``path``: the file itself, or every ``*.jsonl`` under a folder (recursive).
 
+    A folder is a fence: see ``discover_logs``.
+
+    Raises:
+        ReportError: The path does not exist, or a folder holds no run log.
+    """
+    return discover_logs(path)[0]
+
+
+def discover_logs(path: str | os.PathLike[str]) -> tuple[list[Path], list[str]]:
+    """The run logs at ``path``, and the entries of a folder left alone, each with why.
+
+    Under a folder, only regular ``*.jsonl`` files inside it are read: a linked subfolder is not
+    followed, a link to a file outside the folder is not read, a file reached through two names
+    (a link to a log inside) is read once, and FIFOs, devices and broken links are passed over.
+    A file given itself is read whatever it is.
+
     Raises:
         ReportError: The path does not exist, or a folder holds no run log.
     """
     target = Path(path)
-    if target.is_dir():
-        logs = sorted(p for p in target.rglob("*.jsonl") if p.is_file())
-        if not logs:
-            raise ReportError(f"no run logs (*.jsonl) under {target}")
-        return logs
-    if target.is_file():
-        return [target]
-    raise ReportError(f"cannot read {target}: no such file or folder")
+    if not target.is_dir():
+        if target.is_file():
+            return [target], []
+        raise ReportError(f"cannot read {target}: no such file or folder")
+    root = target.resolve()
+    problems: list[str] = []
+    candidates: list[Path] = []
+
+    def unreadable(error: OSError) -> None:
+        problems.append(f"{error.filename}: cannot read ({error.strerror or error})")
+
+    for folder, subfolders, files in os.walk(target, onerror=unreadable):
+        here = Path(folder)
+        for name in subfolders:
+            if (here / name).is_symlink():  # os.walk lists it but does not enter it
+                problems.append(f"{here / name}: a linked folder; not followed")
+        candidates += [here / name for name in files if name.endswith(".jsonl")]
+    logs: list[Path] = []
+    seen: set[Path] = set()
+    for candidate in sorted(candidates):
+        real = candidate.resolve()
+        if not real.is_relative_to(root):
+            problems.append(f"{candidate}: a link to {real}, outside {target}; not read")
+        elif real.is_file() and real not in seen:
+            seen.add(real)
+            logs.append(candidate)
+    if not logs:
+        reasons = f" ({'; '.join(problems)})" if problems else ""
+        raise ReportError(f"no run logs (*.jsonl) under {target}{reasons}")
+    return logs, sorted(problems)
 
 
 def build_report(path: str | os.PathLike[str]) -> Report:
@@ -442,8 +497,8 @@ def build_report(path: str | os.PathLike[str]) -> Report:
         ReportError: Nothing could be read; the message says why.
     """
     logs: list[RunLog] = []
-    problems: list[str] = []
-    for log_path in find_logs(path):
+    log_paths, problems = discover_logs(path)
+    for log_path in log_paths:
         try:
             log = read_run_log(log_path)
         except OSError as error:
@@ -500,10 +555,13 @@ def run_report(logs: Sequence[RunLog]) -> RunReport:
     world_size = ranks[0].world_size if ranks[0] is not None else None
     found = tuple(rank.global_rank for rank in ranks if rank is not None)
     if world_size is not None and len(found) < world_size:
-        missing = ", ".join(str(r) for r in sorted(set(range(world_size)) - set(found)))
+        missing = sorted(set(range(world_size)) - set(found))
+        shown = ", ".join(str(r) for r in missing[:10])
+        if len(missing) > 10:
+            shown += f", ... ({len(missing)} in all)"
         problems.append(
             f"only {len(found)} of {world_size} ranks' logs found (missing global rank "
-            f"{missing}): the figures cover the ranks found"
+            f"{shown}): the figures cover the ranks found"
         )
     checks = [
         check
@@ -623,18 +681,20 @@ def intensity_from_dict(data: Mapping[str, Any]) -> IntensityValue:
     """An ``IntensityValue`` from its ``to_dict`` form.
 
     Raises:
-        KeyError, TypeError, ValueError: A field is missing or of the wrong type.
+        KeyError, TypeError, ValueError: A field is missing, of the wrong type or out of range.
     """
+    if not isinstance(data, Mapping):
+        raise TypeError(f"an intensity is an object, not {type(data).__name__}")
     basis = data.get("basis")
     if basis not in (None, "lifecycle", "direct", "mixed"):
         raise ValueError(f"unknown basis {basis!r}")
     year = data.get("year")
     return IntensityValue(
-        g_per_kwh=_number(data["g_per_kwh"]),
+        g_per_kwh=_number(data["g_per_kwh"], 0.0, MAX_G_PER_KWH),
         source=str(data["source"]),
         zone=_text(data.get("zone")),
         basis=basis,
-        year=None if year is None else int(year),
+        year=None if year is None else _count(year),
         estimated=bool(data.get("estimated", False)),
         guessed_location=bool(data.get("guessed_location", False)),
         fallback=_text(data.get("fallback")),
@@ -651,7 +711,8 @@ def measurement_from_record(
         host_level: Ids of the header's host-level channels (the record does not repeat it).
 
     Raises:
-        KeyError, TypeError, ValueError: A field is missing or of the wrong type.
+        KeyError, TypeError, ValueError: A field is missing, of the wrong type or out of range
+            (see ``MAX_ENERGY_J`` and the other limits).
     """
     channels = []
     for item in record["channels"]:
@@ -667,19 +728,20 @@ def measurement_from_record(
             how=str(item["how"]),
             host_level=str(item["id"]) in host_level,
         )
-        energy = item.get("energy_j")
-        channels.append(
-            ChannelEnergy(channel, None if energy is None else _number(energy), item.get("fault"))
-        )
+        energy, fault = item.get("energy_j"), item.get("fault")
+        if fault is not None and not isinstance(fault, str):
+            raise TypeError(f"a channel's fault is text, not {type(fault).__name__}")
+        joules = None if energy is None else _number(energy, 0.0, MAX_ENERGY_J)
+        channels.append(ChannelEnergy(channel, joules, fault))
     intensity = record.get("intensity")
     steps = record.get("steps")
     return Measurement(
         name=str(record.get("name", "run")),
-        start_unix=_number(record["start_unix"]),
-        duration_s=_number(record["duration_s"]),
+        start_unix=_number(record["start_unix"], 0.0, MAX_UNIX),
+        duration_s=_number(record["duration_s"], 0.0, MAX_DURATION_S),
         channels=tuple(channels),
-        pue=_number(record["pue"]),
-        steps=None if steps is None else int(steps),
+        pue=_number(record["pue"], 1.0, MAX_PUE),
+        steps=None if steps is None else _count(steps),
         intensity=None if intensity is None else intensity_from_dict(intensity),
     )
 
@@ -866,13 +928,13 @@ def _check(
     return PredictionCheck(
         which=which,
         rank=rank,
-        t_unix=_number(record["t_unix"]),
-        steps_done=int(record["steps_done"]),
-        total_steps=int(record["total_steps"]),
-        energy_kwh=_triple(record["energy_kwh"]),
-        co2e_kg=None if co2e is None else _triple(co2e),
-        duration_s=_triple(record["duration_s"]),
-        interval=None if interval is None else _number(interval),
+        t_unix=_number(record["t_unix"], 0.0, MAX_UNIX),
+        steps_done=_count(record["steps_done"]),
+        total_steps=_count(record["total_steps"]),
+        energy_kwh=_triple(record["energy_kwh"], MAX_ENERGY_J / JOULES_PER_KWH),
+        co2e_kg=None if co2e is None else _triple(co2e, _MAX_CO2E_KG),
+        duration_s=_triple(record["duration_s"], MAX_DURATION_S),
+        interval=None if interval is None else _number(interval, 0.0, 1.0),
         actual_energy_kwh=None if actual is None else actual.energy_kwh,
         actual_co2e_kg=None if actual is None else actual.co2e_kg,
         actual_duration_s=None if actual is None else actual.duration_s,
@@ -906,9 +968,9 @@ def _rank_info(log: RunLog) -> _Rank | None:
             continue
         try:
             rank, size, nodes = (int(info[k]) for k in ("global_rank", "world_size", "num_nodes"))
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             continue
-        if size > 1 and 0 <= rank < size:
+        if 1 < size <= MAX_WORLD_SIZE and 0 <= rank < size:
             return _Rank(rank, size, (_run_name_field(log), size, nodes))
     return None
 
@@ -968,10 +1030,26 @@ def _worst_basis(bases: Sequence[FigureBasis]) -> FigureBasis:
     return min(bases, key=order.index)
 
 
-def _number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+def _number(value: object, low: float = -math.inf, high: float = math.inf) -> float:
+    """A finite number in [low, high] from untrusted data (true and false are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"not a finite number: {value!r}")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond the float range
+        raise ValueError(f"not a finite number: {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"not a finite number: {value!r}")
+    if not low <= number <= high:
+        raise ValueError(f"{number!r} is outside [{low:g}, {high:g}]")
+    return number
+
+
+def _count(value: object) -> int:
+    """A whole number in [0, MAX_COUNT]: steps, a year."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_COUNT:
+        raise ValueError(f"not a count: {value!r}")
+    return value
 
 
 def _maybe_number(value: object) -> float | None:
@@ -981,11 +1059,12 @@ def _maybe_number(value: object) -> float | None:
         return None
 
 
-def _triple(value: object) -> tuple[float, float, float]:
+def _triple(value: object, high: float) -> tuple[float, float, float]:
+    """``[low, mid, high]`` figures of a forecast, each in [0, high]."""
     if not isinstance(value, list | tuple) or len(value) != 3:
         raise ValueError(f"not a [low, mid, high] triple: {value!r}")
-    low, mid, high = (_number(v) for v in value)
-    return low, mid, high
+    low, mid, top = (_number(v, 0.0, high) for v in value)
+    return low, mid, top
 
 
 def _text(value: object) -> str | None:

@@ -40,3 +40,13 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
             monkeypatch.delenv(name)
     monkeypatch.setenv("CARBON_CALLBACKS_OUTPUT_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("CARBON_CALLBACKS_CACHE_DIR", str(tmp_path / "cache"))
+
+
+SESSION_SECRETS_CHECK = ("test_secrets.py", "test_nothing_the_session_wrote_holds_a_test_token")
+"""The test that greps everything the session wrote for test tokens: (module file, name)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the session-wide secrets check last, once every other test has written its files."""
+    last = [item for item in items if (item.path.name, item.name) == SESSION_SECRETS_CHECK]
+    items[:] = [item for item in items if item not in last] + last

@@ -1,9 +1,20 @@
 from __future__ import annotations
 
-from carbon_callbacks.display import format_devices, format_energy, format_measurement
+import json
+from pathlib import Path
+from typing import Any
+
+from carbon_callbacks.display import (
+    format_devices,
+    format_energy,
+    format_measurement,
+    format_report,
+    printable,
+)
 from carbon_callbacks.intensity.base import IntensityValue
 from carbon_callbacks.measurement import ChannelEnergy, Measurement
 from carbon_callbacks.meters.base import Channel, Unavailable
+from carbon_callbacks.report import build_report
 
 GPU = Channel("gpu:0", "gpu", "NVIDIA H100", "measured", "NVML total energy counter")
 CPU = Channel("cpu:estimate", "cpu", "CPU", "estimated", "estimate: 12 W per busy core")
@@ -40,3 +51,38 @@ def test_devices_list_fixes_under_the_source() -> None:
     lines = format_devices([CPU], [Unavailable("rapl", "permission denied", "chmod o+r x\nudev")])
     assert lines[1].startswith("  cpu:estimate") and "estimated" in lines[1]
     assert lines[-3:] == ["  rapl: permission denied", "    fix: chmod o+r x", "    fix: udev"]
+
+
+ESCAPES = "\x1b]0;owned\x07\x1b[2J\r\u202e\x9b31m"
+"""Terminal control: set the title, clear the screen, return, reverse the text, a C1 CSI."""
+
+
+def with_escapes(record: dict[str, Any]) -> dict[str, Any]:
+    """A committed run log's record with terminal control codes in every text a report shows."""
+    if record["type"] == "header":
+        record["run_name"] = f"evil{ESCAPES}"
+    if record["type"] == "summary":
+        record["channels"][0]["fault"] = f"lost{ESCAPES}"
+        record["intensity"]["source"] = f"source{ESCAPES}"
+        record["intensity"]["fallback"] = f"fallback{ESCAPES}"
+    return record
+
+
+def test_printable_escapes_what_a_terminal_would_act_on_and_keeps_the_rest() -> None:
+    assert printable("plain, Ünïcode — ok\ttab\nnew line\u00a0") == (
+        "plain, Ünïcode — ok\ttab\nnew line\u00a0"
+    )
+    assert printable(ESCAPES + "\udc80") == ("\\x1b]0;owned\\x07\\x1b[2J\\r\\u202e\\x9b31m\\udc80")
+
+
+def test_a_report_shows_control_codes_from_a_log_as_escapes(tmp_path: Path) -> None:
+    folder = tmp_path / f"runs{ESCAPES}"
+    folder.mkdir()
+    source = Path(__file__).parent / "data" / "runs" / "single.jsonl"
+    lines = [json.dumps(with_escapes(json.loads(line))) for line in source.read_text().splitlines()]
+    (folder / f"single{ESCAPES}.jsonl").write_text("\n".join(lines) + "\n")
+    (folder / f"broken{ESCAPES}.jsonl").write_bytes(b"\x1b[2J not a run log\n")
+    text = "\n".join(format_report(build_report(folder)))
+    assert not [c for c in text if not c.isprintable() and c != "\n"], text
+    for shown in ("evil", "single", "lost", "source", "fallback", "broken"):
+        assert f"{shown}\\x1b]0;owned\\x07" in text, shown

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from carbon_callbacks import Tracker, read_run_log
-from carbon_callbacks.plot import NothingToPlot, PlotData, plot_data
+from carbon_callbacks.plot import NothingToPlot, PlotData, plot_data, save_figure
 from tests.meters.fake_powercap import FakePowercap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,12 +46,15 @@ def run_log(powercap: FakePowercap) -> Path:
     return tracker.log_path
 
 
-def integral_j(t_min: list[float], power_w: list[float]) -> float:
-    """Joules under a step line given as (start, end) pairs of points."""
+def integral_j(
+    t_min: list[float], power_w: list[float], begin: float = -math.inf, end: float = math.inf
+) -> float:
+    """Joules under a step line given as (start, end) pairs of points, between two minutes."""
     total = 0.0
     for i in range(0, len(t_min), 2):
         if not math.isnan(power_w[i]):
-            total += power_w[i] * (t_min[i + 1] - t_min[i]) * 60
+            span = min(t_min[i + 1], end) - max(t_min[i], begin)
+            total += power_w[i] * max(span, 0.0) * 60
     return total
 
 
@@ -90,7 +93,15 @@ def test_power_per_channel_integrates_to_each_channels_energy(run_log: Path) -> 
         assert all(w >= 0 for w in series.power_w)
     package = data.channels[0]
     assert integral_j(package.t_min, package.power_w) == pytest.approx(sum(PACKAGE_J))
-    assert max(package.power_w) > 2 * min(package.power_w)  # the epochs' levels show
+    # the epochs' levels show: the power line over each epoch holds that epoch's energy
+    assert log.header is not None
+    started = log.header["started_unix"]
+    for window, joules in zip(log.windows, PACKAGE_J, strict=True):
+        begin = (window["start_unix"] - started) / 60
+        end = begin + window["duration_s"] / 60
+        assert integral_j(package.t_min, package.power_w, begin, end) == pytest.approx(
+            joules, rel=0.02
+        )
 
 
 def test_cumulative_co2e_ends_at_the_runs_total_with_pue(run_log: Path) -> None:
@@ -247,3 +258,38 @@ def test_a_malformed_log_gives_what_it_can(tmp_path: Path) -> None:
         "no start time in the log: epochs and forecasts not shown",
         "no carbon intensity in the log: CO2e not shown",
     ]
+
+
+def test_names_from_the_log_are_drawn_as_written_not_as_mathtext(
+    run_log: Path, tmp_path: Path
+) -> None:
+    odd = "$\\frac{1}{ costs $5"  # unbalanced mathtext: matplotlib would refuse to parse it
+
+    def rename(record: dict[str, Any]) -> dict[str, Any]:
+        if record["type"] == "header":
+            record["run_name"] = odd
+        if record["type"] == "samples":
+            record["channels"] = [f"{channel} {odd}" for channel in record["channels"]]
+        return record
+
+    data = plot_data(read_run_log(rewrite(run_log, tmp_path / "odd.jsonl", rename)))
+    assert data.title.startswith(odd)
+    assert all(series.id.endswith(odd) for series in data.channels)
+    save_figure(data, tmp_path / "odd.png")
+    assert (tmp_path / "odd.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_samples_written_before_any_channel_are_skipped(run_log: Path, tmp_path: Path) -> None:
+    first = True
+
+    def empty_first(record: dict[str, Any]) -> dict[str, Any]:
+        nonlocal first
+        if record["type"] == "samples" and first:
+            first = False
+            return {**record, "channels": [], "joules": [[] for _ in record["t_s"]]}
+        return record
+
+    original = plot_data(read_run_log(run_log))
+    data = plot_data(read_run_log(rewrite(run_log, tmp_path / "empty.jsonl", empty_first)))
+    assert [s.id for s in data.channels] == [s.id for s in original.channels]
+    assert 0 < len(data.channels[0].t_min) <= len(original.channels[0].t_min)

@@ -16,6 +16,7 @@ from carbon_callbacks.intensity.electricitymaps import URL_ENV as EM_URL_ENV
 from carbon_callbacks.intensity.uk import URL_ENV as UK_URL_ENV
 from tests.intensity.uk_payloads import national
 from tests.meters.fake_powercap import FakePowercap
+from tests.secret_tokens import TOKEN
 
 ONE_WH_UJ = 3_600_000_000
 
@@ -147,7 +148,7 @@ def test_the_token_appears_nowhere(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    token = "tok-Zq8-never-show-me"
+    token = TOKEN
     monkeypatch.setenv(EM_URL_ENV, httpserver.url_for("/"))
     monkeypatch.setenv("ELECTRICITYMAPS_API_TOKEN", token)
     httpserver.expect_request(re.compile("^/v3/")).respond_with_json(

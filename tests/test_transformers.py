@@ -36,6 +36,7 @@ from carbon_callbacks import CarbonCallbacksWarning, read_run_log  # noqa: E402
 from carbon_callbacks.transformers import CarbonCallback  # noqa: E402
 from tests.conftest import sampler_threads  # noqa: E402
 from tests.meters.fake_powercap import FakePowercap  # noqa: E402
+from tests.secret_tokens import TOKEN  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 J_PER_KWH = 3_600_000.0
@@ -402,11 +403,11 @@ def test_without_a_trainer_metrics_go_to_log_history_with_a_warning(powercap: Fa
 
 def test_saved_state_is_json_without_secrets(tmp_path: Path) -> None:
     callback = CarbonCallback(
-        prefix="energy/", output_dir=tmp_path / "runs", electricitymaps_token="secret-token",
+        prefix="energy/", output_dir=tmp_path / "runs", electricitymaps_token=TOKEN,
         zone="DK-DK1",
     )  # fmt: skip
     text = json.dumps(callback.state())
-    assert "secret-token" not in text
+    assert TOKEN not in text
     expected = {"prefix": "energy/", "summary": True, "output_dir": str(tmp_path / "runs")}
     assert json.loads(text)["args"] == expected | {"zone": "DK-DK1"}
 

@@ -11,7 +11,12 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from carbon_callbacks._env import in_range, range_text
+
 Basis = Literal["lifecycle", "direct", "mixed"]
+MAX_G_PER_KWH = 1e6
+"""Largest carbon intensity accepted anywhere: given, from an API, or read from a run log (coal is
+about 1,000 gCO2e/kWh). It keeps every figure derived from it finite."""
 
 
 @dataclass(frozen=True)
@@ -146,16 +151,19 @@ class ConstantIntensity:
 
 
 def check_g_per_kwh(value: object, name: str) -> float:
-    """Validate a user-given intensity: a finite number >= 0, or raise with what to write.
+    """Validate a user-given intensity: a finite number from 0 to ``MAX_G_PER_KWH``.
 
     Raises:
         TypeError: Not a number.
-        ValueError: Negative, NaN or infinite.
+        ValueError: Negative, NaN, infinite or above ``MAX_G_PER_KWH``; the message says what to
+            write.
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{name} must be a number of gCO2e/kWh, got {value!r}; write {name}=250.0")
-    if not math.isfinite(value) or value < 0:
+    if not in_range(value, 0.0, MAX_G_PER_KWH):
         raise ValueError(
-            f"{name} must be a finite number of gCO2e/kWh >= 0, got {value!r}; write {name}=250.0"
+            f"{name} must be a finite number of gCO2e/kWh "
+            f"{range_text(0.0, MAX_G_PER_KWH, False)} (coal is about 1,000), got {value!r}; "
+            f"write {name}=250.0"
         )
     return float(value)

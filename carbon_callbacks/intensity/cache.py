@@ -9,16 +9,20 @@ caller, which warns once and goes on.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 from carbon_callbacks.intensity.base import IntensitySlot
 
 CACHE_DIR_ENV = "CARBON_CALLBACKS_CACHE_DIR"
 CACHE_VERSION = 1
+MAX_FILE_BYTES = 8 * 1024 * 1024
+"""A larger file is not read: a year of five-minute slots is about 5 MB."""
 
 
 @dataclass(frozen=True)
@@ -32,7 +36,7 @@ class CachedSeries:
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     """The cache folder: the variable, else the XDG cache home, else ``~/.cache``."""
     env = os.environ if environ is None else environ
-    if env.get(CACHE_DIR_ENV):
+    if env.get(CACHE_DIR_ENV, "").strip():  # blank is unset, as for every variable
         return Path(env[CACHE_DIR_ENV])
     base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "carbon-callbacks"
@@ -52,17 +56,30 @@ class IntensityCache:
         self.path = directory / f"intensity-{slug}.json"
 
     def load(self) -> CachedSeries | None:
-        """The cached series, or None when there is none or it is unreadable."""
+        """The cached series, or None when there is none or it is unreadable or malformed.
+
+        The file is data from disk, checked as strictly as an API answer: every slot must be
+        ``[start, end, g_per_kwh, forecast]`` with finite numbers, ``end > start``, an intensity
+        >= 0 and a true/false flag; one bad slot refuses the whole file (it is refetched).
+        """
         try:
-            document = json.loads(self.path.read_text(encoding="utf-8"))
-            if document.get("version") != CACHE_VERSION:
+            if self.path.stat().st_size > MAX_FILE_BYTES:
                 return None
-            slots = tuple(
-                IntensitySlot(float(s), float(e), float(g), bool(f))
-                for s, e, g, f in document["slots"]
+            document = json.loads(
+                self.path.read_text(encoding="utf-8"),
+                parse_constant=_refuse,
+                parse_float=_finite,
             )
-            return CachedSeries(float(document["fetched_unix"]), slots)
-        except (OSError, ValueError, TypeError, KeyError, AttributeError):
+            if not isinstance(document, dict):
+                return None
+            version, fetched, rows = (document.get(k) for k in ("version", "fetched_unix", "slots"))
+            if type(version) is not int or version != CACHE_VERSION:
+                return None
+            if not _is_number(fetched) or not isinstance(rows, list):
+                return None
+            slots = tuple(_slot(row) for row in rows)
+            return CachedSeries(float(fetched), slots)
+        except (OSError, ValueError, RecursionError):
             return None
 
     def save(self, fetched_unix: float, slots: tuple[IntensitySlot, ...]) -> None:
@@ -87,3 +104,37 @@ class IntensityCache:
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
+
+
+def _slot(row: object) -> IntensitySlot:
+    """One cached slot, checked.
+
+    Raises:
+        ValueError: Not ``[start, end, g_per_kwh, forecast]`` with sane values.
+    """
+    if not isinstance(row, list) or len(row) != 4:
+        raise ValueError("a slot is not [start, end, g_per_kwh, forecast]")
+    start, end, g_per_kwh, forecast = row
+    if not (_is_number(start) and _is_number(end) and _is_number(g_per_kwh)):
+        raise ValueError("a slot holds a value that is not a number")
+    if not isinstance(forecast, bool) or end <= start or g_per_kwh < 0:
+        raise ValueError("a slot is empty, reversed, negative or has no forecast flag")
+    return IntensitySlot(float(start), float(end), float(g_per_kwh), forecast)
+
+
+def _is_number(value: object) -> TypeGuard[int | float]:
+    """A finite number; JSON's true and false are not numbers here."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return abs(value) < 1e300 if isinstance(value, int) else math.isfinite(value)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text[:20]} is out of range")
+    return value
+
+
+def _refuse(name: str) -> float:
+    raise ValueError(f"{name} is not a number a cache holds")

@@ -20,6 +20,7 @@ import requests
 from carbon_callbacks.intensity.base import Basis, IntensitySlot, ProviderError
 from carbon_callbacks.intensity.http import (
     DEFAULT_TIMEOUT,
+    api_url,
     get_json,
     new_session,
     number,
@@ -44,14 +45,17 @@ class ElectricityMaps:
     Args:
         zone: The zone key, e.g. ``"DE"``, ``"DK-DK1"``, ``"US-CAL-CISO"``.
         token: The API token (``$ELECTRICITYMAPS_API_TOKEN``); never shown anywhere.
-        base_url: The API's address; default ``$CARBON_CALLBACKS_ELECTRICITYMAPS_URL``, else the
-            public API.
+        token_source: Where the token came from (an argument or a variable's name), named in the
+            message about a token that cannot be used.
+        base_url: The API's address; default ``$CARBON_CALLBACKS_ELECTRICITYMAPS_URL`` (blank is
+            unset), else the public API.
         session: The HTTP session to use; a new one by default.
         timeout: Seconds to connect and to wait for each read.
         environ: The environment to read the URL override from; ``os.environ`` by default.
 
     Raises:
-        ValueError: No token, a token that cannot be sent in a header, or a malformed zone.
+        ValueError: No token, a token that cannot be sent in a header, a malformed zone, or an
+            address that is not an http(s) URL.
     """
 
     name = "Electricity Maps"
@@ -62,6 +66,7 @@ class ElectricityMaps:
         zone: str,
         token: str,
         *,
+        token_source: str = "token",
         base_url: str | None = None,
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
@@ -70,13 +75,14 @@ class ElectricityMaps:
         secret = (token or "").strip()
         if not secret:
             raise ValueError(
-                f"Electricity Maps needs an API token: set {TOKEN_ENV} "
-                "(a free one comes from https://portal.electricitymaps.com)"
+                f"Electricity Maps needs an API token, and the one given ({token_source}) is "
+                f"empty: set {TOKEN_ENV} (a free one comes from https://portal.electricitymaps.com)"
             )
         if not _TOKEN.fullmatch(secret):
             raise ValueError(
-                f"the Electricity Maps token in {TOKEN_ENV} holds spaces or unusual characters; "
-                "copy it again from https://portal.electricitymaps.com"
+                f"the Electricity Maps token ({token_source}) holds spaces or unusual characters "
+                "(it is not shown here); copy it again from "
+                "https://portal.electricitymaps.com"
             )
         if not _ZONE.fullmatch(zone.strip()):
             raise ValueError(
@@ -86,7 +92,7 @@ class ElectricityMaps:
         env = os.environ if environ is None else environ
         self.zone = zone.strip()
         self._headers = {"auth-token": secret, "Accept": "application/json"}
-        self._base_url = (base_url or env.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+        self._base_url = api_url(base_url, URL_ENV, env, DEFAULT_URL)
         self._session = session or new_session()
         self._timeout = timeout
 

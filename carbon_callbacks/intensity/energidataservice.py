@@ -20,6 +20,7 @@ import requests
 from carbon_callbacks.intensity.base import Basis, IntensitySlot, ProviderError
 from carbon_callbacks.intensity.http import (
     DEFAULT_TIMEOUT,
+    api_url,
     get_json,
     new_session,
     number,
@@ -49,14 +50,14 @@ class EnergiDataService:
 
     Args:
         price_area: ``"DK1"`` (west of the Great Belt) or ``"DK2"`` (east).
-        base_url: The API's address; default ``$CARBON_CALLBACKS_ENERGIDATASERVICE_URL``, else the
-            public API.
+        base_url: The API's address; default ``$CARBON_CALLBACKS_ENERGIDATASERVICE_URL`` (blank is
+            unset), else the public API.
         session: The HTTP session to use; a new one by default.
         timeout: Seconds to connect and to wait for each read.
         environ: The environment to read the URL override from; ``os.environ`` by default.
 
     Raises:
-        ValueError: ``price_area`` is neither DK1 nor DK2.
+        ValueError: ``price_area`` is neither DK1 nor DK2, or the address is not an http(s) URL.
     """
 
     name = "Energi Data Service"
@@ -80,7 +81,7 @@ class EnergiDataService:
         env = os.environ if environ is None else environ
         self._area = area
         self.zone = f"DK-{area}"
-        self._base_url = (base_url or env.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+        self._base_url = api_url(base_url, URL_ENV, env, DEFAULT_URL)
         self._session = session or new_session()
         self._timeout = timeout
 

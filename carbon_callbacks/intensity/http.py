@@ -8,7 +8,6 @@ does not retry; the background fetcher that calls the clients owns retries and t
 from __future__ import annotations
 
 import json
-import math
 import re
 import socket
 import threading
@@ -22,8 +21,9 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
+from carbon_callbacks._env import in_range, range_text
 from carbon_callbacks._version import __version__
-from carbon_callbacks.intensity.base import IntensitySlot, ProviderError
+from carbon_callbacks.intensity.base import MAX_G_PER_KWH, IntensitySlot, ProviderError
 
 DEFAULT_TIMEOUT = (2.0, 5.0)
 """Seconds to connect and to wait for each read; their sum also bounds a whole request."""
@@ -127,16 +127,22 @@ def parse_utc(text: object) -> float:
 
 
 def number(value: object) -> float:
-    """A finite, non-negative intensity from a JSON value (a number or a numeric string).
+    """A finite intensity from 0 to ``MAX_G_PER_KWH``, from a JSON number or numeric string.
+
+    The upper bound is the one run logs are read with, so a figure an API gives can always be
+    reported.
 
     Raises:
-        ValueError: None, a bool, NaN, infinite, negative or not numeric.
+        ValueError: None, a bool, NaN, infinite, out of range or not numeric.
     """
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise ValueError(f"not a number: {value!r}")
-    result = float(value)
-    if not math.isfinite(result) or result < 0:
-        raise ValueError(f"not a finite number >= 0: {value!r}")
+    try:
+        result = float(value)
+    except OverflowError:  # an integer past the float range, as JSON allows
+        raise ValueError(f"not a finite number: {str(value)[:20]}...") from None
+    if not in_range(result, 0.0, MAX_G_PER_KWH):
+        raise ValueError(f"not a finite number {range_text(0.0, MAX_G_PER_KWH, False)}: {value!r}")
     return result
 
 
@@ -169,6 +175,34 @@ def spans(start_unix: float, end_unix: float, longest_s: float) -> list[tuple[fl
         if finish >= end_unix:
             return pieces
         begin = finish
+
+
+def api_url(base_url: str | None, variable: str, environ: Mapping[str, str], default: str) -> str:
+    """A live API's address: ``base_url``, else ``variable`` (blank is unset), else ``default``.
+
+    Checked when a client is built, so a mistyped override fails before any training.
+
+    Raises:
+        ValueError: Not an ``http://`` or ``https://`` address with a host; the message names
+            where the value came from (the argument or the variable) and shows what to write.
+    """
+    raw = base_url if base_url is not None else environ.get(variable, "")
+    if base_url is None and not raw.strip():
+        return default
+    try:
+        parts = urlsplit(raw.strip())
+        usable = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        usable = usable and (parts.port is None or parts.port > 0)
+    except ValueError:  # an unclosed IPv6 bracket, a port that is not a number
+        usable = False
+    if not usable:
+        given, example = (
+            (f"{variable}={raw!r}", f"{variable}={default}")
+            if base_url is None
+            else (f"base_url={raw!r}", f"base_url={default!r}")
+        )
+        raise ValueError(f"{given} is not an http(s) URL; write e.g. {example}")
+    return raw.strip().rstrip("/")
 
 
 def safe_url(url: str) -> str:

@@ -9,18 +9,22 @@ Order, first match wins:
    guessed offline from the system time zone, flagged as guessed);
 5. the World value, with the location marked unknown.
 
-No IP geolocation. Unknown codes fail at construction with close matches in the message.
+No IP geolocation. Unknown codes fail at construction with close matches in the message, which
+names where the value came from (the argument or the ``CARBON_CALLBACKS_*`` variable) and shows what
+to write there instead.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from carbon_callbacks._env import ENV_PREFIX, env_flag
+from carbon_callbacks._env import ENV_PREFIX, env_flag, env_number, env_text
 from carbon_callbacks.intensity import static
 from carbon_callbacks.intensity.base import (
+    MAX_G_PER_KWH,
     ConstantIntensity,
     IntensityProvider,
     IntensityValue,
@@ -31,6 +35,8 @@ from carbon_callbacks.intensity.base import (
 TOKEN_ENV = "ELECTRICITYMAPS_API_TOKEN"
 UK_ZONE = "GB"
 DK_ZONES = {"DK-DK1": "DK1", "DK-DK2": "DK2"}
+_CLOUD_EXAMPLES = {"aws": "eu-north-1", "gcp": "europe-north1", "azure": "swedencentral"}
+"""A region of each cloud, to show in messages."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,9 @@ class IntensitySettings:
         uk_postcode: Outward UK postcode for regional UK data, e.g. ``"RG10"``.
         live: Use live grid data for the zone.
         electricitymaps_token: Electricity Maps API token (live data outside GB and DK).
+        sources: The variable each setting read from the environment came from, by argument
+            name (``{"zone": "CARBON_CALLBACKS_ZONE"}``), so that messages name it; settings
+            given as arguments are not listed.
     """
 
     g_per_kwh: float | None = None
@@ -56,6 +65,7 @@ class IntensitySettings:
     uk_postcode: str | None = None
     live: bool = False
     electricitymaps_token: str | None = field(default=None, repr=False)
+    sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def public_dict(self) -> dict[str, object]:
         """The settings as JSON-ready values, without the token (only whether one is set)."""
@@ -85,34 +95,43 @@ def intensity_settings(
 ) -> IntensitySettings:
     """Merge arguments and ``CARBON_CALLBACKS_*`` variables into checked settings.
 
+    A variable set to nothing counts as unset. The token comes from the argument, else
+    ``CARBON_CALLBACKS_ELECTRICITYMAPS_TOKEN``, else ``ELECTRICITYMAPS_API_TOKEN``.
+
     Raises:
-        ValueError, TypeError: A value or a combination is invalid; the message says what to write.
+        ValueError, TypeError: A value or a combination is invalid; the message names where the
+            value came from and says what to write.
     """
     env = os.environ if environ is None else environ
-    g_per_kwh = intensity_g_per_kwh
-    if g_per_kwh is None and env.get(ENV_PREFIX + "INTENSITY_G_PER_KWH"):
-        raw = env[ENV_PREFIX + "INTENSITY_G_PER_KWH"]
-        try:
-            g_per_kwh = float(raw)
-        except ValueError:
-            raise ValueError(
-                f"{ENV_PREFIX}INTENSITY_G_PER_KWH={raw!r} is not a number; "
-                f"write e.g. {ENV_PREFIX}INTENSITY_G_PER_KWH=250"
-            ) from None
-    if g_per_kwh is not None:
-        g_per_kwh = check_g_per_kwh(g_per_kwh, "intensity_g_per_kwh")
-    token = electricitymaps_token or env.get(ENV_PREFIX + "ELECTRICITYMAPS_TOKEN") or None
+    sources: dict[str, str] = {}
+    if intensity_g_per_kwh is not None:
+        g_per_kwh: float | None = check_g_per_kwh(intensity_g_per_kwh, "intensity_g_per_kwh")
+    else:
+        g_per_kwh = env_number(
+            "intensity_g_per_kwh", env, minimum=0.0, maximum=MAX_G_PER_KWH, example="250"
+        )
+        _note_source("intensity_g_per_kwh", g_per_kwh, sources)
+    if live is None:
+        live = env_flag("live", env, default=False)
+        _note_source("live", env_text("live", env), sources)
+    token = electricitymaps_token or None
+    if token is None:
+        token = env_text("electricitymaps_token", env)
+        _note_source("electricitymaps_token", token, sources)
+    if token is None and (env.get(TOKEN_ENV) or "").strip():
+        token, sources["electricitymaps_token"] = env[TOKEN_ENV], TOKEN_ENV
     settings = IntensitySettings(
         g_per_kwh=g_per_kwh,
-        country=_text("country", country, env),
-        zone=_text("zone", zone, env),
-        cloud=_text("cloud", cloud, env),
-        region=_text("region", region, env),
-        uk_postcode=_text("uk_postcode", uk_postcode, env),
-        live=live if live is not None else env_flag("live", env, default=False),
-        electricitymaps_token=token or env.get(TOKEN_ENV) or None,
+        country=_text("country", country, env, sources),
+        zone=_text("zone", zone, env, sources),
+        cloud=_text("cloud", cloud, env, sources),
+        region=_text("region", region, env, sources),
+        uk_postcode=_text("uk_postcode", uk_postcode, env, sources),
+        live=live,
+        electricitymaps_token=token,
+        sources=sources,
     )
-    _check_combination(settings)
+    _check_combination(settings, env)
     return settings
 
 
@@ -163,7 +182,7 @@ def _static_value(settings: IntensitySettings, environ: Mapping[str, str] | None
     if settings.country is not None:
         return static.country(settings.country).value()
     if settings.zone is not None:
-        yearly = _zone_country(settings.zone)
+        yearly = _zone_country(settings, os.environ if environ is None else environ)
         if yearly.code == settings.zone:
             return yearly.value()
         return yearly.value(
@@ -192,7 +211,12 @@ def _live_source(settings: IntensitySettings, environ: Mapping[str, str] | None)
     if settings.electricitymaps_token is not None:
         from carbon_callbacks.intensity.electricitymaps import ElectricityMaps
 
-        return ElectricityMaps(zone, settings.electricitymaps_token, environ=environ)
+        return ElectricityMaps(
+            zone,
+            settings.electricitymaps_token,
+            token_source=_named(settings, "electricitymaps_token"),
+            environ=environ,
+        )
     if zone == UK_ZONE:
         from carbon_callbacks.intensity.uk import UkCarbonIntensity
 
@@ -202,9 +226,11 @@ def _live_source(settings: IntensitySettings, environ: Mapping[str, str] | None)
 
         return EnergiDataService(DK_ZONES[zone], environ=environ)
     if zone == "DK":
+        by_variable = bool({"zone", "country"} & settings.sources.keys())
         raise ValueError(
-            "live data for Denmark needs a price area: write zone='DK-DK1' (west) or "
-            "zone='DK-DK2' (east)"
+            f"live data for Denmark needs a price area: write "
+            f"{_assignment('zone', 'DK-DK1', by_variable)} (west) or "
+            f"{_assignment('zone', 'DK-DK2', by_variable)} (east)"
         )
     raise ValueError(
         f"live data for {zone} needs an Electricity Maps token: set {TOKEN_ENV} or pass "
@@ -222,66 +248,199 @@ def _live_zone(settings: IntensitySettings) -> str:
         return static.country(settings.country).code
     if settings.cloud is not None and settings.region is not None:
         return static.cloud_region(settings.cloud, settings.region).country
+    by_variable = "live" in settings.sources
+    examples = [
+        _assignment(name, value, by_variable)
+        for name, value in (("zone", "DK-DK1"), ("country", "GB"), ("cloud", "aws"))
+    ]
     raise ValueError(
-        "live=True needs a location: write e.g. zone='DK-DK1', country='GB' or "
-        "cloud='aws', region='eu-north-1'"
+        f"{_named(settings, 'live') if by_variable else 'live=True'} needs a location: write "
+        f"e.g. {examples[0]}, {examples[1]} or {examples[2]} with "
+        f"{_assignment('region', 'eu-north-1', by_variable)}"
     )
 
 
-def _check_combination(settings: IntensitySettings) -> None:
-    places = [
-        name
-        for name, value in (
-            ("country", settings.country),
-            ("zone", settings.zone),
-            ("cloud", settings.cloud),
-        )
-        if value is not None
-    ]
+def _check_combination(settings: IntensitySettings, env: Mapping[str, str]) -> None:
+    """Refuse contradictory settings and unknown places, naming where each value came from."""
+    places = [name for name in ("country", "zone", "cloud") if getattr(settings, name) is not None]
     if len(places) > 1:
+        named = " and ".join(_given(settings, name, env) for name in places)
         raise ValueError(
-            f"give one location, not {' and '.join(places)}: e.g. country='SE', or zone='SE-SE3', "
-            "or cloud='aws' with region='eu-north-1'"
+            f"give one location, not {named}: keep one of them, e.g. a country ('SE'), a zone "
+            "('SE-SE3'), or a cloud with its region ('aws' and 'eu-north-1')"
         )
-    if (settings.cloud is None) != (settings.region is None):
+    if settings.cloud is not None and settings.region is None:
+        example = _region_example(settings.cloud)
         raise ValueError(
-            "cloud and region go together: write e.g. cloud='aws', region='eu-north-1'"
+            f"{_given(settings, 'cloud', env)} needs a region: cloud and region go together; "
+            f"write e.g. {_assignment('region', example, 'cloud' in settings.sources)} with it"
         )
-    if settings.uk_postcode is not None and places:
-        in_gb = settings.zone == UK_ZONE or (
-            settings.country is not None and static.country(settings.country).code == UK_ZONE
+    if settings.region is not None and settings.cloud is None:
+        example = next(iter(_clouds_with(settings.region)), "aws")
+        raise ValueError(
+            f"{_given(settings, 'region', env)} needs a cloud: cloud and region go together; "
+            f"write e.g. {_assignment('cloud', example, 'region' in settings.sources)} with it"
         )
-        if not in_gb:
-            raise ValueError(
-                "uk_postcode is for runs in Great Britain; drop it or the other location"
-            )
     if settings.g_per_kwh is not None and settings.live:
+        live = _given(settings, "live", env) if "live" in settings.sources else "live=True"
         raise ValueError(
-            "intensity_g_per_kwh overrides every other source, so live=True would do nothing; "
-            "drop one of them"
+            f"{_named(settings, 'intensity_g_per_kwh')} overrides every other source, so {live} "
+            "would do nothing; drop one of them"
         )
+    _check_place(settings, env)
+    if settings.uk_postcode is not None:
+        _check_postcode(settings, env, places)
+
+
+def _check_place(settings: IntensitySettings, env: Mapping[str, str]) -> None:
+    """Refuse an unknown zone, country, cloud or region; a region of another cloud names it."""
     if settings.zone is not None:
-        _zone_country(settings.zone)
+        _zone_country(settings, env)
     elif settings.country is not None:
-        static.country(settings.country)
+        try:
+            static.country(settings.country)
+        except static.UnknownLocationError as error:
+            raise _from_variable(error, settings, env, "country") from None
     elif settings.cloud is not None and settings.region is not None:
-        static.cloud_region(settings.cloud, settings.region)
+        try:
+            static.cloud_region(settings.cloud, settings.region)
+        except static.UnknownLocationError as error:
+            holders = _clouds_with(settings.region)
+            if not holders:
+                raise _from_variable(error, settings, env, "cloud", "region") from None
+            raise static.UnknownLocationError(
+                f"{_given(settings, 'cloud', env)} has no region {settings.region!r}, which is a "
+                f"region of {' and '.join(holders)}: write e.g. "
+                f"{_write(settings, 'cloud', holders[0])}"
+            ) from None
 
 
-def _zone_country(zone: str) -> static.YearlyIntensity:
-    """The country a zone lies in (its part before the first ``-``); unknown ones fail clearly."""
-    country_code = zone.split("-")[0]
+def _check_postcode(settings: IntensitySettings, env: Mapping[str, str], places: list[str]) -> None:
+    """Refuse a UK postcode of the wrong form, or with a place outside Great Britain.
+
+    Checked here, not only when live data is asked for (the only use of the postcode), so a
+    mistake shows at once.
+    """
+    from carbon_callbacks.intensity.uk import outward_code
+
     try:
-        return static.country(country_code)
+        outward_code(settings.uk_postcode or "")
+    except ValueError:
+        if "uk_postcode" not in settings.sources:
+            raise
+        raise ValueError(
+            f"{_given(settings, 'uk_postcode', env)} is not a UK postcode; write e.g. "
+            f"{_write(settings, 'uk_postcode', 'RG10')} (a postcode's outward part, the letters "
+            "and digits before the space), or leave it unset for national figures"
+        ) from None
+    in_gb = settings.zone == UK_ZONE or (
+        settings.country is not None and static.country(settings.country).code == UK_ZONE
+    )
+    if places and not in_gb:
+        raise ValueError(
+            f"{_named(settings, 'uk_postcode')} is for runs in Great Britain; drop it or "
+            f"{_given(settings, places[0], env)}"
+        )
+
+
+def _zone_country(settings: IntensitySettings, env: Mapping[str, str]) -> static.YearlyIntensity:
+    """The country a zone lies in (its part before the first ``-``); unknown ones fail clearly."""
+    zone = settings.zone or ""
+    try:
+        return static.country(zone.split("-")[0])
     except static.UnknownLocationError as error:
+        reason = str(error).split(";")[0]
+        what = (
+            f"{_given(settings, 'zone', env)} is not a known zone"
+            if "zone" in settings.sources
+            else f"unknown zone {zone!r}"
+        )
         raise static.UnknownLocationError(
-            f"unknown zone {zone!r}: a zone starts with its country's ISO code, as in 'DK-DK1', "
-            f"'SE-SE3' or 'US-CAL-CISO' ({error})"
+            f"{what}: a zone starts with its country's ISO code ({reason}); write e.g. "
+            f"{_write(settings, 'zone', 'DK-DK1')}, or one such as 'SE-SE3' or 'US-CAL-CISO'"
         ) from None
 
 
-def _text(name: str, value: str | None, env: Mapping[str, str]) -> str | None:
-    raw = value if value is not None else env.get(ENV_PREFIX + name.upper())
+def _clouds_with(region: str) -> list[str]:
+    """The clouds that have a region of this name."""
+    found = []
+    for cloud in _CLOUD_EXAMPLES:
+        try:
+            static.cloud_region(cloud, region)
+        except static.UnknownLocationError:
+            continue
+        found.append(cloud)
+    return found
+
+
+def _region_example(cloud: str) -> str:
+    """A region of ``cloud`` (any of its names), for a message; an AWS one when it is unknown."""
+    for example in _CLOUD_EXAMPLES.values():
+        try:
+            return static.cloud_region(cloud, example).region
+        except static.UnknownLocationError:
+            continue
+    return _CLOUD_EXAMPLES["aws"]
+
+
+def _from_variable(
+    error: static.UnknownLocationError,
+    settings: IntensitySettings,
+    env: Mapping[str, str],
+    *names: str,
+) -> static.UnknownLocationError:
+    """``error`` as is for arguments; for variables, naming them and written in their form.
+
+    The lookup's message says e.g. ``write country='SE'``: for a value from
+    ``CARBON_CALLBACKS_COUNTRY`` that becomes ``write CARBON_CALLBACKS_COUNTRY=SE``.
+    """
+    from_variables = [name for name in names if name in settings.sources]
+    if not from_variables:
+        return error
+    text = str(error)
+    for name in from_variables:
+        text = re.sub(rf"\b{name}='([^']*)'", rf"{settings.sources[name]}=\1", text)
+    given = ", ".join(_given(settings, name, env) for name in from_variables)
+    return static.UnknownLocationError(f"{given}: {text}")
+
+
+def _named(settings: IntensitySettings, name: str) -> str:
+    """Where a setting came from: its variable, else the argument ``name``."""
+    return settings.sources.get(name, name)
+
+
+def _given(settings: IntensitySettings, name: str, env: Mapping[str, str]) -> str:
+    """``CARBON_CALLBACKS_ZONE='QQ-1'`` (as written) or ``zone='QQ-1'``: a value and its source."""
+    variable = settings.sources.get(name)
+    if variable is not None:
+        return f"{variable}={env.get(variable)!r}"
+    return f"{name}={getattr(settings, name)!r}"
+
+
+def _write(settings: IntensitySettings, name: str, value: str) -> str:
+    """What to write for the setting ``name``, in the form (variable or argument) it came in."""
+    return _assignment(name, value, name in settings.sources)
+
+
+def _assignment(name: str, value: str, by_variable: bool) -> str:
+    """``CARBON_CALLBACKS_ZONE=DK-DK1`` or ``zone='DK-DK1'``."""
+    return f"{ENV_PREFIX}{name.upper()}={value}" if by_variable else f"{name}={value!r}"
+
+
+def _note_source(name: str, value: object, sources: dict[str, str]) -> None:
+    """Record that the setting ``name`` came from its variable, when the variable gave a value."""
+    if value is not None:
+        sources[name] = ENV_PREFIX + name.upper()
+
+
+def _text(
+    name: str, value: str | None, env: Mapping[str, str], sources: dict[str, str]
+) -> str | None:
+    """A location argument, else its variable (blank is unset), stripped; zones upper-cased."""
+    raw = value
+    if raw is None:
+        raw = env_text(name, env)
+        _note_source(name, raw, sources)
     if raw is None:
         return None
     if not isinstance(raw, str):

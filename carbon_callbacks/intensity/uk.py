@@ -18,6 +18,7 @@ import requests
 from carbon_callbacks.intensity.base import Basis, IntensitySlot, ProviderError
 from carbon_callbacks.intensity.http import (
     DEFAULT_TIMEOUT,
+    api_url,
     get_json,
     new_session,
     number,
@@ -42,13 +43,15 @@ class UkCarbonIntensity:
     Args:
         postcode: A postcode's outward code (``"RG10"``, ``"SW1A"``, ``"EC1"``) or a full postcode,
             whose outward part is used; None for national figures.
-        base_url: The API's address; default ``$CARBON_CALLBACKS_UK_API_URL``, else the public API.
+        base_url: The API's address; default ``$CARBON_CALLBACKS_UK_API_URL`` (blank is unset), else
+            the public API.
         session: The HTTP session to use; a new one by default.
         timeout: Seconds to connect and to wait for each read.
         environ: The environment to read the URL override from; ``os.environ`` by default.
 
     Raises:
-        ValueError: ``postcode`` is not a UK postcode or outward code.
+        ValueError: ``postcode`` is not a UK postcode or outward code, or the address is not an
+            http(s) URL.
     """
 
     name = "UK Carbon Intensity API"
@@ -66,7 +69,7 @@ class UkCarbonIntensity:
         env = os.environ if environ is None else environ
         self._postcode = None if postcode is None else outward_code(postcode)
         self.zone = "GB" if self._postcode is None else f"GB {self._postcode}"
-        self._base_url = (base_url or env.get(URL_ENV) or DEFAULT_URL).rstrip("/")
+        self._base_url = api_url(base_url, URL_ENV, env, DEFAULT_URL)
         self._session = session or new_session()
         self._timeout = timeout
 

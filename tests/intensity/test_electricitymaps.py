@@ -17,9 +17,9 @@ from pytest_httpserver import HTTPServer
 from carbon_callbacks.intensity.base import IntensitySlot, LiveSource, ProviderError
 from carbon_callbacks.intensity.electricitymaps import URL_ENV, ElectricityMaps
 from tests.intensity.servers import closed_port, raw_server, silent
+from tests.secret_tokens import OTHER_TOKEN, TOKEN
 
 PAYLOADS = Path(__file__).parent / "payloads"
-TOKEN = "em-SECRET-token-0123456789"
 HOUR = 3600.0
 PARAMS = {"zone": "DE", "emissionFactorType": "lifecycle", "disableCallerLookup": "true"}
 HISTORY = "/v3/carbon-intensity/history"
@@ -253,11 +253,28 @@ def test_missing_token_names_the_variable(token: str) -> None:
         ElectricityMaps("DE", token)
 
 
-def test_token_unfit_for_a_header_is_refused_without_showing_it() -> None:
+@pytest.mark.parametrize(
+    ("source", "named"),
+    [(None, "(token)"), ("CARBON_CALLBACKS_ELECTRICITYMAPS_TOKEN", "(CARBON_CALLBACKS_")],
+)
+def test_token_unfit_for_a_header_is_refused_naming_its_source_without_showing_it(
+    source: str | None, named: str
+) -> None:
     with pytest.raises(ValueError) as caught:
-        ElectricityMaps("DE", "abc def\n")
-    assert "abc def" not in str(caught.value)
-    assert "ELECTRICITYMAPS_API_TOKEN" in str(caught.value)
+        if source is None:
+            ElectricityMaps("DE", f"{TOKEN} {OTHER_TOKEN}\n")
+        else:
+            ElectricityMaps("DE", f"{TOKEN} {OTHER_TOKEN}\n", token_source=source)
+    assert TOKEN not in str(caught.value) and OTHER_TOKEN not in str(caught.value)
+    assert named in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "api.electricitymap.org", "https://"])
+def test_an_address_that_is_not_http_is_refused_naming_its_source(url: str) -> None:
+    with pytest.raises(ValueError, match=rf"^base_url='{re.escape(url)}' is not an http\(s\) URL"):
+        ElectricityMaps("DE", TOKEN, base_url=url)
+    with pytest.raises(ValueError, match=rf"^{URL_ENV}='{re.escape(url)}' is not an http\(s\) URL"):
+        ElectricityMaps("DE", TOKEN, environ={URL_ENV: url})
 
 
 @pytest.mark.parametrize("zone", ["", "D", "Germany!", "DE DK1", "-DE"])

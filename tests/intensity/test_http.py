@@ -11,8 +11,9 @@ from requests.adapters import HTTPAdapter
 from werkzeug import Response
 
 from carbon_callbacks._version import __version__
-from carbon_callbacks.intensity.base import IntensitySlot, ProviderError
+from carbon_callbacks.intensity.base import MAX_G_PER_KWH, IntensitySlot, ProviderError
 from carbon_callbacks.intensity.http import (
+    api_url,
     get_json,
     new_session,
     number,
@@ -22,6 +23,7 @@ from carbon_callbacks.intensity.http import (
     spans,
 )
 from tests.intensity.servers import closed_port, cut_off, raw_server, silent, stall, trickle
+from tests.secret_tokens import TOKEN
 
 FAST = (0.5, 0.5)
 
@@ -90,7 +92,7 @@ def test_error_pages_that_are_not_json_give_the_status_only(httpserver_ipv4: HTT
 def test_server_message_is_shortened_and_never_echoes_header_values(
     httpserver_ipv4: HTTPServer,
 ) -> None:
-    secret = "tok-1234567890"
+    secret = TOKEN
     message = f"token {secret} is not valid " + "x" * 500
     httpserver_ipv4.expect_request("/e").respond_with_json({"message": message}, status=401)
     error = failure(httpserver_ipv4.url_for("/e"), headers={"auth-token": secret})
@@ -102,7 +104,7 @@ def test_server_message_is_shortened_and_never_echoes_header_values(
 def test_redirects_are_not_followed(httpserver_ipv4: HTTPServer) -> None:
     elsewhere = httpserver_ipv4.url_for("/elsewhere")
     httpserver_ipv4.expect_request("/r").respond_with_data("", 302, headers={"Location": elsewhere})
-    error = failure(httpserver_ipv4.url_for("/r"), headers={"auth-token": "t"})
+    error = failure(httpserver_ipv4.url_for("/r"), headers={"auth-token": TOKEN})
     assert error.reason == "HTTP 302 (redirected elsewhere; not followed)"
     assert [request.path for request, _ in httpserver_ipv4.log] == ["/r"]
 
@@ -254,14 +256,16 @@ def test_parse_utc_rejects(text: object) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"), [(5, 5.0), (0, 0.0), (68.5, 68.5), ("68.000000", 68.0)]
+    ("value", "expected"),
+    [(5, 5.0), (0, 0.0), (68.5, 68.5), ("68.000000", 68.0), (MAX_G_PER_KWH, MAX_G_PER_KWH)],
 )
 def test_number_accepts(value: object, expected: float) -> None:
     assert number(value) == expected
 
 
 @pytest.mark.parametrize(
-    "value", [None, True, False, math.nan, math.inf, -1, "-3", "abc", "", "nan", [], {}]
+    "value",
+    [None, True, False, math.nan, math.inf, -1, "-3", "abc", "", "nan", [], {}, "2e6", 10**400],
 )
 def test_number_rejects(value: object) -> None:
     with pytest.raises(ValueError):
@@ -287,4 +291,56 @@ def test_spans_split_long_ranges() -> None:
 def test_safe_url_drops_credentials_and_query() -> None:
     assert safe_url("https://user:pw@api.example:8443/v3/x?token=abc#f") == (
         "https://api.example:8443/v3/x"
+    )
+
+
+DEFAULT = "https://api.example.org"
+VARIABLE = "CARBON_CALLBACKS_TEST_URL"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "environ", "expected"),
+    [
+        (None, {}, DEFAULT),
+        (None, {VARIABLE: ""}, DEFAULT),
+        (None, {VARIABLE: "  "}, DEFAULT),
+        (None, {VARIABLE: " http://127.0.0.1:8080/ "}, "http://127.0.0.1:8080"),
+        ("HTTPS://[::1]:8443/api/", {VARIABLE: "http://ignored.example"}, "HTTPS://[::1]:8443/api"),
+    ],
+)
+def test_api_url_takes_the_argument_then_the_variable_then_the_default(
+    base_url: str | None, environ: dict[str, str], expected: str
+) -> None:
+    assert api_url(base_url, VARIABLE, environ, DEFAULT) == expected
+
+
+BAD_URLS = [
+    "file:///etc/passwd",
+    "ftp://example.org/",
+    "example.org",
+    "https://",
+    "https://:8080/",
+    "http://[::1/",
+    "http://example.org:port/",
+    "http://example.org:0/",
+    "",
+    " ",
+]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_api_url_refuses_what_is_not_http_naming_the_argument(url: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        api_url(url, VARIABLE, {}, DEFAULT)
+    assert str(caught.value) == (
+        f"base_url={url!r} is not an http(s) URL; write e.g. base_url={DEFAULT!r}"
+    )
+
+
+@pytest.mark.parametrize("url", [url for url in BAD_URLS if url.strip()])
+def test_api_url_refuses_what_is_not_http_naming_the_variable(url: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        api_url(None, VARIABLE, {VARIABLE: url}, DEFAULT)
+    assert str(caught.value) == (
+        f"{VARIABLE}={url!r} is not an http(s) URL; write e.g. {VARIABLE}={DEFAULT}"
     )

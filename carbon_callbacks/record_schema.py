@@ -1,0 +1,167 @@
+"""What each run-log record type must look like: field types, checked before a record is filed.
+
+A check takes a value and where it is (``"channels[2].energy_j"``) and returns what is wrong, or
+None. A record's listed fields are checked when present (readers supply defaults for missing
+ones); ``required`` ones must be there. Fields not listed are kept unchecked (newer writers).
+"""
+
+from __future__ import annotations
+
+import reprlib
+from collections.abc import Callable, Mapping
+
+SHOWN = reprlib.Repr()
+"""Shows a value from a log in a message, cut short (a hostile log may hold anything)."""
+SHOWN.maxstring = SHOWN.maxother = 40
+SHOWN.maxlevel = 2
+
+Check = Callable[[object, str], str | None]
+
+
+def _describe(where: str, value: object, expected: str) -> str:
+    return f"{where} is {SHOWN.repr(value)}, expected {expected}"
+
+
+def _kind(expected: str, test: Callable[[object], bool]) -> Check:
+    def check(value: object, where: str) -> str | None:
+        return None if test(value) else _describe(where, value, expected)
+
+    return check
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+_TEXT = _kind("text", lambda value: isinstance(value, str))
+_NUMBER = _kind("a number", _is_number)
+_INTEGER = _kind("an integer", lambda value: isinstance(value, int) and not isinstance(value, bool))
+_FLAG = _kind("true or false", lambda value: isinstance(value, bool))
+_OBJECT = _kind("an object", lambda value: isinstance(value, dict))
+_LIST = _kind("a list", lambda value: isinstance(value, list))
+_TRIPLE = _kind(
+    "[low, mid, high] numbers",
+    lambda value: isinstance(value, list) and len(value) == 3 and all(map(_is_number, value)),
+)
+
+
+def _nullable(inner: Check) -> Check:
+    def check(value: object, where: str) -> str | None:
+        problem = None if value is None else inner(value, where)
+        return None if problem is None else f"{problem} or null"
+
+    return check
+
+
+def _list_of(item: Check) -> Check:
+    def check(value: object, where: str) -> str | None:
+        if not isinstance(value, list):
+            return _describe(where, value, "a list")
+        for index, entry in enumerate(value):
+            problem = item(entry, f"{where}[{index}]")
+            if problem is not None:
+                return problem
+        return None
+
+    return check
+
+
+def _fields(spec: Mapping[str, Check], required: tuple[str, ...] = ()) -> Check:
+    def check(value: object, where: str) -> str | None:
+        if not isinstance(value, dict):
+            return _describe(where or "the record", value, "an object")
+        prefix = f"{where}." if where else ""
+        for name in required:
+            if name not in value:
+                return f"{prefix}{name} is missing"
+        for name, field_check in spec.items():
+            if name in value:
+                problem = field_check(value[name], prefix + name)
+                if problem is not None:
+                    return problem
+        return None
+
+    return check
+
+
+_CHANNEL = {"id": _TEXT, "kind": _TEXT, "device": _TEXT, "method": _TEXT, "how": _TEXT}
+_INTENSITY = _fields(
+    {
+        "g_per_kwh": _NUMBER,
+        "source": _TEXT,
+        "zone": _nullable(_TEXT),
+        "basis": _nullable(_TEXT),
+        "year": _nullable(_INTEGER),
+        "estimated": _FLAG,
+        "guessed_location": _FLAG,
+        "fallback": _nullable(_TEXT),
+    }
+)
+_MEASUREMENT = {
+    "run_id": _TEXT,
+    "name": _TEXT,
+    "start_unix": _NUMBER,
+    "duration_s": _NUMBER,
+    "steps": _nullable(_INTEGER),
+    "energy_j": _nullable(_NUMBER),
+    "energy_kwh": _nullable(_NUMBER),
+    "pue": _NUMBER,
+    "co2e_kg": _nullable(_NUMBER),
+    "intensity": _nullable(_INTENSITY),
+    "partial": _FLAG,
+    "estimated": _FLAG,
+    "channels": _list_of(
+        _fields(
+            _CHANNEL | {"energy_j": _nullable(_NUMBER), "partial": _FLAG, "fault": _nullable(_TEXT)}
+        )
+    ),
+}
+RECORD_FIELDS: dict[str, Check] = {
+    "header": _fields(
+        {
+            "run_id": _TEXT,
+            "run_name": _nullable(_TEXT),
+            "started_unix": _NUMBER,
+            "restarted_unix": _NUMBER,
+            "host": _TEXT,
+            "pid": _INTEGER,
+            "library_version": _TEXT,
+            "python": _TEXT,
+            "platform": _TEXT,
+            "channels": _list_of(_fields(_CHANNEL | {"host_level": _FLAG})),
+            "unavailable": _list_of(_OBJECT),
+            "sampler_interval_s": _NUMBER,
+            "config": _OBJECT,
+            "intensity": _OBJECT,
+            "context": _OBJECT,
+        }
+    ),
+    "window": _fields(_MEASUREMENT, required=("name",)),
+    "summary": _fields(_MEASUREMENT | {"status": _TEXT, "context": _OBJECT}, required=("status",)),
+    "prediction": _fields(
+        {
+            "run_id": _TEXT,
+            "t_unix": _NUMBER,
+            "steps_done": _INTEGER,
+            "total_steps": _INTEGER,
+            "warmup_steps": _nullable(_INTEGER),
+            "energy_kwh": _TRIPLE,
+            "co2e_kg": _nullable(_TRIPLE),
+            "duration_s": _TRIPLE,
+            "interval": _nullable(_NUMBER),
+        },
+        required=("t_unix",),
+    ),
+    # Rows (``t_s``, ``steps``, ``joules``) are checked one by one where they are used: a bad row
+    # costs that row, not the record.
+    "samples": _fields(
+        {
+            "run_id": _TEXT,
+            "channels": _list_of(_TEXT),
+            "t_s": _LIST,
+            "steps": _LIST,
+            "joules": _LIST,
+        },
+        required=("channels", "t_s", "joules"),
+    ),
+}
