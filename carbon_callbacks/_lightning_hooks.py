@@ -102,6 +102,9 @@ class LightningCarbonHooks:
             device_id=nvml_id_of(strategy.root_device),
         )
         self.monitor.announce = type(self)._info
+        # A fresh fit owes nothing to an earlier one with this callback; a resumed fit gets its
+        # checkpoint's totals after this (Lightning restores callback state after ``setup``).
+        self.monitor.load_state_dict({})
         self.monitor.start(rank, _strategy_sum(strategy))
         self.monitor.set_total_steps(_finite_steps(trainer.estimated_stepping_batches))
         every = self._log_every_n_steps
@@ -121,12 +124,14 @@ class LightningCarbonHooks:
         Ctrl-C and SIGTERM (which Lightning raises as ``SIGTERMException``) close the run as
         ``"interrupted"``; any other exception as ``"failed"``.
         """
-        if not self.monitor.rank.distributed:  # the totals need no other rank: log them
-            self._log_to_loggers(trainer, self.monitor.totals(collective=False))
         interrupted = isinstance(exception, KeyboardInterrupt) or (
             type(exception).__name__ == "SIGTERMException"
         )
-        self.monitor.stop("interrupted" if interrupted else "failed")
+        try:
+            if not self.monitor.rank.distributed:  # the totals need no other rank: log them
+                self._log_to_loggers(trainer, self.monitor.totals(collective=False))
+        finally:  # a logger failing here must not leave the run, and its sampler, open
+            self.monitor.stop("interrupted" if interrupted else "failed")
 
     def teardown(self, trainer: Any, pl_module: Any, stage: str) -> None:
         """Stop if ``fit`` ended without ``on_fit_end`` (a tuner's early exit); else a no-op."""

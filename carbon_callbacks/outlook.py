@@ -26,6 +26,9 @@ FORECAST_EVERY_S = 10.0
 """Between epoch ends, the forecast is recomputed at most this often (reading the timeline)."""
 FORECAST_LEN = 6
 """Energy J (low, mid, high), then CO2e kg (low, mid, high)."""
+PREDICTION_RECORD_SPAN_FRACTION = 128
+"""Forecasts are recorded at epoch ends at most every (run length so far / this): every epoch
+in an ordinary run, a few hundred records in a week of short epochs rather than one each."""
 
 
 class Outlook:
@@ -57,6 +60,7 @@ class Outlook:
         self.should_stop = False
         self._forecast = [math.nan] * FORECAST_LEN
         self._forecast_at = -math.inf
+        self._recorded_at = -math.inf
         self._duration_s: float | None = None
 
     def vector(
@@ -108,11 +112,16 @@ class Outlook:
             ]
         self._duration_s = outlook.duration_s[1]
         self._forecast = [*energy, *co2e]
-        if refresh or "forecast" not in self._said:
+        if "forecast" not in self._said or (refresh and self._record_due(now.duration_s)):
+            self._recorded_at = now.duration_s
             record = _prediction_record(outlook, energy, co2e)
             tracker.record("prediction", record)
             self.records.append(record | {"t_unix": time.time()})
         return self._forecast
+
+    def _record_due(self, seconds: float) -> bool:
+        """Whether a forecast made ``seconds`` into the run is kept (thinned in long runs)."""
+        return seconds - self._recorded_at >= seconds / PREDICTION_RECORD_SPAN_FRACTION
 
     def metrics(self, summed: Sequence[float]) -> dict[str, float]:
         """The ``predicted_*`` metrics from a forecast vector summed over the ranks."""

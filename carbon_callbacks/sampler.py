@@ -35,6 +35,10 @@ MAX_FAULT_SPANS = 256
 JOIN_TIMEOUT_S = 5.0
 
 
+_NO_STALE: frozenset[int] = frozenset()
+"""Shared by every sample with no stale channel (an empty frozenset each is half a sample)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Sample:
     """Cumulative joules per channel (in ``Sampler.channels`` order) at one monotonic instant.
@@ -48,7 +52,7 @@ class Sample:
 
     t_ns: int
     joules: tuple[float | None, ...]
-    stale: frozenset[int] = frozenset()
+    stale: frozenset[int] = _NO_STALE
     steps: tuple[int, ...] = ()
 
     def steps_of(self, slot: int) -> int:
@@ -361,7 +365,11 @@ class Sampler:
                     self._record_fault(channel_id, reason, t_ns)
                     if channel_id not in reading.values:
                         failed.add(channel_id)
-        stale = frozenset(i for i, c in enumerate(self._channels) if c.id in failed)
+        stale = (
+            frozenset(i for i, c in enumerate(self._channels) if c.id in failed)
+            if failed
+            else _NO_STALE
+        )
         steps = tuple(0 if count is None else count() for count in self._step_counters)
         joules = tuple(self._states[c.id].cumulative_j for c in self._channels)
         sample = Sample(t_ns, joules, stale, steps)
@@ -466,8 +474,15 @@ def attach(
                 _shared[key] = sampler
                 if not _shared_fork_hook:
                     _shared_fork_hook = True
-                    os.register_at_fork(after_in_child=_shared.clear)
+                    os.register_at_fork(after_in_child=_forget_shared_in_child)
         return sampler, sampler.count_steps(counter)
+
+
+def _forget_shared_in_child() -> None:
+    """A forked child shares no parent's sampler; the lock may have been held at the fork."""
+    global _shared_lock
+    _shared.clear()
+    _shared_lock = threading.Lock()
 
 
 def detach(key: Hashable | None, sampler: Sampler, slot: int) -> None:

@@ -358,7 +358,7 @@ class Tracker:
         """The intensity expected over the next ``seconds`` (a live forecast where there is one)."""
         now = time.time()
         try:
-            return self._intensity.intensity(now, now + max(seconds, 0.0))
+            return _checked_value(self._intensity.intensity(now, now + max(seconds, 0.0)))
         except Exception:  # a provider fault: the prediction goes without CO2e
             return None
 
@@ -487,6 +487,7 @@ class Tracker:
                 value = self._intensity.intensity(t0, t1)
                 if value is None:
                     return None
+                value = _checked_value(value)
                 energy = sum(
                     after - before
                     for before, after in zip(joules0, joules1, strict=True)
@@ -521,7 +522,8 @@ class Tracker:
         assert self._writer is not None and self._sampler is not None
         assert self._run_mark is not None
         start_ns = self._run_mark.sample.t_ns
-        fresh = [s for s in self._sampler.history() if s.t_ns > self._samples_written_ns]
+        after_ns = max(self._samples_written_ns, start_ns - 1)  # a shared sampler's older samples
+        fresh = [s for s in self._sampler.history() if s.t_ns > after_ns]
         if not fresh:
             return
         spacing_ns = max(
@@ -532,7 +534,7 @@ class Tracker:
         for sample in fresh[1:]:
             if sample.t_ns - kept[-1].t_ns >= spacing_ns:
                 kept.append(sample)
-        if kept[-1] is not fresh[-1]:
+        if kept[-1].t_ns != fresh[-1].t_ns:
             kept.append(fresh[-1])  # always the latest: the window's own end
         self._samples_written_ns = kept[-1].t_ns
         self._writer.write(
@@ -635,6 +637,20 @@ def _checked_provider(intensity: object) -> IntensityProvider:
             "for a constant write intensity_g_per_kwh=250.0"
         )
     return intensity  # type: ignore[return-value]
+
+
+def _checked_value(value: object) -> IntensityValue:
+    """A provider's answer, which must be an ``IntensityValue`` (a custom provider may err).
+
+    Raises:
+        TypeError: Anything else; the tracker warns once and leaves CO2e out.
+    """
+    if not isinstance(value, IntensityValue):
+        raise TypeError(
+            f"the intensity provider returned {type(value).__name__}, not an IntensityValue; "
+            "return e.g. IntensityValue(250.0, 'my source')"
+        )
+    return value
 
 
 def _describe_unavailable(item: Unavailable) -> str:

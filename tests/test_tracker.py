@@ -531,3 +531,20 @@ def test_the_sigterm_handler_is_there_only_while_a_run_is(powercap: FakePowercap
             pass
         assert signal.getsignal(signal.SIGTERM) != before  # the outer run still holds it
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_a_provider_answering_the_wrong_type_warns_and_leaves_co2e_out(
+    powercap: FakePowercap,
+) -> None:
+    class Sloppy:
+        def intensity(self, start_unix: float, end_unix: float) -> float:
+            return 250.0  # a number, not an IntensityValue
+
+    tracker = Tracker(intensity=Sloppy(), write_log=False)  # type: ignore[arg-type]
+    with pytest.warns(CarbonCallbacksWarning, match="returned float, not an IntensityValue"):
+        tracker.start()
+        tracker.begin_window("w")
+        window = tracker.end_window("w")
+        assert tracker.intensity_ahead(60.0) is None
+        tracker.stop()
+    assert window is not None and window.intensity is None and window.co2e_kg is None

@@ -304,7 +304,11 @@ class NvmlMeter:
             self._open_channels()
         except Exception as exc:
             self._unavailable.append(
-                Unavailable(SOURCE, f"NVML could not list the GPUs ({_describe(nvml, exc)})")
+                Unavailable(
+                    SOURCE,
+                    f"NVML could not list the GPUs ({_describe(nvml, exc)})",
+                    degrades=True,
+                )
             )
         return list(self._channels)
 
@@ -350,7 +354,7 @@ class NvmlMeter:
                 gpus.append(_Gpu(index, handle, _text(nvml.nvmlDeviceGetUUID(handle))))
             except nvml.NVMLError as exc:
                 self._unavailable.append(
-                    Unavailable(SOURCE, f"GPU {index}: {_describe(nvml, exc)}")
+                    Unavailable(SOURCE, f"GPU {index}: {_describe(nvml, exc)}", degrades=True)
                 )
         return gpus
 
@@ -420,11 +424,13 @@ class NvmlMeter:
             label = f"GPU {gpu.index} ({name})"
             probed = _probe(nvml, gpu.handle)
         except Exception as exc:
-            self._unavailable.append(Unavailable(SOURCE, f"{label}: {_describe(nvml, exc)}"))
+            self._unavailable.append(
+                Unavailable(SOURCE, f"{label}: {_describe(nvml, exc)}", degrades=True)
+            )
             return
         if probed is None:
             reason = f"{label}: neither energy counter nor power reading is supported"
-            self._unavailable.append(Unavailable(SOURCE, reason))
+            self._unavailable.append(Unavailable(SOURCE, reason, degrades=True))
             return
         quantity, how, getter = probed
         channel_id = f"gpu:{gpu.index}"

@@ -100,6 +100,7 @@ class _Zone:
         control_type: The prefix of ``dir_name``, e.g. ``"intel-rapl"`` or ``"intel-rapl-mmio"``.
         indices: The numbers in ``dir_name``: one for a top-level zone, two for a subzone.
         name: The content of the zone's ``name`` file, e.g. ``"package-0"`` or ``"dram"``.
+        has_counter: Whether the zone has an ``energy_uj`` file (a driver going away removes it).
     """
 
     path: Path
@@ -107,6 +108,7 @@ class _Zone:
     control_type: str
     indices: tuple[int, ...]
     name: str
+    has_counter: bool = True
 
     @property
     def parent_dir_name(self) -> str:
@@ -130,11 +132,14 @@ def _zone_dirs(directory: Path) -> list[Path]:
 def _collect(path: Path, found: dict[str, Path]) -> None:
     """Record the zone at ``path`` and its subzones, each real directory once, shortest path kept.
 
+    Zones without an ``energy_uj`` file are recorded too: their names place their subzones, and a
+    package whose counter is gone must be reported, not silently skipped.
+
     Args:
         path: A directory named like a zone.
         found: Real path to the shortest path seen so far; updated in place.
     """
-    if not (path / "energy_uj").is_file():
+    if not path.is_dir():
         return
     real = os.path.realpath(path)
     known = found.get(real)
@@ -185,7 +190,8 @@ def _read_zone(path: Path, read_file: Callable[[Path], str]) -> _Zone | None:
     except OSError:
         return None
     indices = tuple(int(i) for i in match["indices"].split(":")[1:])
-    return _Zone(path, path.name, match["type"], indices, name)
+    has_counter = (path / "energy_uj").is_file()
+    return _Zone(path, path.name, match["type"], indices, name, has_counter)
 
 
 def _channel_id(zone: _Zone, by_dir: Mapping[str, _Zone]) -> str | None:
@@ -204,22 +210,27 @@ def _channel_id(zone: _Zone, by_dir: Mapping[str, _Zone]) -> str | None:
     return None
 
 
-def _select(zones: list[_Zone]) -> dict[str, _Zone]:
+def _select(zones: list[_Zone]) -> tuple[dict[str, _Zone], list[_Zone]]:
     """Map channel id to the zone to read for it, counting every physical counter once.
 
     Core and uncore subzones are inside their package and are skipped. Psys covers the whole
     platform, packages included, so it is used only on machines that expose no package zone.
+
+    Returns:
+        The chosen zones by channel id, and the zones of channels that have no counter at all.
     """
     by_dir = {zone.dir_name: zone for zone in zones}
     chosen: dict[str, _Zone] = {}
+    counterless: dict[str, _Zone] = {}
     for zone in sorted(zones, key=_Zone.preference):
         channel_id = _channel_id(zone, by_dir)
         if channel_id is not None:
-            chosen.setdefault(channel_id, zone)
+            (chosen if zone.has_counter else counterless).setdefault(channel_id, zone)
     psys_id = f"cpu:{_PSYS}"
-    if any(channel_id != psys_id for channel_id in chosen):
+    if any(channel_id != psys_id for channel_id in [*chosen, *counterless]):
         chosen.pop(psys_id, None)
-    return chosen
+        counterless.pop(psys_id, None)
+    return chosen, [zone for key, zone in counterless.items() if key not in chosen]
 
 
 def _channel(channel_id: str, zone: _Zone) -> Channel:
@@ -332,9 +343,13 @@ class RaplMeter:
         if not root.is_dir():
             self._unavailable.append(Unavailable(_SOURCE, _NO_POWERCAP.format(root=root)))
             return []
-        selected = _select(_discover(root, self._read_file))
+        selected, counterless = _select(_discover(root, self._read_file))
+        for zone in counterless:
+            reason = f"RAPL zone {zone.path} ({zone.name}) has no energy_uj counter"
+            self._unavailable.append(Unavailable(_SOURCE, reason, degrades=True))
         if not selected:
-            self._unavailable.append(Unavailable(_SOURCE, _NO_ZONES.format(root=root)))
+            if not counterless:
+                self._unavailable.append(Unavailable(_SOURCE, _NO_ZONES.format(root=root)))
             return []
         denied: list[Path] = []
         for channel_id, zone in selected.items():
@@ -369,12 +384,16 @@ class RaplMeter:
         self._counters = []
 
     def _resolve_root(self) -> Path:
-        """Return the powercap directory: argument, then environment, then the sysfs default."""
+        """Return the powercap directory: argument, then environment, then the sysfs default.
+
+        A variable set to blanks counts as unset, as every ``CARBON_CALLBACKS_*`` one does; any
+        other value is taken as written.
+        """
         if self._root is not None:
             return Path(self._root)
         environ = os.environ if self._environ is None else self._environ
-        override = environ.get(ROOT_ENV)
-        if override:
+        override = environ.get(ROOT_ENV, "")
+        if override.strip():
             return Path(override)
         return _CLASS_ROOT if _CLASS_ROOT.is_dir() else _DEVICES_ROOT
 

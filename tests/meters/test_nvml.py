@@ -113,7 +113,9 @@ def test_gpu_without_energy_or_power_is_unavailable_and_others_still_open(
     assert [c.id for c in meter.open()] == ["gpu:1"]
     assert meter.unavailable == [
         Unavailable(
-            "nvml", "GPU 0 (Tesla K80): neither energy counter nor power reading is supported"
+            "nvml",
+            "GPU 0 (Tesla K80): neither energy counter nor power reading is supported",
+            degrades=True,  # it draws power that goes unmeasured: warned
         )
     ]
 
@@ -187,7 +189,9 @@ def test_gpu_lost_before_open_is_unavailable_and_others_open(make_nvml: MakeNvml
     meter = NvmlMeter(environ={})
 
     assert [c.id for c in meter.open()] == ["gpu:1"]
-    assert meter.unavailable == [Unavailable("nvml", "GPU 0: NVML error: GPU is lost")]
+    assert meter.unavailable == [
+        Unavailable("nvml", "GPU 0: NVML error: GPU is lost", degrades=True)
+    ]
 
 
 # --- faults while reading -----------------------------------------------------------------------
@@ -200,7 +204,7 @@ def test_gpu_failing_its_probe_is_unavailable_with_the_nvml_reason(make_nvml: Ma
 
     assert [c.id for c in meter.open()] == ["gpu:1"]
     assert meter.unavailable == [
-        Unavailable("nvml", "GPU 0 (GPU zero): NVML error: Insufficient Permissions")
+        Unavailable("nvml", "GPU 0 (GPU zero): NVML error: Insufficient Permissions", degrades=True)
     ]
 
 

@@ -226,16 +226,21 @@ def test_root_argument_beats_the_environment(
     assert ids(meter.open()) == ["cpu:package-0"]
 
 
+@pytest.mark.parametrize("environ", [{}, {ROOT_ENV: ""}, {ROOT_ENV: "  "}])
 @pytest.mark.parametrize(("class_exists", "expected"), [(True, "class"), (False, "devices")])
-def test_default_root_prefers_sys_class_powercap(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, class_exists: bool, expected: str
+def test_default_root_prefers_sys_class_powercap_and_a_blank_variable_is_unset(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    class_exists: bool,
+    expected: str,
+    environ: dict[str, str],
 ) -> None:
     roots = {"class": tmp_path / "class", "devices": tmp_path / "devices"}
     if class_exists:
         roots["class"].mkdir()
     monkeypatch.setattr(rapl, "_CLASS_ROOT", roots["class"])
     monkeypatch.setattr(rapl, "_DEVICES_ROOT", roots["devices"])
-    meter = RaplMeter(environ={})
+    meter = RaplMeter(environ=environ)
 
     assert meter.open() == []
     (problem,) = meter.unavailable
@@ -471,3 +476,19 @@ def test_a_wrap_is_believed_when_the_time_since_the_last_read_allows_it(
 
     assert reading.faults == {}
     assert reading.values == {"cpu:package-0": (DEFAULT_RANGE_UJ + 1 - 38_000_000) / 1e6}
+
+
+def test_a_package_without_its_counter_at_open_is_reported_and_its_dram_still_read(
+    fake: FakePowercap, clock: FakeClock
+) -> None:
+    fake.add_zone("intel-rapl:0", "package-0", energy_uj=1_000_000)
+    fake.add_zone("intel-rapl:0:0", "dram", energy_uj=1_000_000)
+    fake.remove("intel-rapl:0")  # the package's energy_uj is gone before the run starts
+    meter = RaplMeter(fake.class_root, environ={}, clock=clock)
+
+    assert [c.id for c in meter.open()] == ["dram:package-0"]
+    (missing,) = meter.unavailable
+    assert missing.degrades and "(package-0) has no energy_uj counter" in missing.reason
+    fake.add_energy("intel-rapl:0:0", 250_000)
+    clock.now += 1
+    assert meter.read().values == {"dram:package-0": 0.25}

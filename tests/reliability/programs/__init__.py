@@ -1,0 +1,1 @@
+"""Standalone trainings run in subprocesses by the crash tests, one per frontend."""
