@@ -35,3 +35,26 @@ def test_prediction_benchmark_is_deterministic_and_complete() -> None:
         assert all(cell["forecast_made"] == 2 for cell in result["summary"].values())
     rows = bench_prediction.table(results).splitlines()
     assert len(rows) == 2 + len(bench_prediction.WORKLOADS) * len(bench_prediction.FRACTIONS)
+
+
+def test_long_run_benchmark_produces_figures() -> None:
+    import bench_long_run
+
+    results = bench_long_run.run(
+        steps=2000, block=500, log_every=50, week_s=7200, week_interval_s=10.0, keras=False
+    )
+    series = results["per_step"]
+    assert list(series) == [
+        "empty_call",
+        "Tracker.step",
+        "TrainingMonitor.step",
+        "TrainingMonitor, logging",
+    ]
+    for figures in series.values():
+        assert len(figures["ns_per_step_blocks"]) == 4
+        assert figures["max_over_min"] >= 1
+    assert results["week"]["samples"] == 720
+    assert results["week"]["history_len"] == 721  # the first sample, then one per interval
+    assert results["week_traced"]["tracemalloc_peak_mib"] > 0
+    assert results["million_steps_traced"]["tracemalloc_peak_mib"] > 0
+    assert bench_long_run.table(results).count("\n| ") == 1 + len(series)
