@@ -87,6 +87,11 @@ class CarbonCallback(Callback):
         self._last_batch = -1
         self._steps_seen = 0
 
+    @property
+    def monitor(self) -> TrainingMonitor:
+        """The measurement behind the callback; ``monitor.tracker.summary`` after training."""
+        return self._monitor
+
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         """Start measuring; first close a run that an earlier ``fit`` left open by raising."""
         if self._monitor.is_running:

@@ -146,9 +146,9 @@ def read_run_log(path: str | os.PathLike[str]) -> RunLog:
     """Read a run log, skipping records it cannot use and saying why in ``problems``.
 
     The file is data, never code: lines are parsed as JSON only, and a record is filed only when
-    every field the readers of logs use has its type (``record_schema.RECORD_FIELDS``); numbers must be
-    finite (``NaN``, ``Infinity`` and ``1e400`` are refused) and integers fit in 64 bits. Each
-    line skipped gets one ``problems`` entry naming it (``"line 7: ..."``).
+    every field the readers of logs use has its type (``record_schema.RECORD_FIELDS``); numbers
+    must be finite (``NaN``, ``Infinity`` and ``1e400`` are refused) and integers fit in 64 bits.
+    Each line skipped gets one ``problems`` entry naming it (``"line 7: ..."``).
 
     Raises:
         OSError: The file cannot be opened.

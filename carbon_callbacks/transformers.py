@@ -104,6 +104,11 @@ class CarbonCallback(TrainerCallback, ExportableState):
         self._in_val = False
         self._evaluations_left = 0
 
+    @property
+    def monitor(self) -> TrainingMonitor:
+        """The measurement behind the callback; ``monitor.tracker.summary`` after training."""
+        return self._monitor
+
     # -- training ----------------------------------------------------------------------------
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:

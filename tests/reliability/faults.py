@@ -928,7 +928,7 @@ class KerasFrontend(Frontend):
 
         def tracker() -> Tracker | None:
             # the Keras callback keeps its monitor private; the harness only reads its tracker
-            return carbon._monitor.tracker if carbon is not None else None
+            return carbon.monitor.tracker if carbon is not None else None
 
         class StepHookCallback(keras.callbacks.Callback):
             """Begin hooks only: Keras calls them synchronously, in list order."""
@@ -1002,7 +1002,7 @@ class TransformersFrontend(Frontend):
 
         def tracker() -> Tracker | None:
             # the callback keeps its monitor private; the harness only reads its tracker
-            return carbon._monitor.tracker if carbon is not None else None
+            return carbon.monitor.tracker if carbon is not None else None
 
         class StepHookCallback(TrainerCallback):
             def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
