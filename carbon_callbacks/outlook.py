@@ -50,13 +50,15 @@ class Outlook:
         self.epoch_steps: int | None = None
         """Steps in the latest whole epoch: forecast chunks then span whole epochs."""
         self.records: list[dict[str, object]] = []
-        """The forecasts made, as written to the run log (with their time)."""
+        """This run's forecasts, as written to the run log (with their time)."""
         self.should_stop = False
         self._said: set[str] = set()
         self.reset()
 
     def reset(self) -> None:
-        """Forget the previous run's forecast and stop decision (a new start)."""
+        """Forget the previous run's forecasts, announcements and stop decision (a new start)."""
+        self.records = []
+        self._said = set()
         self.should_stop = False
         self._forecast = [math.nan] * FORECAST_LEN
         self._forecast_at = -math.inf
@@ -112,7 +114,7 @@ class Outlook:
             ]
         self._duration_s = outlook.duration_s[1]
         self._forecast = [*energy, *co2e]
-        if "forecast" not in self._said or (refresh and self._record_due(now.duration_s)):
+        if (refresh or "forecast" not in self._said) and self._record_due(now.duration_s):
             self._recorded_at = now.duration_s
             record = _prediction_record(outlook, energy, co2e)
             tracker.record("prediction", record)

@@ -374,3 +374,18 @@ def test_a_gpu_rank_without_its_gpu_is_unknown_not_zero() -> None:
     metrics = monitor.end_epoch()
     monitor.stop()
     assert "carbon/energy_kwh" not in metrics
+
+
+def test_a_second_run_of_the_same_monitor_has_its_own_forecasts(powercap: FakePowercap) -> None:
+    monitor = TrainingMonitor(interval_s=0.005, intensity_g_per_kwh=100.0, warmup_steps=2)
+    lines: list[str] = []
+    monitor.announce = lines.append
+    for _ in range(2):  # a callback reused for a second fit (stopped early: half its steps)
+        monitor.set_total_steps(80)
+        monitor.start()
+        monitor.begin_epoch()
+        run_steps(monitor, powercap, 40, 1_000_000)
+        monitor.end_epoch()
+        monitor.finish()
+        assert len(monitor.outlook.records) == 1  # this run's forecast only
+    assert len(lines) == 2  # each run announces its own first forecast
