@@ -236,8 +236,11 @@ class TrainingMonitor:
         """
         if not self.is_running:
             return []
-        self.final_metrics = self.totals()
+        # the totals come from the stop's own read, so the logged figures equal the run log's
+        # summary (two reads a moment apart differ wherever energy goes on being counted)
         measurement = self.stop(status)
+        local = self._total_vector(measurement) + [math.nan] * FORECAST_LEN
+        self.final_metrics = self._total_metrics(self._reduce_vector(local))
         if measurement is None or self.rank.global_rank != 0:
             return []
         steps_done = self._previous.steps + (measurement.steps or 0)

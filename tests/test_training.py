@@ -102,6 +102,38 @@ def test_a_missing_figure_is_left_out_never_zero() -> None:
     assert "carbon/co2e_kg" not in metrics
 
 
+class EveryReadMeter(SilentMeter):
+    """A counter that gains 1 J at every read: any two reads of it differ."""
+
+    source = "every-read"
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def open(self) -> list[Channel]:
+        return [Channel("gpu:0", "gpu", "counting", "measured", "1 J a read")]
+
+    def read(self) -> Reading:
+        self.reads += 1
+        return Reading(values={"gpu:0": float(self.reads)})
+
+
+def test_the_final_totals_are_the_run_logs_summary() -> None:
+    """What the adapters log at the end is the summary itself, not a read a moment before it."""
+    monitor = TrainingMonitor(meters=[EveryReadMeter()], intensity_g_per_kwh=100.0)
+    monitor.start()
+    monitor.step()
+    monitor.finish()
+    tracker = monitor.tracker
+    assert tracker is not None and tracker.summary is not None and tracker.log_path is not None
+    summary = read_run_log(tracker.log_path).summary
+    assert summary is not None
+    final = monitor.final_metrics
+    assert final["carbon/energy_kwh"] == tracker.summary.energy_kwh
+    assert final["carbon/energy_kwh"] == summary["energy_kwh"]
+    assert final["carbon/co2e_kg"] == tracker.summary.co2e_kg == summary["co2e_kg"]
+
+
 def test_resume_adds_the_checkpointed_totals(powercap: FakePowercap) -> None:
     first = TrainingMonitor(write_log=False)
     first.start()
