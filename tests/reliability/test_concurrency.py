@@ -40,6 +40,7 @@ from carbon_callbacks.records import RunLog
 from carbon_callbacks.transformers import CarbonCallback as HFCallback
 from tests.conftest import sampler_threads
 from tests.meters.fake_powercap import FakePowercap
+from tests.meters.fake_pynvml import FakeGpu, FakePynvml, install
 from tests.reliability.programs.worker_probe import ThreadReportingDataset, read_reports
 from tests.test_keras import OPTIONS as KERAS_OPTIONS
 from tests.test_keras import TRAIN_BATCHES, TRAIN_J, VAL_BATCHES, VAL_J, Burn, make_model
@@ -294,12 +295,18 @@ def test_a_tracker_around_an_evaluation_inside_a_keras_fit(
 
 # -- other processes ---------------------------------------------------------------------------
 
+WORKER_GPU = "GPU-0d47a10a-0000-4000-8000-000000000000"
+WORKER_GPU_W = 100.0
+WORKER_STEP_S = 0.01
+"""A step's GPU time: 1 J at ``WORKER_GPU_W``."""
+
 
 class WorkerModel(TinyModel):
-    """TinyModel whose training data comes from 2 DataLoader workers of the given start method."""
+    """TinyModel whose training data comes from 2 DataLoader workers of the given start method;
+    each training step runs the fake GPU for ``WORKER_STEP_S`` at ``WORKER_GPU_W``."""
 
-    def __init__(self, powercap: FakePowercap, context: str, report_dir: Path) -> None:
-        super().__init__(on_train=add_joules(powercap, 1.0))
+    def __init__(self, nvml: FakePynvml, context: str, report_dir: Path) -> None:
+        super().__init__(on_train=lambda model, batch_idx: nvml.advance(WORKER_STEP_S))
         self.context = context
         self.report_dir = report_dir
 
@@ -315,14 +322,18 @@ class WorkerModel(TinyModel):
 
 @pytest.mark.parametrize("context", ["fork", pytest.param("spawn", marks=pytest.mark.slow)])
 def test_dataloader_workers_neither_sample_nor_log_nor_change_the_figures(
-    powercap: FakePowercap, tmp_path: Path, capfd: pytest.CaptureFixture[str], context: str
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capfd: pytest.CaptureFixture[str], context: str
 ) -> None:
+    """Measured on the fake GPU alone: its counter moves only when a step says so, and it has no
+    stall rule, so the seconds that ``spawn`` workers take to import torch on a busy machine
+    leave no trace (a still RAPL counter would be reported stalled after 5 s, rightly)."""
     reports = tmp_path / "reports"
     reports.mkdir()
-    carbon = callback()
+    nvml = install(monkeypatch, FakePynvml([FakeGpu(uuid=WORKER_GPU, power_w=WORKER_GPU_W)]))
+    carbon = callback(gpu_ids=[0], measure_host=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _, rows = fit(tmp_path, carbon, WorkerModel(powercap, context, reports))
+        _, rows = fit(tmp_path, carbon, WorkerModel(nvml, context, reports))
     assert not [w for w in caught if issubclass(w.category, CarbonCallbacksWarning)]
     err = capfd.readouterr().err  # the workers' stderr too: they share this process's
     assert "CarbonCallbacksWarning" not in err and "Exception ignored" not in err, err

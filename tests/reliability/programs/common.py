@@ -3,8 +3,11 @@
 Each program trains for ``--steps`` optimizer steps, ``STEPS_PER_EPOCH`` a epoch, and adds
 ``JOULES_PER_STEP`` to the fake RAPL package counter (``--counter``) in every step, so every epoch
 the run log records is worth exactly ``STEPS_PER_EPOCH * JOULES_PER_STEP``. Once it is in the
-middle of its second epoch (one full epoch logged) it writes the ``--marker`` file and from then
-on trains slowly, so that the parent's signal lands mid-epoch.
+middle of its second epoch (one full epoch logged) it writes the ``--marker`` file and waits, inside
+that training step, until a signal has reached it: the parent's signal always lands mid-epoch and
+in this waiting code, whatever the machine's load. (A signal landing inside a framework's own code
+can be lost there: Keras's ``pythonify_logs`` runs ``float(value)`` under a bare ``except:``, which
+swallows a ``KeyboardInterrupt``; that is Keras's behaviour, not what these tests are about.)
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ STEPS_PER_EPOCH = 8
 BATCH_SIZE = 8
 JOULES_PER_STEP = 1.0
 INTENSITY = 100.0  # gCO2e/kWh
-SLOW_STEP_S = 0.05
-"""Sleep per step once the marker is written: long enough for a signal to land inside an epoch."""
+SIGNAL_WAIT_S = 120.0
+"""How long the marked step waits for a signal before training goes on (and so runs to its end,
+which the tests report as a signal that had no effect)."""
+POLL_S = 0.01
 
 
 def parse_args(description: str) -> argparse.Namespace:
@@ -54,25 +59,43 @@ def burn(counter: Path, joules: float = JOULES_PER_STEP) -> None:
 
 
 class Pacer:
-    """Called after every step: writes the marker mid-epoch 1, then slows training down.
+    """Called after every step: writes the marker mid-epoch 1, then waits there for a signal.
 
-    ``finish`` writes ``<marker>.finished`` when training returns normally, so the parent can
-    tell a signal that stopped training from one that came too late to.
+    A signal whose Python handler runs (SIGINT, and SIGTERM where a handler is installed) also
+    writes its number to a wakeup pipe (``signal.set_wakeup_fd``) at the moment it arrives, so the
+    marked step can wait until the handler has run (and raised, or set a framework's flag) rather
+    than for a guessed time. A signal with no handler (SIGKILL, SIGTERM's default) ends the
+    process while it waits. ``finish`` writes ``<marker>.finished`` when training returns
+    normally, so the parent can tell a signal that stopped training from one that did not.
+
+    Must be built in the main thread, before training starts.
     """
 
     def __init__(self, marker: Path) -> None:
         self.marker = marker
         self.marked = False
+        self._wakeup, writer = os.pipe()
+        os.set_blocking(self._wakeup, False)
+        os.set_blocking(writer, False)
+        signal.set_wakeup_fd(writer, warn_on_full_buffer=False)
 
     def step_done(self, epoch: int, batch: int) -> None:
         """After step ``batch`` (0-based) of epoch ``epoch`` (0-based)."""
-        if self.marked:
-            time.sleep(SLOW_STEP_S)
-        elif epoch >= 1 and batch >= 1:
-            staged = self.marker.with_name(self.marker.name + ".new")
-            staged.write_text(f"{os.getpid()}\n")
-            os.replace(staged, self.marker)  # the parent never sees a half-written marker
-            self.marked = True
+        if self.marked or epoch < 1 or batch < 1:
+            return
+        staged = self.marker.with_name(self.marker.name + ".new")
+        staged.write_text(f"{os.getpid()}\n")
+        os.replace(staged, self.marker)  # the parent never sees a half-written marker
+        self.marked = True
+        deadline = time.monotonic() + SIGNAL_WAIT_S
+        while not self._signal_arrived() and time.monotonic() < deadline:
+            time.sleep(POLL_S)  # a raising handler raises here, inside this training step
+
+    def _signal_arrived(self) -> bool:
+        try:
+            return bool(os.read(self._wakeup, 64))
+        except BlockingIOError:
+            return False
 
     def finish(self) -> None:
         """Training returned normally: say so."""
