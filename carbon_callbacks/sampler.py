@@ -431,8 +431,15 @@ class Sampler:
         return os.getpid() == self._owner_pid
 
     def _disown_after_fork(self) -> None:
-        """In a forked child: the thread did not survive, the lock may be held; never read again."""
+        """In a forked child: new locks and a set stop event; never read again.
+
+        The thread did not survive the fork and may have held any of them (the stop event's inner
+        lock too, for a moment on entering and leaving each ``wait``).
+        """
         self._lock = threading.Lock()
+        self._counters_lock = threading.Lock()
+        self._stop_event = threading.Event()
+        self._stop_event.set()
         self._thread = None
         self._closed = True
 

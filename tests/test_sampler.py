@@ -1,8 +1,11 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,6 +51,71 @@ class ScriptedPowerMeter:
 
     def close(self) -> None:
         self.closed += 1
+
+
+HANG_GUARD_S = 60.0
+"""Backstop for waits on the polling thread: a working one gets there in milliseconds, so only a
+broken one (or a hang a test is about) lasts this long, and the test fails instead of hanging."""
+
+
+class PollWatcher(ScriptedPowerMeter):
+    """A scripted meter that says when the polling thread has read it ``polls`` times."""
+
+    def __init__(self, watts: list[float], polls: int) -> None:
+        super().__init__(watts)
+        self._polls = polls
+        self.polled = threading.Event()
+
+    def read(self) -> Reading:
+        if threading.current_thread() is not threading.main_thread():
+            self._polls -= 1
+            if self._polls <= 0:
+                self.polled.set()
+        return super().read()
+
+
+class HeldRead(ScriptedPowerMeter):
+    """A scripted meter whose reads from the polling thread wait until the test lets them go.
+
+    The test's own reads (``open``, exact reads) answer at once, so the test decides exactly
+    where the thread stands: ``inside`` is set while it waits in ``read`` (holding the sampler's
+    lock), ``returned`` once that read has answered.
+    """
+
+    def __init__(self, watts: list[float]) -> None:
+        super().__init__(watts)
+        self.inside = threading.Event()
+        self.release = threading.Event()
+        self.returned = threading.Event()
+
+    def read(self) -> Reading:
+        if threading.current_thread() is not threading.main_thread():
+            self.inside.set()
+            self.release.wait(HANG_GUARD_S)
+            self.returned.set()
+        return super().read()
+
+
+class TimeoutRecordingLock:
+    """Stands in for the sampler's lock and records the timeout of each acquire the test makes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.test_waits: list[float] = []
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        if threading.current_thread() is threading.main_thread():
+            self.test_waits.append(timeout)
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+
+
+def join_sampler_threads() -> None:
+    """Wait for every sampler thread to end (one released from a held read finishes it first)."""
+    for thread in sampler_threads():
+        thread.join(HANG_GUARD_S)
 
 
 class Clock:
@@ -122,15 +190,12 @@ def test_a_meter_that_raises_degrades_to_a_fault() -> None:
 
 
 def test_thread_polls_and_is_joined_on_stop() -> None:
-    meter = ScriptedPowerMeter([1.0] * 1000)
+    meter = PollWatcher([1.0] * 1000, polls=5)
     sampler = Sampler([meter], interval_s=0.01)
     sampler.start()
     assert sampler.is_running
     assert len(sampler_threads()) == 1
-    deadline = time.monotonic() + 5
-    while meter.reads < 5 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert meter.reads >= 5
+    assert meter.polled.wait(HANG_GUARD_S)  # the thread read the meter 5 times on its own
     sampler.stop()
     sampler.stop()
     assert not sampler.is_running
@@ -191,9 +256,12 @@ def test_checkpoints_thin_out_instead_of_growing_without_bound(
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_forked_child_inherits_no_live_sampler() -> None:
-    meter = ScriptedPowerMeter([1.0] * 10_000)
+    meter = HeldRead([1.0] * 10_000)
     sampler = Sampler([meter], interval_s=0.01)
     sampler.start()
+    # Fork while the thread is inside a read, holding the sampler's lock: the child must neither
+    # wait for that lock nor read.
+    assert meter.inside.wait(HANG_GUARD_S)
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: report what it sees, never run pytest's teardown
@@ -207,8 +275,37 @@ def test_forked_child_inherits_no_live_sampler() -> None:
     _, status = os.waitpid(pid, 0)
     report = os.read(read_fd, 100).decode()
     os.close(read_fd)
+    meter.release.set()
     assert os.waitstatus_to_exitcode(status) == 0
     assert report == "0 0 0"  # not running, no read, no thread in the child
+    assert sampler.is_running  # the parent's sampler is untouched
+    sampler.stop()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_while_the_stop_event_is_locked_stops_at_once() -> None:
+    """The thread holds its stop event's inner lock for a moment on entering and leaving each
+    wait; a child forked then inherits that lock held, by a thread it does not have."""
+    sampler = Sampler([ScriptedPowerMeter([1.0] * 10_000)], interval_s=60)
+    sampler.start()
+    inner_lock: Any = sampler._stop_event._cond  # type: ignore[attr-defined]
+    with inner_lock:  # as the thread holds it on entering and leaving Event.wait
+        pid = os.fork()
+        if pid == 0:  # child: stop must not wait on the inherited lock
+            code = 1
+            try:
+                sampler.stop()
+                code = 0
+            finally:
+                os._exit(code)
+    deadline = time.monotonic() + HANG_GUARD_S
+    while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if done[0] == 0:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child's stop() hung on the inherited stop-event lock")
+    assert os.waitstatus_to_exitcode(done[1]) == 0
     assert sampler.is_running  # the parent's sampler is untouched
     sampler.stop()
 
@@ -229,32 +326,26 @@ def test_warnings_turned_into_errors_never_raise_from_a_read() -> None:
 
 
 def test_a_hanging_meter_cannot_hang_stop(monkeypatch: pytest.MonkeyPatch) -> None:
-    import threading
-
     from carbon_callbacks import sampler as sampler_module
 
-    release = threading.Event()
-
-    class Hanging(ScriptedPowerMeter):
-        def read(self) -> Reading:
-            if self.reads:  # the first read (at open) answers; later ones hang (a wedged driver)
-                release.wait(30)
-            return super().read()
-
     monkeypatch.setattr(sampler_module, "JOIN_TIMEOUT_S", 0.2)
-    sampler = Sampler([Hanging([1.0] * 100)], interval_s=0.01)
+    meter = HeldRead([1.0] * 100)  # the polling thread's reads hang, as on a wedged driver
+    sampler = Sampler([meter], interval_s=0.01)
+    sampler.open()  # the first sample, taken before the lock is watched
+    lock = TimeoutRecordingLock()
+    monkeypatch.setattr(sampler, "_lock", lock)
     sampler.start()
-    time.sleep(0.1)  # the thread is now stuck in read()
-    started = time.monotonic()
-    with pytest.warns(CarbonCallbacksWarning, match="hanging"):
-        stuck = sampler.sample()  # an exact read gives up and returns the latest sample
-        assert sampler.sample() is stuck  # ... and at once while the hang lasts
-        sampler.stop()
-    assert time.monotonic() - started < 2
-    release.set()  # let the stuck thread finish so the test leaves none behind
-    deadline = time.monotonic() + 5
-    while sampler_threads() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    try:
+        assert meter.inside.wait(HANG_GUARD_S)  # the thread is now stuck in read()
+        with pytest.warns(CarbonCallbacksWarning, match="hanging"):
+            stuck = sampler.sample()  # an exact read gives up and returns the latest sample
+            assert sampler.sample() is stuck  # ... and at once while the hang lasts
+            sampler.stop()
+        assert not meter.returned.is_set()  # all three came back while the read still hung
+        assert lock.test_waits == [0.2, 0, 0]  # one bounded wait, then none while it hangs
+    finally:
+        meter.release.set()  # let the stuck thread finish so the test leaves none behind
+        join_sampler_threads()
 
 
 def test_fault_spans_stay_bounded_when_a_fault_comes_and_goes() -> None:
