@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import requests
 
@@ -52,6 +52,8 @@ class ElectricityMaps:
         session: The HTTP session to use; a new one by default.
         timeout: Seconds to connect and to wait for each read.
         environ: The environment to read the URL override from; ``os.environ`` by default.
+        clock: Wall clock in seconds since the epoch, which tells past from future (injectable
+            for tests).
 
     Raises:
         ValueError: No token, a token that cannot be sent in a header, a malformed zone, or an
@@ -71,6 +73,7 @@ class ElectricityMaps:
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         secret = (token or "").strip()
         if not secret:
@@ -95,6 +98,7 @@ class ElectricityMaps:
         self._base_url = api_url(base_url, URL_ENV, env, DEFAULT_URL)
         self._session = session or new_session()
         self._timeout = timeout
+        self._clock = clock
 
     def fetch(self, start_unix: float, end_unix: float) -> list[IntensitySlot]:
         """Hourly slots overlapping [start_unix, end_unix], measured, estimated or forecast.
@@ -105,7 +109,7 @@ class ElectricityMaps:
         """
         slots: list[IntensitySlot] = []
         failures: list[ProviderError] = []
-        for endpoint in _endpoints(start_unix, end_unix, time.time()):
+        for endpoint in _endpoints(start_unix, end_unix, self._clock()):
             try:
                 payload = self._get(endpoint)
             except ProviderError as exc:

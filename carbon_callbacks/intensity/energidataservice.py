@@ -55,6 +55,8 @@ class EnergiDataService:
         session: The HTTP session to use; a new one by default.
         timeout: Seconds to connect and to wait for each read.
         environ: The environment to read the URL override from; ``os.environ`` by default.
+        clock: Wall clock in seconds since the epoch, which tells past from future (injectable
+            for tests).
 
     Raises:
         ValueError: ``price_area`` is neither DK1 nor DK2, or the address is not an http(s) URL.
@@ -71,6 +73,7 @@ class EnergiDataService:
         session: requests.Session | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         area = price_area.strip().upper()
         if area not in _AREAS:
@@ -84,6 +87,7 @@ class EnergiDataService:
         self._base_url = api_url(base_url, URL_ENV, env, DEFAULT_URL)
         self._session = session or new_session()
         self._timeout = timeout
+        self._clock = clock
 
     def fetch(self, start_unix: float, end_unix: float) -> list[IntensitySlot]:
         """5-minute slots overlapping [start_unix, end_unix], measured where known, else forecast.
@@ -94,7 +98,7 @@ class EnergiDataService:
         Raises:
             ProviderError: Nothing usable for the range, and a request failed.
         """
-        now = time.time()
+        now = self._clock()
         queries = []
         if start_unix <= now:
             queries.append((MEASURED, start_unix, min(end_unix, now)))

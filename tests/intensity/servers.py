@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 
 Handler = Callable[[socket.socket, threading.Event], None]
+HOLD_S = 10.0
+"""How long a misbehaving server keeps a connection open before it gives up and closes it. A client
+that waited for that instead of its own timeouts would fail differently, and this late."""
+TRICKLE_S = 0.05
+"""Pause between the bytes of a trickling answer."""
+ANSWER_TIMEOUT = (10.0, 10.0)
+"""Connect and read timeouts for clients of a test server that answers at once: only a machine
+starving the server's thread that long reaches them (the timeouts are tested in test_http)."""
 
 
 @contextmanager
@@ -41,16 +50,17 @@ def raw_server(handler: Handler) -> Iterator[int]:
 def silent(conn: socket.socket, stop: threading.Event) -> None:
     """Accept the request and never answer."""
     conn.recv(65536)
-    stop.wait(10)
+    stop.wait(HOLD_S)
 
 
 def trickle(conn: socket.socket, stop: threading.Event) -> None:
-    """Answer headers, then one byte every 0.1 s: never idle long enough for a read timeout."""
+    """Answer headers, then one byte every TRICKLE_S: never idle long enough for a read timeout."""
     conn.recv(65536)
     conn.sendall(
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9999\r\n\r\n"
     )
-    while not stop.wait(0.1):
+    give_up = time.monotonic() + HOLD_S
+    while not stop.wait(TRICKLE_S) and time.monotonic() < give_up:
         conn.sendall(b" ")
 
 
@@ -61,7 +71,16 @@ def stall(conn: socket.socket, stop: threading.Event) -> None:
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
     )
     conn.sendall(b'{"data": [')
-    stop.wait(10)
+    stop.wait(HOLD_S)
+
+
+def declare_large(conn: socket.socket, stop: threading.Event) -> None:
+    """Answer headers promising 3 MB, then send none of it: reading any of the body would wait."""
+    conn.recv(65536)
+    conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 3000000\r\n\r\n"
+    )
+    stop.wait(HOLD_S)
 
 
 def cut_off(conn: socket.socket, stop: threading.Event) -> None:

@@ -16,7 +16,7 @@ from pytest_httpserver import HTTPServer
 
 from carbon_callbacks.intensity.base import IntensitySlot, LiveSource, ProviderError
 from carbon_callbacks.intensity.electricitymaps import URL_ENV, ElectricityMaps
-from tests.intensity.servers import closed_port, raw_server, silent
+from tests.intensity.servers import ANSWER_TIMEOUT, HOLD_S, closed_port, raw_server, silent
 from tests.secret_tokens import OTHER_TOKEN, TOKEN
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -29,6 +29,17 @@ FORECAST = "/v3/carbon-intensity/forecast"
 
 def this_hour() -> float:
     return math.floor(time.time() / HOUR) * HOUR
+
+
+@pytest.fixture
+def hour0() -> float:
+    """The hour the tests build their answers around; ``source(server, hour0)`` gives the client
+    a clock that stands half-way through it.
+
+    The client reads the clock to choose its endpoints (history before this hour, latest for it,
+    forecast after now): with one instant for both, no hour can turn between the two reads.
+    """
+    return this_hour()
 
 
 def iso(unix: float) -> str:
@@ -45,9 +56,16 @@ def payload(name: str, first_hour: float) -> dict[str, object]:
     return answer
 
 
-def source(server: HTTPServer) -> ElectricityMaps:
-    """A client pointed at the test server through the environment variable."""
-    return ElectricityMaps("DE", TOKEN, environ={URL_ENV: server.url_for("/")}, timeout=(1.0, 1.0))
+def source(server: HTTPServer, hour0: float | None = None) -> ElectricityMaps:
+    """A client pointed at the test server through the environment variable; given ``hour0``,
+    its clock stands still half-way through that hour."""
+    return ElectricityMaps(
+        "DE",
+        TOKEN,
+        environ={URL_ENV: server.url_for("/")},
+        timeout=ANSWER_TIMEOUT,
+        clock=time.time if hour0 is None else lambda: hour0 + HOUR / 2,
+    )
 
 
 def serve_all(server: HTTPServer, hour0: float) -> None:
@@ -62,10 +80,11 @@ def serve_all(server: HTTPServer, hour0: float) -> None:
         server.expect_request(path, query_string=PARAMS, headers=headers).respond_with_json(answer)
 
 
-def test_range_around_now_uses_history_latest_and_forecast(httpserver_ipv4: HTTPServer) -> None:
-    hour0 = this_hour()
+def test_range_around_now_uses_history_latest_and_forecast(
+    httpserver_ipv4: HTTPServer, hour0: float
+) -> None:
     serve_all(httpserver_ipv4, hour0)
-    em: LiveSource = source(httpserver_ipv4)
+    em: LiveSource = source(httpserver_ipv4, hour0)
     assert (em.name, em.zone, em.basis) == ("Electricity Maps", "DE", "lifecycle")
     slots = em.fetch(hour0 - 5 * HOUR, hour0 + 2 * HOUR - 1)
     # History's last four hours are estimated; latest (this hour) is estimated; then forecasts.
@@ -78,53 +97,47 @@ def test_range_around_now_uses_history_latest_and_forecast(httpserver_ipv4: HTTP
     assert sorted(request.path for request, _ in httpserver_ipv4.log) == [FORECAST, HISTORY, LATEST]
 
 
-def test_past_range_asks_history_only(httpserver_ipv4: HTTPServer) -> None:
-    hour0 = this_hour()
+def test_past_range_asks_history_only(httpserver_ipv4: HTTPServer, hour0: float) -> None:
     serve_all(httpserver_ipv4, hour0)
-    slots = source(httpserver_ipv4).fetch(hour0 - 24 * HOUR, hour0 - 22 * HOUR)
+    slots = source(httpserver_ipv4, hour0).fetch(hour0 - 24 * HOUR, hour0 - 22 * HOUR)
     assert [(s.g_per_kwh, s.forecast) for s in slots] == [(388, False), (392, False)]
     assert [request.path for request, _ in httpserver_ipv4.log] == [HISTORY]
 
 
-def test_future_range_asks_forecast_only(httpserver_ipv4: HTTPServer) -> None:
-    hour0 = this_hour()
+def test_future_range_asks_forecast_only(httpserver_ipv4: HTTPServer, hour0: float) -> None:
     serve_all(httpserver_ipv4, hour0)
-    slots = source(httpserver_ipv4).fetch(hour0 + 2 * HOUR, hour0 + 4 * HOUR)
+    slots = source(httpserver_ipv4, hour0).fetch(hour0 + 2 * HOUR, hour0 + 4 * HOUR)
     assert [(s.g_per_kwh, s.forecast) for s in slots] == [(287, True), (270, True)]
     assert [request.path for request, _ in httpserver_ipv4.log] == [FORECAST]
 
 
-def test_refused_forecast_is_not_fatal(httpserver_ipv4: HTTPServer) -> None:
-    hour0 = this_hour()
+def test_refused_forecast_is_not_fatal(httpserver_ipv4: HTTPServer, hour0: float) -> None:
     refusal = json.loads((PAYLOADS / "em_refused.json").read_text())
     httpserver_ipv4.expect_request(FORECAST).respond_with_json(refusal, status=403)
     serve_all(httpserver_ipv4, hour0)
-    slots = source(httpserver_ipv4).fetch(hour0 - HOUR, hour0 + 3 * HOUR)
+    slots = source(httpserver_ipv4, hour0).fetch(hour0 - HOUR, hour0 + 3 * HOUR)
     assert [(s.start_unix, s.g_per_kwh) for s in slots] == [(hour0 - HOUR, 348), (hour0, 302)]
 
 
-def test_everything_refused_raises(httpserver_ipv4: HTTPServer) -> None:
+def test_everything_refused_raises(httpserver_ipv4: HTTPServer, hour0: float) -> None:
     body = {"error": "Unauthorized", "message": "Invalid auth-token"}
     httpserver_ipv4.expect_request(re.compile("/v3/.*")).respond_with_json(body, status=401)
-    hour0 = this_hour()
     with pytest.raises(ProviderError) as caught:
-        source(httpserver_ipv4).fetch(hour0 - HOUR, hour0 + HOUR)
+        source(httpserver_ipv4, hour0).fetch(hour0 - HOUR, hour0 + HOUR)
     assert str(caught.value) == "Electricity Maps: HTTP 401 (unauthorised: Invalid auth-token)"
     assert len(httpserver_ipv4.log) == 3
 
 
-def test_other_emission_factors_are_refused(httpserver_ipv4: HTTPServer) -> None:
-    hour0 = this_hour()
+def test_other_emission_factors_are_refused(httpserver_ipv4: HTTPServer, hour0: float) -> None:
     latest = payload("em_latest.json", hour0)
     latest["emissionFactorType"] = "direct"
     httpserver_ipv4.expect_request(LATEST).respond_with_json(latest)
     serve_all(httpserver_ipv4, hour0)
     with pytest.raises(ProviderError, match="answered 'direct' emission factors, not lifecycle"):
-        source(httpserver_ipv4).fetch(hour0 - HOUR, hour0 + HOUR)
+        source(httpserver_ipv4, hour0).fetch(hour0 - HOUR, hour0 + HOUR)
 
 
-def test_unusable_hours_are_skipped(httpserver_ipv4: HTTPServer) -> None:
-    hour0 = this_hour()
+def test_unusable_hours_are_skipped(httpserver_ipv4: HTTPServer, hour0: float) -> None:
     history: list[object] = [
         {"datetime": iso(hour0 - 6 * HOUR), "carbonIntensity": None},
         {"datetime": iso(hour0 - 6 * HOUR), "carbonIntensity": "high"},
@@ -137,7 +150,7 @@ def test_unusable_hours_are_skipped(httpserver_ipv4: HTTPServer) -> None:
         {"datetime": iso(hour0 - 4 * HOUR)[:19] + "+00:00", "carbonIntensity": 240},
     ]
     httpserver_ipv4.expect_request(HISTORY).respond_with_json({"zone": "DE", "history": history})
-    slots = source(httpserver_ipv4).fetch(hour0 - 6 * HOUR, hour0 - 3 * HOUR)
+    slots = source(httpserver_ipv4, hour0).fetch(hour0 - 6 * HOUR, hour0 - 3 * HOUR)
     assert slots == [
         IntensitySlot(hour0 - 5 * HOUR, hour0 - 4 * HOUR, 250.5, False),
         IntensitySlot(hour0 - 4 * HOUR, hour0 - 3 * HOUR, 240, False),
@@ -156,22 +169,22 @@ def test_unusable_hours_are_skipped(httpserver_ipv4: HTTPServer) -> None:
     ],
 )
 def test_malformed_answers(
-    httpserver_ipv4: HTTPServer, path: str, answer: object, reason: str
+    httpserver_ipv4: HTTPServer, hour0: float, path: str, answer: object, reason: str
 ) -> None:
     httpserver_ipv4.expect_request(path).respond_with_json(answer)
-    hour0 = this_hour()
     window = {HISTORY: (-3, -2), LATEST: (0, 0), FORECAST: (2, 3)}[path]
     with pytest.raises(ProviderError) as caught:
-        source(httpserver_ipv4).fetch(hour0 + window[0] * HOUR + 1, hour0 + window[1] * HOUR + 1)
+        source(httpserver_ipv4, hour0).fetch(
+            hour0 + window[0] * HOUR + 1, hour0 + window[1] * HOUR + 1
+        )
     assert caught.value.reason == reason
 
 
-def test_several_megabytes_are_refused(httpserver_ipv4: HTTPServer) -> None:
+def test_several_megabytes_are_refused(httpserver_ipv4: HTTPServer, hour0: float) -> None:
     entry = {"datetime": "2024-05-01T12:00:00.000Z", "carbonIntensity": 300, "zone": "DE"}
     httpserver_ipv4.expect_request(HISTORY).respond_with_json({"history": [entry] * 50_000})
-    hour0 = this_hour()
     with pytest.raises(ProviderError, match="response larger than 1 MiB"):
-        source(httpserver_ipv4).fetch(hour0 - 3 * HOUR, hour0 - 2 * HOUR)
+        source(httpserver_ipv4, hour0).fetch(hour0 - 3 * HOUR, hour0 - 2 * HOUR)
 
 
 Scenario = Callable[[HTTPServer], ElectricityMaps]
@@ -211,7 +224,7 @@ def _refused_connection(server: HTTPServer) -> ElectricityMaps:
     "scenario", [_echoing_401, _refused_403, _server_error, _html, _truncated, _refused_connection]
 )
 def test_token_never_shows(
-    httpserver_ipv4: HTTPServer, caplog: pytest.LogCaptureFixture, scenario: Scenario
+    httpserver_ipv4: HTTPServer, hour0: float, caplog: pytest.LogCaptureFixture, scenario: Scenario
 ) -> None:
     caplog.set_level(logging.DEBUG)
     em = scenario(httpserver_ipv4)
@@ -220,7 +233,7 @@ def test_token_never_shows(
         pytest.raises(ProviderError) as caught,
     ):
         warnings.simplefilter("always")
-        em.fetch(this_hour() + 2 * HOUR, this_hour() + 3 * HOUR)
+        em.fetch(hour0 + 2 * HOUR, hour0 + 3 * HOUR)
     shown = [
         str(caught.value),
         repr(caught.value),
@@ -235,14 +248,16 @@ def test_token_never_shows(
         assert TOKEN not in request.url
 
 
-def test_token_never_shows_when_the_server_never_answers(caplog: pytest.LogCaptureFixture) -> None:
+def test_token_never_shows_when_the_server_never_answers(
+    hour0: float, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     with raw_server(silent) as port:
         em = ElectricityMaps("DE", TOKEN, base_url=f"http://127.0.0.1:{port}", timeout=(0.5, 0.5))
         began = time.monotonic()
         with pytest.raises(ProviderError) as caught:
-            em.fetch(this_hour() + 2 * HOUR, this_hour() + 3 * HOUR)
-    assert time.monotonic() - began < 2.0
+            em.fetch(hour0 + 2 * HOUR, hour0 + 3 * HOUR)
+    assert time.monotonic() - began < HOLD_S  # it gave up before the server did
     assert caught.value.reason == "timed out waiting for an answer (after 0.5 s)"
     assert TOKEN not in "".join(traceback.format_exception(caught.value)) + caplog.text
 

@@ -13,6 +13,7 @@ from pytest_httpserver import HTTPServer
 from carbon_callbacks.intensity.base import IntensitySlot, LiveSource, ProviderError
 from carbon_callbacks.intensity.energidataservice import URL_ENV, EnergiDataService
 from carbon_callbacks.intensity.http import parse_utc
+from tests.intensity.servers import ANSWER_TIMEOUT
 
 PAYLOADS = Path(__file__).parent / "payloads"
 NOON = parse_utc("2024-05-01T12:00Z")
@@ -28,7 +29,7 @@ def payload(name: str) -> object:
 
 def source(server: HTTPServer, area: str = "DK1") -> EnergiDataService:
     """A client pointed at the test server through the environment variable."""
-    return EnergiDataService(area, environ={URL_ENV: server.url_for("/")}, timeout=(1.0, 1.0))
+    return EnergiDataService(area, environ={URL_ENV: server.url_for("/")}, timeout=ANSWER_TIMEOUT)
 
 
 def naive(unix: float) -> str:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import json
 import re
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,7 @@ from carbon_callbacks.intensity.base import IntensitySlot, IntensityValue
 from carbon_callbacks.intensity.cache import IntensityCache
 from carbon_callbacks.intensity.live import LiveIntensity
 from carbon_callbacks.intensity.uk import UkCarbonIntensity
+from tests.intensity.servers import ANSWER_TIMEOUT
 from tests.intensity.uk_payloads import national, uk_url
 
 NOW = 1_780_000_200.0  # a fixed wall clock: 2026-05-28T20:30Z
@@ -21,11 +22,20 @@ SLOT = 1800.0
 START = NOW - NOW % SLOT
 FALLBACK = IntensityValue(250.0, "yearly", zone="GB", basis="lifecycle", year=2024)
 ANY_INTENSITY = re.compile(r"^/intensity/")
+HANG_GUARD_S = 60.0
+"""Backstop for waits on the fetch thread: a working one gets there in milliseconds (its three
+tries are bounded by ANSWER_TIMEOUT); only a broken one lasts this long, and then the test fails
+instead of hanging."""
 
 
-def live(server: HTTPServer, tmp_path: Path | None = None, **kwargs: object) -> LiveIntensity:
+def live(
+    server: HTTPServer,
+    tmp_path: Path | None = None,
+    timeout: tuple[float, float] = ANSWER_TIMEOUT,
+    **kwargs: object,
+) -> LiveIntensity:
     cache = None if tmp_path is None else IntensityCache(tmp_path, "uk", "GB")
-    source = UkCarbonIntensity(environ=uk_url(server), timeout=(0.5, 0.5))
+    source = UkCarbonIntensity(environ=uk_url(server), timeout=timeout)
     return LiveIntensity(
         source,
         FALLBACK,
@@ -103,12 +113,12 @@ def test_results_are_cached_and_a_fresh_cache_skips_the_first_fetch(
     )
     first = live(httpserver, tmp_path)
     first.start()
-    assert first.wait_ready(5)
+    assert first.wait_ready(HANG_GUARD_S)
     first.stop()
     assert len(httpserver.log) == 1
     second = live(httpserver, tmp_path)
     second.start()
-    assert second.wait_ready(5)
+    assert second.wait_ready(HANG_GUARD_S)
     second.stop()
     assert len(httpserver.log) == 1  # answered from the cache
     assert second.intensity(START, START + 60).g_per_kwh == 100
@@ -125,7 +135,7 @@ def test_a_stale_cache_is_used_until_the_fetch_answers(
     )
     provider = live(httpserver, tmp_path)
     provider.start()
-    assert provider.wait_ready(5)
+    assert provider.wait_ready(HANG_GUARD_S)
     provider.stop()
     assert len(httpserver.log) == 1
     assert provider.slot_at(START - 1) is not None and provider.slot_at(START) is not None
@@ -146,14 +156,24 @@ def test_an_unwritable_cache_warns_and_keeps_data_in_memory(
 
 
 def test_stop_does_not_wait_for_a_slow_answer(httpserver: HTTPServer) -> None:
+    arrived, answer_now, answered = threading.Event(), threading.Event(), threading.Event()
+
     def slow(request: Request) -> Response:
-        time.sleep(0.4)
+        arrived.set()
+        answer_now.wait(HANG_GUARD_S)
+        answered.set()
         answer = national((START, START + SLOT, 110, 100))
         return Response(json.dumps(answer), content_type="application/json")
 
     httpserver.expect_request(ANY_INTENSITY).respond_with_handler(slow)
-    provider = live(httpserver)
+    # The client waits longer than the server holds back its answer: a stop that waited for the
+    # fetch would come back only after the answer.
+    provider = live(httpserver, timeout=(HANG_GUARD_S, 2 * HANG_GUARD_S))
     provider.start()
-    began = time.monotonic()
-    provider.stop()
-    assert time.monotonic() - began < 0.3
+    try:
+        assert arrived.wait(HANG_GUARD_S)  # the fetch is in flight
+        provider.stop()
+        assert not answered.is_set()  # stop came back while the answer was still held back
+    finally:
+        answer_now.set()
+        provider.wait_ready(HANG_GUARD_S)  # the fetch is over before the server is cleared

@@ -11,6 +11,7 @@ from pytest_httpserver import HTTPServer
 from carbon_callbacks.intensity.base import IntensitySlot, LiveSource, ProviderError
 from carbon_callbacks.intensity.http import parse_utc
 from carbon_callbacks.intensity.uk import URL_ENV, UkCarbonIntensity, outward_code
+from tests.intensity.servers import ANSWER_TIMEOUT
 
 PAYLOADS = Path(__file__).parent / "payloads"
 NOON = parse_utc("2024-05-01T12:00Z")
@@ -23,7 +24,9 @@ def payload(name: str) -> object:
 
 def source(server: HTTPServer, postcode: str | None = None) -> UkCarbonIntensity:
     """A client pointed at the test server through the environment variable."""
-    return UkCarbonIntensity(postcode, environ={URL_ENV: server.url_for("/")}, timeout=(1.0, 1.0))
+    return UkCarbonIntensity(
+        postcode, environ={URL_ENV: server.url_for("/")}, timeout=ANSWER_TIMEOUT
+    )
 
 
 def slot(offset_slots: int, value: float, forecast: bool) -> IntensitySlot:
