@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -29,7 +30,12 @@ def load_harness() -> ModuleType:
 def test_harness_runs_none_empty_ours_and_reports_them() -> None:
     harness = load_harness()
     variants = ["none", "empty", "ours"]
-    results = harness.run(variants, rounds=1, steps=5, epochs=2, probes=1, isolate=False)
+    steps = 5
+    started = time.perf_counter()
+    results = harness.run(variants, rounds=1, steps=steps, epochs=2, probes=1, isolate=False)
+    # Every figure is a part of this call: in seconds, none can exceed its whole length (however
+    # slow a loaded machine makes it).
+    whole_s = time.perf_counter() - started
     results |= {
         "variants": variants,
         "command": "test",
@@ -42,14 +48,16 @@ def test_harness_runs_none_empty_ours_and_reports_them() -> None:
     assert [run["variant"] for run in results["runs"]] == variants
     for run in results["runs"]:
         assert len(run["seconds_per_step"]) == 2
-        assert all(0 < seconds < 1 for seconds in run["seconds_per_step"])
-        assert run["end_to_end_s"] >= run["fit_s"] > 0
+        assert all(seconds > 0 for seconds in run["seconds_per_step"])
+        # each epoch's steps are timed inside the fit, which is timed inside the whole run
+        assert sum(run["seconds_per_step"]) * steps <= run["fit_s"]
+        assert whole_s >= run["end_to_end_s"] >= run["fit_s"] > 0
     ours = results["runs"][2]
-    assert 0 < ours["import_s"] < 30
+    assert whole_s > ours["import_s"] > 0
     assert "import_s" not in results["runs"][0]
-    # Ours takes its first sample inside start(): a positive, short wait.
+    # Ours takes its first sample inside start(): a positive wait.
     assert list(results["startup"]) == ["ours"]
-    assert 0 < results["startup"]["ours"]["first_sample_s"][0] < 5
+    assert whole_s > results["startup"]["ours"]["first_sample_s"][0] > 0
     assert results["summary"]["none"]["step_s"] > 0
 
     text = harness.report(results)

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,10 @@ UJ = 1_000_000  # microjoules per joule
 KWH = 3.6e6  # joules per kWh
 INTENSITY = 100.0  # gCO2e/kWh
 P = "carbon/"
+CHILD_TIMEOUT_S = 600
+"""A hang guard, never a speed check, for the child interpreters that import torch and Lightning
+and train: about 15 s each on an idle machine, up to 55 s seen on two cores beside three busy
+loops."""
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::lightning.fabric.utilities.warnings.PossibleUserWarning"
@@ -151,13 +154,10 @@ def test_two_epochs_log_epochs_steps_and_validation_apart(
     powercap: FakePowercap, tmp_path: Path
 ) -> None:
     """1 J a training step, 0.5 J a validation step: 4 J + 1 J an epoch, 1 J in the sanity check."""
+    # The sampler polls every 2 ms, so a logging step finds a new sample or (where the sampler
+    # did not run since the previous one, as on a loaded machine) reads the meters itself.
     carbon = callback(prog_bar=True, log_every_n_steps=2, interval_s=0.002)
-
-    def train_step(model: TinyModel, batch_idx: int) -> None:
-        advance(powercap, 1.0)
-        time.sleep(0.005)  # long enough for the sampler to read the counter between logging steps
-
-    model = TinyModel(on_train=train_step, on_val=add_joules(powercap, 0.5))
+    model = TinyModel(on_train=add_joules(powercap, 1.0), on_val=add_joules(powercap, 0.5))
     trainer, rows = fit(tmp_path, carbon, model, log_every_n_steps=50, limit_val_batches=1.0)
 
     epochs = epoch_rows(rows)
@@ -174,9 +174,8 @@ def test_two_epochs_log_epochs_steps_and_validation_apart(
     direct = direct_rows(rows)
     # every 2nd optimizer step at Lightning's own logging step, then the final totals
     assert [row["step"] for row in direct] == ["1", "3", "5", "7", "8"]
-    intervals = [row for row in direct[:-1] if row.get(P + "power_w")]
-    assert intervals  # left out only where no new reading came between two logging steps
-    for row in intervals:
+    for row in direct[:-1]:  # every logging step has its interval, sampled or read
+        assert row[P + "power_w"], row["step"]
         assert float(row[P + "power_w"]) >= 0
         per_step, per_sample = (
             float(row[P + n]) for n in ("energy_per_step_j", "energy_per_sample_j")
@@ -303,13 +302,16 @@ def test_a_counter_that_vanishes_mid_training_never_fails_the_fit(
             powercap.remove("intel-rapl:0")
 
     carbon = callback(log_every_n_steps=1)
-    with pytest.warns(CarbonCallbacksWarning, match="training continues"):
+    # the package counter's own fault, not the stall warning the never-moving DRAM counter gets
+    # once 5 s have passed (which a loaded machine can take before this point)
+    with pytest.warns(CarbonCallbacksWarning, match="cpu:package-0: cannot read"):
         trainer, rows = fit(tmp_path, carbon, TinyModel(on_train=remove_counter))
     assert trainer.state.finished and trainer.current_epoch == 2
     assert len(epoch_rows(rows)) == 2
     assert not carbon.monitor.is_running and sampler_threads() == []
     summary = run_log(carbon).summary
     assert summary["status"] == "completed" and summary["partial"] is True
+    assert next(c for c in summary["channels"] if c["id"] == "cpu:package-0")["partial"]
 
 
 def test_the_pytorch_lightning_package_has_its_own_callback(
@@ -365,7 +367,7 @@ def test_each_flavour_imports_only_its_own_lightning_package() -> None:
         )
     ]
     for run in runs:
-        _, stderr = run.communicate(timeout=120)
+        _, stderr = run.communicate(timeout=CHILD_TIMEOUT_S)
         assert run.returncode == 0, stderr
 
 
@@ -401,7 +403,7 @@ def test_ddp_on_cpu_counts_the_host_once(powercap: FakePowercap, tmp_path: Path)
             "--counter", str(powercap.energy_path("intel-rapl:0")),
             "--joules", str(joules_added),
         ],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=CHILD_TIMEOUT_S,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
@@ -449,7 +451,7 @@ def test_a_budget_stops_both_ddp_ranks_at_the_same_step(
             "--counter", str(powercap.energy_path("intel-rapl:0")),
             "--joules", "1", "--every-step", "--budget-joules", "2.5", "--max-epochs", "5",
         ],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=CHILD_TIMEOUT_S,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr
@@ -464,7 +466,7 @@ def test_the_example_trains_and_prints_the_summary(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "integrations" / "lightning_example.py"), "--max-epochs", "1",
          "--json", str(tmp_path / "summary.json")],
-        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120,
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=CHILD_TIMEOUT_S,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     output = result.stdout + result.stderr

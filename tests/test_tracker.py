@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from carbon_callbacks import Tracker, read_run_log
 from carbon_callbacks._warnings import CarbonCallbacksWarning
 from carbon_callbacks.intensity.base import ConstantIntensity, IntensityValue
+from carbon_callbacks.meters.base import Reading
 from carbon_callbacks.meters.cpu_estimate import CpuEstimateMeter
 from carbon_callbacks.meters.host import HostMeter
 from carbon_callbacks.meters.rapl import RaplMeter
@@ -22,6 +24,9 @@ from tests.conftest import sampler_threads
 from tests.meters.fake_powercap import FakePowercap
 
 ROOT = Path(__file__).resolve().parents[1]
+HANG_GUARD_S = 60.0
+"""Backstop for waits on another thread: a working one gets there in milliseconds, so only a broken
+one (or a hang a test is about) lasts this long, and the test then fails instead of hanging."""
 
 
 def test_windows_take_exact_reads_of_the_counters(powercap: FakePowercap) -> None:
@@ -109,13 +114,15 @@ def test_permission_denied_warns_with_the_fix_and_falls_back_to_the_estimate(
 
 
 def test_energy_between_interpolates_past_intervals(powercap: FakePowercap) -> None:
-    with Tracker(write_log=False, interval_s=0.01) as tracker:
+    # Exact reads put samples where the test needs them, whenever the polling thread runs:
+    # ``start`` between two reads before the energy, ``end`` between two reads after it.
+    with Tracker(write_log=False) as tracker:
         start = time.monotonic_ns()
-        time.sleep(0.05)
+        tracker.so_far(exact=True)
         powercap.add_energy("intel-rapl:0", 10_000_000)
-        time.sleep(0.05)
+        tracker.so_far(exact=True)
         end = time.monotonic_ns()
-        time.sleep(0.05)
+        tracker.so_far(exact=True)
         interval = tracker.energy_between(start, end)
         assert tracker.energy_between(start - 10**12, end) is None  # not in the timeline
     assert interval is not None
@@ -304,45 +311,52 @@ def test_forked_child_does_not_write_or_count(powercap: FakePowercap, tmp_path: 
     ]
 
 
+class HangingRapl(RaplMeter):
+    """Real RAPL reads of a fake tree, until the 'driver' wedges the polling thread's next read.
+
+    ``stuck`` is set once the polling thread is inside that read (holding the sampler's lock),
+    ``returned`` once the test has released it and it has answered.
+    """
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root=root)
+        self.wedged = False
+        self.stuck = threading.Event()
+        self.release = threading.Event()
+        self.returned = threading.Event()
+
+    def read(self) -> Reading:
+        if self.wedged:
+            self.stuck.set()
+            self.release.wait(HANG_GUARD_S)
+            self.returned.set()
+        return super().read()
+
+
 def test_a_hanging_device_cannot_hang_a_window_or_stop(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import threading
-
     from carbon_callbacks import sampler as sampler_module
-    from carbon_callbacks.meters.base import Reading
-
-    release = threading.Event()
-
-    class HangingRapl(RaplMeter):
-        """Real RAPL reads of a fake tree, until the 'driver' wedges."""
-
-        hang = False
-
-        def read(self) -> Reading:
-            if self.hang:
-                release.wait(30)
-            return super().read()
 
     tree = FakePowercap(tmp_path / "fs")
     tree.add_zone("intel-rapl:0", "package-0")
-    meter = HangingRapl(root=tree.class_root)
+    meter = HangingRapl(tree.class_root)
     monkeypatch.setattr(sampler_module, "JOIN_TIMEOUT_S", 0.2)
     tracker = Tracker(meters=[meter], write_log=False, interval_s=0.01).start()
     tracker.begin_window("epoch 0")
-    meter.hang = True
-    time.sleep(0.1)  # the sampler thread is now stuck inside read()
-    started = time.monotonic()
-    with pytest.warns(CarbonCallbacksWarning, match="hanging"):
-        epoch = tracker.end_window("epoch 0")
-        summary = tracker.stop()
-    assert time.monotonic() - started < 3
+    meter.wedged = True
+    try:
+        assert meter.stuck.wait(HANG_GUARD_S)  # the sampler thread is now stuck inside read()
+        with pytest.warns(CarbonCallbacksWarning, match="hanging"):
+            epoch = tracker.end_window("epoch 0")
+            summary = tracker.stop()
+        assert not meter.returned.is_set()  # both came back while the read still hung
+    finally:
+        meter.release.set()  # let the stuck thread finish so the test leaves none behind
+        for thread in sampler_threads():
+            thread.join(HANG_GUARD_S)
     assert epoch is not None and summary is not None
     assert epoch.partial and epoch.channels[0].fault == "a device read is hanging"
-    release.set()
-    deadline = time.monotonic() + 5
-    while sampler_threads() and time.monotonic() < deadline:
-        time.sleep(0.01)
 
 
 def test_two_trackers_share_one_sampler_and_keep_their_own_figures(

@@ -12,13 +12,22 @@ from pytest_httpserver import HTTPServer
 
 from carbon_callbacks import CarbonCallbacksWarning, Tracker, read_run_log
 from carbon_callbacks.intensity import static
+from carbon_callbacks.intensity.base import Basis, IntensitySlot, IntensityValue
 from carbon_callbacks.intensity.electricitymaps import URL_ENV as EM_URL_ENV
+from carbon_callbacks.intensity.live import LiveIntensity
 from carbon_callbacks.intensity.uk import URL_ENV as UK_URL_ENV
-from tests.intensity.uk_payloads import national
 from tests.meters.fake_powercap import FakePowercap
 from tests.secret_tokens import TOKEN
 
 ONE_WH_UJ = 3_600_000_000
+HANG_GUARD_S = 60.0
+"""Backstop for waits on the fetch thread: a working one gets there in milliseconds, so only a
+broken one lasts this long, and the test then fails instead of hanging."""
+CLOCK_SLACK_S = 0.5
+"""How far from an intensity change the energy counter is kept flat. The tracker places the change
+on the monotonic timeline through a wall-clock time taken one call apart from a monotonic one; a
+thread descheduled between the two calls shifts the change by as long, which is harmless while
+no energy is counted that close to it."""
 
 
 def co2e_of_one_wh(powercap: FakePowercap, **location: str) -> tuple[float, Tracker]:
@@ -86,29 +95,57 @@ def wait_until(unix: float) -> None:
         time.sleep(0.02)
 
 
+def wait_for_live_warning(caught: list[warnings.WarningMessage]) -> None:
+    """Wait until the fetch thread has warned that live data is unavailable.
+
+    It records the failure before it warns, so from then on the figures carry it.
+    """
+    deadline = time.monotonic() + HANG_GUARD_S
+    while time.monotonic() < deadline:
+        if any("live carbon intensity" in str(w.message) for w in caught):
+            return
+        time.sleep(0.01)
+
+
+class ScriptedGrid:
+    """A live source answering what the test has set so far (nothing at first), with no network."""
+
+    name = "scripted grid"
+    zone = "GB"
+    basis: Basis = "direct"
+
+    def __init__(self) -> None:
+        self.slots: list[IntensitySlot] = []
+
+    def fetch(self, start_unix: float, end_unix: float) -> list[IntensitySlot]:
+        return list(self.slots)
+
+
 def test_intensity_change_mid_run_weights_each_part_by_its_own_energy(
-    powercap: FakePowercap, httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+    powercap: FakePowercap,
 ) -> None:
-    monkeypatch.setenv(UK_URL_ENV, httpserver.url_for("/"))
-    change = time.time() + 1.0
-    httpserver.expect_request(re.compile("^/intensity/")).respond_with_json(
-        national((change - 1800, change, 110, 100), (change, change + 1800, 310, 300))
-    )
-    with Tracker(country="GB", live=True) as tracker:
+    grid = ScriptedGrid()
+    provider = LiveIntensity(grid, IntensityValue(250.0, "yearly fallback", zone="GB"))
+    with Tracker(intensity=provider) as tracker:
         tracker.begin_window("epoch")
         powercap.add_energy("intel-rapl:0", ONE_WH_UJ)  # 1 Wh at 100 g/kWh
-        tracker.so_far(exact=True)  # a sample before the change, however busy the machine
-        wait_until(change + 0.5)  # the counter stays flat across the change
-        tracker.so_far(exact=True)  # and one after it, before the next energy
+        tracker.so_far(exact=True)  # a sample holds it
+        change = time.time() + CLOCK_SLACK_S  # the intensity changes only after that sample...
+        grid.slots = [
+            IntensitySlot(change - 1800, change, 100.0, False),
+            IntensitySlot(change, change + 1800, 300.0, False),
+        ]
+        assert provider.refresh()  # fetched now, not whenever the fetch thread runs
+        wait_until(change + CLOCK_SLACK_S)
+        tracker.so_far(exact=True)  # ... and this sample, still flat, comes well after it
         powercap.add_energy("intel-rapl:0", 3 * ONE_WH_UJ)  # 3 Wh at 300 g/kWh
-        time.sleep(0.2)
         window = tracker.end_window("epoch")
     assert window is not None and window.co2e_kg is not None and window.intensity is not None
     assert window.energy_kwh == pytest.approx(0.004)
+    # Energy-weighted: (1 Wh x 100 + 3 Wh x 300) / 4 Wh = 250 g/kWh. A time-weighted mean would
+    # give this only if the part after the change lasted exactly three times the part before.
     assert window.co2e_kg == pytest.approx((0.001 * 100 + 0.003 * 300) / 1000, rel=1e-6)
-    time_weighted = (1.0 * 100 + (window.duration_s - 1.0) * 300) / window.duration_s
-    assert window.co2e_kg != pytest.approx(0.004 * time_weighted / 1000, rel=0.01)
-    assert window.intensity.source == "UK Carbon Intensity API"
+    assert window.intensity.source == "scripted grid"
     assert window.intensity.basis == "direct" and not window.intensity.estimated
     assert tracker.summary is not None and tracker.summary.co2e_kg == pytest.approx(
         window.co2e_kg, rel=1e-6
@@ -126,10 +163,7 @@ def test_live_api_failure_leaves_the_run_on_the_fallback_with_one_warning(
         pytest.warns(CarbonCallbacksWarning) as caught,
         Tracker(country="GB", live=True) as tracker,
     ):
-        deadline = time.monotonic() + 5
-        while not httpserver.log and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(0.1)
+        wait_for_live_warning(caught.list)  # the first fetch has failed
         powercap.add_energy("intel-rapl:0", ONE_WH_UJ)
     live_warnings = [str(w.message) for w in caught if "live carbon intensity" in str(w.message)]
     assert len(live_warnings) == 1
@@ -157,10 +191,7 @@ def test_the_token_appears_nowhere(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with Tracker(zone="DE", live=True) as tracker:
-            deadline = time.monotonic() + 5
-            while len(httpserver.log) < 3 and time.monotonic() < deadline:
-                time.sleep(0.02)
-            time.sleep(0.1)
+            wait_for_live_warning(caught)  # the first fetch has failed
             texts = [repr(tracker), repr(tracker.config), str(tracker.config.public_dict())]
     assert httpserver.log and httpserver.log[0][0].headers["auth-token"] == token
     assert tracker.summary is not None and tracker.summary.intensity is not None

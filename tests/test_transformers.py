@@ -44,6 +44,10 @@ STEP_UJ = 2_000_000  # 2 J per optimizer step
 EVAL_UJ = 500_000  # 0.5 J per evaluation batch
 SEQ = 8
 BATCH = 4
+CHILD_TIMEOUT_S = 600
+"""A hang guard, never a speed check, for the child interpreters that import torch and transformers
+and train: about 8 s each on an idle machine, up to 45 s seen on two cores beside three busy
+loops."""
 
 
 class TokenDataset(Dataset):
@@ -294,7 +298,7 @@ def test_a_process_that_dies_in_training_leaves_a_failed_run_log(tmp_path: Path)
     env = os.environ | {"PYTHONPATH": str(ROOT), "CARBON_CALLBACKS_OUTPUT_DIR": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, "-c", FAILING_SCRIPT.format(out=str(tmp_path / "out"))],
-        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120,
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=CHILD_TIMEOUT_S,
     )  # fmt: skip
     assert result.returncode != 0 and "boom" in result.stderr
     (run,) = tmp_path.glob("*.jsonl")
@@ -372,7 +376,13 @@ def test_a_counter_vanishing_mid_training_never_fails_it(
         warnings.simplefilter("always")
         trainer.train()
     assert trainer.state.global_step == 8
-    assert any(issubclass(w.category, CarbonCallbacksWarning) for w in caught)
+    # the package counter's own fault, not the stall warning the never-moving DRAM counter gets
+    # once 5 s have passed (which a loaded machine can take before this point)
+    assert any(
+        issubclass(w.category, CarbonCallbacksWarning)
+        and "cpu:package-0: cannot read" in str(w.message)
+        for w in caught
+    )
     first, second = epoch_entries(trainer.state.log_history)
     assert joules(first, "epoch_energy_kwh") == pytest.approx(4 * 2.0)
     # The package's last reading stands for the run total (marked partial in the run log).
@@ -427,7 +437,7 @@ def test_the_example_trains_and_prints_the_summary(tmp_path: Path) -> None:
     env = os.environ | {"PYTHONPATH": str(ROOT), "CARBON_CALLBACKS_OUTPUT_DIR": str(tmp_path)}
     result = subprocess.run(
         [sys.executable, str(ROOT / "integrations" / "transformers_example.py")],
-        capture_output=True, text=True, env=env, timeout=120,
+        capture_output=True, text=True, env=env, timeout=CHILD_TIMEOUT_S,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "carbon-callbacks: training completed" in result.stdout

@@ -61,6 +61,9 @@ SAMPLES_BOUND = 32_768
 """Sample entries a week-long run may write to its log (one a second would be 604,800)."""
 PREDICTIONS_BOUND = 512
 """Prediction records a week of 10-minute epochs may keep (one an epoch would be 1008)."""
+CHILD_TIMEOUT_S = 600
+"""A hang guard, never a speed check, for a simulated week in a child: about 10 s on an idle
+machine, up to 55 s seen on two cores beside three busy loops."""
 
 
 class SteadyMeter:
@@ -340,7 +343,7 @@ def run_child(program: str, out: Path) -> dict[str, object]:
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=CHILD_TIMEOUT_S,
         check=False,
     )
     assert result.returncode == 0, result.stderr[-4000:]
