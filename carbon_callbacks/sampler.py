@@ -255,7 +255,12 @@ class Sampler:
             timeline = self._timeline
             if not timeline or t_ns > timeline[-1].t_ns:
                 return None
-            series = timeline if t_ns >= timeline[0].t_ns else [*self._checkpoints, timeline[0]]
+            first = timeline[0]
+            series = (
+                timeline
+                if t_ns >= first.t_ns
+                else [c for c in self._checkpoints if c.t_ns < first.t_ns] + [first]
+            )
             if t_ns < series[0].t_ns:
                 return None
             index = bisect.bisect_left(series, t_ns, key=_sample_time)

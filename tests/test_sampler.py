@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import threading
@@ -12,7 +13,7 @@ import pytest
 from carbon_callbacks._warnings import CarbonCallbacksWarning
 from carbon_callbacks.meters.base import Channel, Reading, Unavailable
 from carbon_callbacks.meters.rapl import RaplMeter
-from carbon_callbacks.sampler import MAX_FAULT_SPANS, Sampler, attach, detach
+from carbon_callbacks.sampler import MAX_FAULT_SPANS, Sample, Sampler, attach, detach
 from tests.conftest import sampler_threads
 from tests.meters.fake_powercap import FakePowercap
 
@@ -252,6 +253,36 @@ def test_checkpoints_thin_out_instead_of_growing_without_bound(
     assert checkpoints[0].t_ns == 1_000_000_000  # the run's first sample is always kept
     assert checkpoints[-1].t_ns >= clock.now_ns - 32_000_000_000
     sampler.stop()
+
+
+def interpolate(samples: list[Sample], t_ns: int) -> float | None:
+    """The first channel's joules at ``t_ns``, linearly between the two samples around it."""
+    for before, after in itertools.pairwise(samples):
+        if before.t_ns <= t_ns <= after.t_ns:
+            a, b = before.joules[0], after.joules[0]
+            assert a is not None and b is not None
+            return a + (b - a) * (t_ns - before.t_ns) / (after.t_ns - before.t_ns)
+    return None
+
+
+def test_joules_before_the_timeline_come_from_the_checkpoints_older_than_it() -> None:
+    """Checkpoints are taken from the timeline's samples, so the newest ones can be newer than the
+    oldest sample the timeline still holds: those must not be used before it."""
+    clock = Clock()
+    watts = [1.0] * 17 + [100.0] * 5  # a power step after 16 s: the figures are not linear
+    sampler = Sampler([ScriptedPowerMeter(watts)], clock_ns=clock, max_samples=2, checkpoint_s=5)
+    sampler.open()
+    for _ in range(len(watts) - 1):
+        clock.advance(1.0)
+        sampler.sample()
+    history = sampler.history()
+    oldest_dense = sampler._timeline[0].t_ns
+    assert any(c.t_ns > oldest_dense for c in sampler._checkpoints)  # the case in question
+    start = history[0].t_ns
+    for tenth in range(0, 10 * (len(watts) - 1) + 1):
+        t_ns = start + tenth * 100_000_000
+        got = sampler.joules_at(t_ns)
+        assert got is not None and got[0] == pytest.approx(interpolate(history, t_ns)), t_ns
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
