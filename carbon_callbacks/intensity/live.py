@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import NamedTuple
 
 from carbon_callbacks._warnings import WarnOnce
 from carbon_callbacks.intensity.base import IntensitySlot, IntensityValue, LiveSource, ProviderError
@@ -20,6 +21,13 @@ from carbon_callbacks.intensity.cache import IntensityCache
 from carbon_callbacks.intensity.combine import Piece, weighted_intensity
 
 THREAD_NAME = "carbon-callbacks-intensity"
+
+
+class _SlotTable(NamedTuple):
+    """The live slots in start order and their start times, published together."""
+
+    slots: tuple[IntensitySlot, ...] = ()
+    starts: tuple[float, ...] = ()
 
 
 class LiveIntensity:
@@ -62,8 +70,7 @@ class LiveIntensity:
         self._history_s = history_s
         self._horizon_s = horizon_s
         self._clock = clock
-        self._slots: tuple[IntensitySlot, ...] = ()
-        self._starts: tuple[float, ...] = ()
+        self._table = _SlotTable()
         self._merge_lock = threading.Lock()
         self._stop_event = threading.Event()
         self._ready = threading.Event()
@@ -105,7 +112,7 @@ class LiveIntensity:
         if end_unix <= start_unix:
             slot = self.slot_at(start_unix)
             return self._fallback_value() if slot is None else self._live_value(slot)
-        slots, starts = self._slots, self._starts
+        slots, starts = self._table
         pieces: list[Piece] = []
         covered = 0.0
         index = max(bisect.bisect_right(starts, start_unix) - 1, 0)
@@ -125,14 +132,15 @@ class LiveIntensity:
 
     def slot_at(self, t_unix: float) -> IntensitySlot | None:
         """The live slot covering ``t_unix``, or None when no live data covers it."""
-        index = bisect.bisect_right(self._starts, t_unix) - 1
-        if index >= 0 and self._slots[index].end_unix > t_unix:
-            return self._slots[index]
+        slots, starts = self._table
+        index = bisect.bisect_right(starts, t_unix) - 1
+        if index >= 0 and slots[index].end_unix > t_unix:
+            return slots[index]
         return None
 
     def change_points(self, start_unix: float, end_unix: float) -> list[float]:
         """Times strictly inside (start_unix, end_unix) where the intensity may change."""
-        slots, starts = self._slots, self._starts
+        slots, starts = self._table
         index = max(bisect.bisect_right(starts, start_unix) - 1, 0)
         points: set[float] = set()
         for slot in slots[index:]:
@@ -159,7 +167,7 @@ class LiveIntensity:
         """Fetch now (with the bounded retry), merge and cache the result; True on success."""
         now = self._clock()
         since = min(self._started_unix or now, now) - self._history_s
-        measured = [s.end_unix for s in self._slots if not s.forecast]
+        measured = [s.end_unix for s in self._table.slots if not s.forecast]
         if measured:
             since = max(since, max(measured) - self._history_s)
         for attempt in range(self._attempts):
@@ -208,19 +216,20 @@ class LiveIntensity:
     def _merge(self, new_slots: list[IntensitySlot]) -> None:
         """Add slots by start time; a measured value is never replaced by a forecast."""
         with self._merge_lock:
-            by_start = {slot.start_unix: slot for slot in self._slots}
+            by_start = {slot.start_unix: slot for slot in self._table.slots}
             for slot in new_slots:
                 old = by_start.get(slot.start_unix)
                 if old is None or old.forecast or not slot.forecast:
                     by_start[slot.start_unix] = slot
             ordered = tuple(sorted(by_start.values(), key=lambda s: s.start_unix))
-            self._slots, self._starts = ordered, tuple(s.start_unix for s in ordered)
+            # one assignment publishes both: a reader never pairs new slots with old starts
+            self._table = _SlotTable(ordered, tuple(s.start_unix for s in ordered))
 
     def _save(self) -> None:
         if self._cache is None:
             return
         try:
-            self._cache.save(self._clock(), self._slots)
+            self._cache.save(self._clock(), self._table.slots)
         except OSError as error:
             self._warn_once(
                 "cache-write",

@@ -2,15 +2,18 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from carbon_callbacks._warnings import CarbonCallbacksWarning
-from carbon_callbacks.intensity.base import IntensitySlot, IntensityValue
+from carbon_callbacks.intensity.base import Basis, IntensitySlot, IntensityValue
 from carbon_callbacks.intensity.cache import IntensityCache
 from carbon_callbacks.intensity.live import LiveIntensity
 from carbon_callbacks.intensity.uk import UkCarbonIntensity
@@ -177,3 +180,46 @@ def test_stop_does_not_wait_for_a_slow_answer(httpserver: HTTPServer) -> None:
     finally:
         answer_now.set()
         provider.wait_ready(HANG_GUARD_S)  # the fetch is over before the server is cleared
+
+
+class AnswerInTurn:
+    """A live source (no network) answering the next of its scripted slot lists at each fetch."""
+
+    name = "scripted grid"
+    zone = "GB"
+    basis: Basis = "direct"
+
+    def __init__(self, *answers: list[IntensitySlot]) -> None:
+        self.answers = list(answers)
+
+    def fetch(self, start_unix: float, end_unix: float) -> list[IntensitySlot]:
+        return self.answers.pop(0)
+
+
+def test_a_reader_between_any_two_instructions_of_a_merge_sees_a_whole_table() -> None:
+    """The fetch thread may be paused between any two bytecode instructions while the training
+    thread reads: step through a merge one instruction at a time and read at every one.
+
+    The slot covering NOW is known first; the merge adds an earlier one in front of it, so the
+    slots and their start times, published apart, would point to the wrong slot.
+    """
+    covering = IntensitySlot(START, START + SLOT, 100.0, False)
+    earlier = IntensitySlot(START - SLOT, START, 300.0, False)
+    provider = LiveIntensity(AnswerInTurn([covering], [earlier]), FALLBACK, clock=lambda: NOW)
+    assert provider.refresh()
+    seen: list[IntensitySlot | None] = []
+
+    def each_instruction(frame: FrameType, event: str, arg: Any) -> Any:
+        frame.f_trace_opcodes = True
+        if event == "opcode" and frame.f_code.co_name == "_merge":
+            seen.append(provider.slot_at(NOW))
+        return each_instruction
+
+    sys.settrace(each_instruction)
+    try:
+        assert provider.refresh()
+    finally:
+        sys.settrace(None)
+    assert len(seen) > 10  # the merge was stepped through
+    assert set(seen) == {covering}
+    assert provider.slot_at(START - 1) == earlier
