@@ -56,8 +56,12 @@ class Outlook:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the previous run's forecasts, announcements and stop decision (a new start)."""
+        """Forget the previous run: forecasts, announcements, epoch length, stop decision.
+
+        A new start may train on other data, so the epoch length is learned again.
+        """
         self.records = []
+        self.epoch_steps = None
         self._said = set()
         self.should_stop = False
         self._forecast = [math.nan] * FORECAST_LEN

@@ -207,6 +207,8 @@ class TrainingMonitor:
         self._samples = self._tokens = 0
         self.final_metrics = {}
         self.outlook.reset()
+        self._last_reduced = None  # a previous run's all-ranks totals are not this run's
+        self._epoch_begin_steps = None
         self._epoch_start = None
         self._phase_start, self._phase_joules = {}, {}
         self._interval = self._interval_point(self.tracker.so_far(exact=False))

@@ -134,6 +134,53 @@ def test_the_final_totals_are_the_run_logs_summary() -> None:
     assert final["carbon/co2e_kg"] == tracker.summary.co2e_kg == summary["co2e_kg"]
 
 
+def test_a_second_distributed_run_starts_without_the_first_runs_totals(
+    powercap: FakePowercap,
+) -> None:
+    """A callback reused for a second fit: its first checkpoint must not carry the all-ranks
+    totals of the previous fit's last collective."""
+    rank = RankInfo(global_rank=0, local_rank=0, world_size=2)
+
+    def both_ranks_alike(vector: Sequence[float]) -> list[float]:
+        return [2 * value for value in vector]
+
+    monitor = TrainingMonitor(write_log=False, intensity_g_per_kwh=100.0)
+    monitor.start(rank, both_ranks_alike)
+    monitor.begin_epoch()
+    powercap.add_energy("intel-rapl:0", WH_UJ)
+    monitor.end_epoch()
+    monitor.finish()
+    assert monitor.final_metrics["carbon/energy_kwh"] == pytest.approx(0.002)  # both ranks
+
+    monitor.start(rank, both_ranks_alike)
+    state = monitor.state_dict()
+    monitor.stop()
+    assert state["scope"] == "this rank"  # no collective has run in this fit yet
+    assert state["energy_j"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_a_second_run_learns_its_epoch_length_afresh(powercap: FakePowercap) -> None:
+    """The first run ends inside an epoch; the second ends one it never began (as a framework
+    may, after a resume mid-epoch): neither the first run's epoch start nor its epoch length
+    is the second run's."""
+    monitor = TrainingMonitor(write_log=False, intensity_g_per_kwh=100.0)
+    monitor.start()
+    monitor.begin_epoch()
+    for _ in range(3):
+        monitor.step()
+    monitor.end_epoch()
+    assert monitor.outlook.epoch_steps == 3
+    monitor.begin_epoch()  # at step 3, never ended
+    monitor.stop()
+
+    monitor.start()
+    for _ in range(5):
+        monitor.step()
+    monitor.end_epoch()
+    monitor.stop()
+    assert monitor.outlook.epoch_steps is None  # not 3 from before, nor 5 - 3 = 2
+
+
 def test_resume_adds_the_checkpointed_totals(powercap: FakePowercap) -> None:
     first = TrainingMonitor(write_log=False)
     first.start()
