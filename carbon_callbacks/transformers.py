@@ -115,7 +115,7 @@ class CarbonCallback(TrainerCallback, ExportableState):
         """Start measuring; a checkpoint being resumed contributes its totals."""
         if self._monitor.is_running:  # the previous train() raised: nothing told us it ended
             self._monitor.stop("unfinished")
-        self._monitor = TrainingMonitor(prefix=self._prefix, **self._options)
+        self._monitor.load_state_dict({})  # a new run: no totals carried over from an earlier one
         self._trainer = _find_trainer()
         if self._trainer is None:
             self._warn_once(

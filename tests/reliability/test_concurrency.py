@@ -444,6 +444,7 @@ def test_a_transformers_callback_reused_for_a_second_train_logs_that_run_alone(
 ) -> None:
     """2 J an optimizer step, 4 steps an epoch: 2 epochs, then 1 epoch on the same Trainer."""
     carbon = HFCallback(summary=False, **OPTIONS)
+    monitor = carbon.monitor  # taken before training, as a user's own code might
     trainer = Trainer(
         model=tiny_model(), args=training_args(tmp_path / "out"),
         train_dataset=TokenDataset(16), callbacks=[Recorder(powercap), carbon],
@@ -460,6 +461,9 @@ def test_a_transformers_callback_reused_for_a_second_train_logs_that_run_alone(
     assert check_complete(first)["energy_j"] == pytest.approx(8 * step_j, rel=1e-9)
     assert check_complete(second)["energy_j"] == pytest.approx(4 * step_j, rel=1e-9)
     assert check_complete(second)["steps"] == 4
+    assert carbon.monitor is monitor and monitor.tracker is not None
+    assert monitor.tracker.summary is not None
+    assert monitor.tracker.summary.energy_j == pytest.approx(4 * step_j, rel=1e-9)
 
 
 # -- restarting from a checkpoint in the same process ------------------------------------------
