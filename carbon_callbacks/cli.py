@@ -15,13 +15,15 @@
   Needs the ``plot`` extra (matplotlib).
 
 Bad input gets a one-line error on stderr and exit status 2; a command that cannot be started gets
-127 (not found) or 126 (not executable), as a shell would.
+127 (not found) or 126 (found but not executable), as a shell would. A reader that goes away
+(``| head``) ends the output quietly, with the status of a process ended by SIGPIPE (141).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import signal
@@ -165,7 +167,19 @@ def _location_kwargs(args: argparse.Namespace) -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the process exit status."""
-    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        status = _dispatch(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()  # a reader gone away shows here, not as a traceback at exit
+    except BrokenPipeError:
+        # What Unix tools do under `| head`: stop writing, say nothing. Later writes (the
+        # interpreter's flush at exit) go nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+    return status
+
+
+def _dispatch(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
     if args.subcommand == "devices":
         return _devices(as_json=args.json)
     if args.subcommand == "intensity":
@@ -260,7 +274,11 @@ def _run(args: argparse.Namespace) -> int:
             "run needs a command after --, e.g. carbon-callbacks run -- python train.py", 2
         )
     if shutil.which(command[0]) is None:
-        return _fail(f"cannot start {command[0]!r}: command not found", 127)
+        path = command[0]
+        if os.sep in path and os.path.exists(path):  # found, as a shell would, but not runnable
+            reason = "is a directory" if os.path.isdir(path) else "not executable (chmod +x it)"
+            return _fail(f"cannot start {path!r}: {reason}", 126)
+        return _fail(f"cannot start {path!r}: command not found", 127)
 
     from carbon_callbacks.tracker import Tracker
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -122,6 +123,39 @@ def test_busy_command_measures_more_than_a_sleeping_one(
     tick_s = 1 / os.sysconf("SC_CLK_TCK")
     assert energies["busy"] >= DEFAULT_WATTS_PER_CORE * (BUSY_CPU_S - 2 * tick_s)
     assert energies["busy"] > 2 * energies["idle"]
+
+
+def test_a_command_found_but_not_runnable_exits_126_as_in_a_shell(tmp_path: Path) -> None:
+    script = tmp_path / "train.sh"
+    script.write_text("#!/bin/sh\necho never\n")  # no execute bit
+    (tmp_path / "folder").mkdir()
+    cases = {"./train.sh": 126, "./folder": 126, "./missing.sh": 127}
+    for command, code in cases.items():
+        result = cli("run", "--no-log", "--", command, cwd=tmp_path)
+        assert (result.returncode, result.stdout) == (code, ""), (command, result.stderr)
+        assert result.stderr.startswith("carbon-callbacks: error:"), result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+    assert "not executable" in cli("run", "--", "./train.sh", cwd=tmp_path).stderr
+
+
+def test_a_reader_that_goes_away_ends_the_output_quietly() -> None:
+    """``carbon-callbacks report ... | head -1``: the pipe's reading end is closed before the
+    command writes anything, so every write meets a broken pipe, however fast either side runs."""
+    reading, writing = os.pipe()
+    os.close(reading)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "carbon_callbacks", "report", str(RUNS)],
+            stdout=writing,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=os.environ | {"PYTHONPATH": str(ROOT)},
+            timeout=120,
+        )
+    finally:
+        os.close(writing)
+    assert result.stderr == ""
+    assert result.returncode == 128 + signal.SIGPIPE
 
 
 def test_bad_input_gets_one_line_and_a_nonzero_exit() -> None:
