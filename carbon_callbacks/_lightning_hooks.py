@@ -45,7 +45,8 @@ class LightningCarbonHooks:
         prog_bar: Also show the metrics in the progress bar.
         log_every_n_steps: Steps between step-level metrics; default: the trainer's
             ``log_every_n_steps``; 0 logs epoch-level metrics only.
-        summary: Print a summary of the run's energy and CO2e at the end of ``fit``.
+        summary: Print a summary of the run's energy and CO2e at the end of ``fit``, and the
+            one-line forecast once it is known; False prints neither.
         tracker_options: Passed to ``Tracker``: ``country=``, ``zone=``, ``pue=``,
             ``intensity_g_per_kwh=``, ``output_dir=``, ``write_log=``, ...
 
@@ -77,7 +78,7 @@ class LightningCarbonHooks:
             )
         # Lightning turns SIGTERM into SIGTERMException at the next batch (``on_exception``).
         tracker_options["handle_sigterm"] = False
-        self.monitor = TrainingMonitor(prefix=prefix, **tracker_options)
+        self.monitor = TrainingMonitor(prefix=prefix, quiet=not summary, **tracker_options)
         """The measurement behind the callback; ``monitor.tracker.summary`` after ``fit``."""
         self._prog_bar = prog_bar
         self._log_every_n_steps = log_every_n_steps

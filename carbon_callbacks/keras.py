@@ -49,7 +49,8 @@ class CarbonCallback(Callback):
 
     Args:
         prefix: Prepended to every metric name.
-        summary: Print the run's summary to stderr when training ends.
+        summary: Print the run's summary to stderr when training ends, and the one-line
+            forecast once it is known; False prints neither.
         check_every_n_steps: Steps between forecast updates and budget checks inside an epoch
             (0: only at epoch ends); Keras logs per epoch, so nothing is logged there.
         tracker_options: Passed to ``Tracker`` (``country=``, ``zone=``, ``pue=``,
@@ -81,7 +82,7 @@ class CarbonCallback(Callback):
                 f"check_every_n_steps must be >= 0, got {check_every_n_steps}; write "
                 "check_every_n_steps=50 (0: check only at epoch ends)"
             )
-        self._monitor = TrainingMonitor(prefix=prefix, **tracker_options)
+        self._monitor = TrainingMonitor(prefix=prefix, quiet=not summary, **tracker_options)
         self._summary = summary
         self._check_every_n_steps = check_every_n_steps
         self._last_batch = -1

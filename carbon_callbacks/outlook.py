@@ -46,6 +46,8 @@ class Outlook:
         self._warmup_steps = warmup_steps
         self.announce: Callable[[str], object] = _to_stderr
         """Shows the one-off lines (the first forecast) on global rank 0."""
+        self.quiet = False
+        """True announces nothing; the forecast is still logged and recorded."""
         self.total_steps: int | None = None
         self.epoch_steps: int | None = None
         """Steps in the latest whole epoch: forecast chunks then span whole epochs."""
@@ -154,7 +156,8 @@ class Outlook:
         predicted_energy = metrics.get(f"{self.prefix}predicted_energy_kwh")
         predicted_co2e = metrics.get(f"{self.prefix}predicted_co2e_kg")
         if predicted_energy is not None:
-            self._once("forecast", global_rank, lambda: self.announce(self._line(metrics)))
+            if not self.quiet:
+                self._once("forecast", global_rank, lambda: self.announce(self._line(metrics)))
             over = self.budget.predicted_over(predicted_energy, predicted_co2e)
             if over is not None:
                 self._once("budget-forecast", global_rank, _warning(f"this run is {over}"))

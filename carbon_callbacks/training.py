@@ -140,6 +140,8 @@ class TrainingMonitor:
 
     Args:
         prefix: Prepended to every metric name (default ``"carbon/"``).
+        quiet: Announce nothing (the one-line forecast); the forecast is still logged and
+            recorded. The callbacks pass their ``summary=False`` here.
         tracker_options: Passed to ``Tracker`` (location, ``pue``, ``output_dir``, ...). They are
             checked now, so a mistake fails when the callback is built, not when training starts.
 
@@ -155,6 +157,7 @@ class TrainingMonitor:
         max_co2e_kg: float | None = None,
         on_budget: OnBudget = "warn",
         warmup_steps: int | None = None,
+        quiet: bool = False,
         **tracker_options: Any,
     ) -> None:
         if not isinstance(prefix, str):
@@ -171,6 +174,7 @@ class TrainingMonitor:
         Tracker(**self._options)  # validate now: fail at construction, not at fit
         self.outlook = Outlook(Budget(max_energy_kwh, max_co2e_kg, on_budget), warmup_steps, prefix)
         """The forecast, its announcement and the budget decisions."""
+        self.outlook.quiet = quiet
         self._epoch_begin_steps: int | None = None
         self.tracker: Tracker | None = None
         self.rank = RankInfo()

@@ -79,7 +79,8 @@ class CarbonCallback(TrainerCallback, ExportableState):
 
     Args:
         prefix: Prepended to every metric name.
-        summary: Print the run's summary on global rank 0 when training ends.
+        summary: Print the run's summary on global rank 0 when training ends, and the one-line
+            forecast once it is known; False prints neither.
         tracker_options: Passed to ``Tracker`` (``country=``, ``zone=``, ``pue=``, ``output_dir=``,
             ...); checked now.
 
@@ -93,7 +94,7 @@ class CarbonCallback(TrainerCallback, ExportableState):
         self._prefix = prefix
         self._summary = summary
         self._options = tracker_options
-        self._monitor = TrainingMonitor(prefix=prefix, **tracker_options)
+        self._monitor = TrainingMonitor(prefix=prefix, quiet=not summary, **tracker_options)
         self._trainer: Any = None
         self._warn_once = WarnOnce()
         self._samples_per_step = 0

@@ -438,3 +438,18 @@ def test_a_budget_stops_fit_at_the_step_that_reaches_it(
     assert summary is not None
     assert summary.steps in ((6,) if dispatch == "synchronous" else (6, 7, 8))
     assert sampler_threads() == []
+
+
+@pytest.mark.parametrize("summary", [True, False])
+def test_summary_false_prints_neither_the_forecast_nor_the_summary(
+    powercap: FakePowercap, capsys: pytest.CaptureFixture[str], summary: bool
+) -> None:
+    """The forecast is logged either way; only its one-line announcement is silenced."""
+    carbon = CarbonCallback(**OPTIONS, summary=summary, warmup_steps=0)
+    history = fit(make_model(), [Burn(powercap), carbon], epochs=4, validate=False)
+    assert any(
+        value == value for value in history.history["carbon/predicted_energy_kwh"]
+    )  # not NaN
+    err = capsys.readouterr().err
+    assert ("predicted for" in err) == summary, err
+    assert ("carbon-callbacks: training completed" in err) == summary, err

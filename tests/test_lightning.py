@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -502,3 +503,17 @@ def test_a_budget_stops_the_fit_at_the_step_that_reaches_it(
     assert trainer.global_step == 6
     assert run_log(carbon).summary["status"] == "completed"
     assert sampler_threads() == []
+
+
+@pytest.mark.parametrize("summary", [True, False])
+def test_summary_false_prints_neither_the_forecast_nor_the_summary(
+    powercap: FakePowercap, tmp_path: Path, caplog: pytest.LogCaptureFixture, summary: bool
+) -> None:
+    """The forecast is logged either way; only its one-line announcement is silenced."""
+    carbon = callback(summary=summary, warmup_steps=0)
+    with caplog.at_level(logging.INFO):
+        _, rows = fit(tmp_path, carbon, TinyModel(on_train=add_joules(powercap, 1.0)), max_epochs=4)
+    assert any(row.get(P + "predicted_energy_kwh") for row in rows)
+    shown = caplog.text
+    assert ("predicted for" in shown) == summary, shown
+    assert ("carbon-callbacks: training completed" in shown) == summary, shown

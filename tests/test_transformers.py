@@ -479,3 +479,24 @@ def test_a_budget_stops_training_at_the_logging_step_that_reaches_it(
         trainer.train()
     assert trainer.state.global_step == 3
     assert sampler_threads() == []
+
+
+@pytest.mark.parametrize("summary", [True, False])
+def test_summary_false_prints_neither_the_forecast_nor_the_summary(
+    powercap: FakePowercap, tmp_path: Path, capsys: pytest.CaptureFixture[str], summary: bool
+) -> None:
+    """The forecast is logged either way; only its one-line announcement is silenced."""
+    trainer = Trainer(
+        model=tiny_model(),
+        args=training_args(tmp_path, num_train_epochs=4),
+        train_dataset=TokenDataset(16),
+        callbacks=[
+            Recorder(powercap),
+            CarbonCallback(summary=summary, warmup_steps=0, intensity_g_per_kwh=100),
+        ],
+    )
+    trainer.train()
+    assert any("carbon/predicted_energy_kwh" in entry for entry in trainer.state.log_history)
+    printed = capsys.readouterr()
+    assert ("predicted for" in printed.err) == summary, printed.err
+    assert ("carbon-callbacks: training completed" in printed.out) == summary, printed.out
