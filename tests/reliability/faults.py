@@ -760,8 +760,12 @@ class Outcome:
         weights: The trained parameters, to compare with a run without the callback.
         steps: Optimizer steps the framework ran.
         tracker: The run's tracker (None without the callback).
-        final_metrics: The ``carbon/*`` metrics at the end, where the frontend exposes them.
+        final_metrics: The callback's final ``carbon/*`` totals (``monitor.final_metrics``),
+            taken from the stop's own read.
         printed: Everything the run printed or logged through Lightning's info logger.
+        logged_metrics: The ``carbon/*`` metrics of the framework's last log entry (Keras's
+            last epoch, the Trainer's last ``log_history`` entry with them): read at the last
+            epoch end, a moment before the stop.
     """
 
     weights: list[Any]
@@ -769,6 +773,7 @@ class Outcome:
     tracker: Tracker | None = None
     final_metrics: dict[str, float] | None = None
     printed: str = ""
+    logged_metrics: dict[str, float] | None = None
 
 
 class Frontend(ABC):
@@ -962,13 +967,14 @@ class KerasFrontend(Frontend):
                 verbose=0,
                 callbacks=[hook, *([carbon] if carbon else []), last],
             )
-        final = {k: float(v) for k, v in last.logs.items() if k.startswith("carbon/")}
+        logged = {k: float(v) for k, v in last.logs.items() if k.startswith("carbon/")}
         return Outcome(
             [np.array(w) for w in model.get_weights()],
             hook.step,
             tracker(),
-            final if carbon else None,
+            dict(carbon.monitor.final_metrics) if carbon else None,
             printed.getvalue(),
+            logged if carbon else None,
         )
 
 
@@ -1030,15 +1036,16 @@ class TransformersFrontend(Frontend):
         )
         with captured_output() as printed:
             trainer.train()
-        final: dict[str, Any] = next(
+        last: dict[str, Any] = next(
             (e for e in reversed(trainer.state.log_history) if "carbon/energy_kwh" in e), {}
         )
         return Outcome(
             [p.detach().numpy().copy() for p in trainer.model.parameters()],
             trainer.state.global_step,
             tracker(),
-            {k: float(v) for k, v in final.items() if k.startswith("carbon/")} if carbon else None,
+            dict(carbon.monitor.final_metrics) if carbon else None,
             printed.getvalue(),
+            {k: float(v) for k, v in last.items() if k.startswith("carbon/")} if carbon else None,
         )
 
 
