@@ -8,6 +8,12 @@ Python handler that was there before, or, when that was the default action, by r
 default and sending SIGTERM again, so the process ends exactly as it would have (killed by the
 signal: exit status 143, returncode -15). A handler installed in C, or an ignored SIGTERM, is left
 alone, and so is SIGTERM in a process whose main thread is not the one starting the tracker.
+
+Python runs the handler on the main thread between two bytecodes, possibly while that thread holds
+one of the library's locks (an exact read at a window boundary holds the sampler's). Stopping then
+would wait on a lock its own thread holds. So the library's locks are ``DeferringLock``s: while the
+main thread holds one, the handler only notes the signal, and the last release on that thread
+runs it.
 """
 
 from __future__ import annotations
@@ -22,6 +28,74 @@ from types import FrameType
 from typing import Any
 
 Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
+
+
+class _Deferral:
+    """How many ``DeferringLock``s the main thread holds, and the handling held back meanwhile."""
+
+    depth = 0
+    pending: Callable[[], None] | None = None
+    fork_hook = False
+
+
+def _on_main_thread() -> bool:
+    return threading.get_ident() == threading.main_thread().ident
+
+
+def _leave_critical_section() -> None:
+    _Deferral.depth -= 1
+    if _Deferral.depth == 0 and _Deferral.pending is not None:
+        pending, _Deferral.pending = _Deferral.pending, None
+        pending()
+
+
+class DeferringLock:
+    """A ``threading.Lock`` that holds SIGTERM handling back while the main thread holds it.
+
+    The count goes up before the acquire, so a signal that arrives while the main thread waits
+    for the lock, or just after it got it, is deferred too; it runs once the lock is released.
+    """
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        if not _Deferral.fork_hook:  # registered on first use, never at import
+            _Deferral.fork_hook = True
+            os.register_at_fork(after_in_child=_forget_deferral_in_child)
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """As ``threading.Lock.acquire``."""
+        on_main = _on_main_thread()
+        if on_main:
+            _Deferral.depth += 1
+        try:
+            acquired = self._lock.acquire(blocking, timeout)
+        except BaseException:
+            if on_main:
+                _leave_critical_section()
+            raise
+        if not acquired and on_main:
+            _leave_critical_section()
+        return acquired
+
+    def release(self) -> None:
+        """As ``threading.Lock.release``; on the main thread, runs a signal held back meanwhile."""
+        self._lock.release()
+        if _on_main_thread():
+            _leave_critical_section()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+
+def _forget_deferral_in_child() -> None:
+    """A child forked from another thread may have copied the main thread's count mid-section."""
+    _Deferral.depth = 0
+    _Deferral.pending = None
 
 
 class SigtermGuard:
@@ -67,6 +141,9 @@ class SigtermGuard:
             signal.signal(signal.SIGTERM, self._previous)
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if _Deferral.depth > 0:  # the main thread is inside one of our locks: after it leaves
+            _Deferral.pending = lambda: self._handle(signum, frame)
+            return
         previous = self._previous
         with contextlib.suppress(Exception):  # the signal must go on whatever happened here
             self._on_signal()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
-import threading
 import warnings
+
+from carbon_callbacks._signals import DeferringLock
 
 MAX_DISTINCT_PROBLEMS = 64
 """Distinct problems one owner reports; then one last line says that further ones are not shown,
@@ -24,7 +25,7 @@ class WarnOnce:
 
     def __init__(self) -> None:
         self._seen: set[str] = set()
-        self._lock = threading.Lock()
+        self._lock = DeferringLock()
 
     def __call__(self, key: str, message: str) -> None:
         """Emit ``message`` as a ``CarbonCallbacksWarning`` the first time ``key`` is seen.

@@ -22,6 +22,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 from carbon_callbacks._process_hooks import ProcessRegistry
+from carbon_callbacks._signals import DeferringLock
 from carbon_callbacks._warnings import WarnOnce
 from carbon_callbacks.meters.base import Channel, Meter, Reading, Unavailable
 
@@ -123,8 +124,8 @@ class Sampler:
         self._requested_interval_s = interval_s
         self._max_samples = max_samples
         self._clock_ns = clock_ns
-        self._lock = threading.Lock()
-        self._counters_lock = threading.Lock()
+        self._lock = DeferringLock()
+        self._counters_lock = DeferringLock()
         self._stop_event = threading.Event()
         self._thread: threading.Thread | None = None
         self._timeline: list[Sample] = []
@@ -441,8 +442,8 @@ class Sampler:
         The thread did not survive the fork and may have held any of them (the stop event's inner
         lock too, for a moment on entering and leaving each ``wait``).
         """
-        self._lock = threading.Lock()
-        self._counters_lock = threading.Lock()
+        self._lock = DeferringLock()
+        self._counters_lock = DeferringLock()
         self._stop_event = threading.Event()
         self._stop_event.set()
         self._thread = None
@@ -459,7 +460,7 @@ _live_samplers: ProcessRegistry[Sampler] = ProcessRegistry(
 
 
 _shared: dict[Hashable, Sampler] = {}
-_shared_lock = threading.Lock()
+_shared_lock = DeferringLock()
 _shared_fork_hook = False
 
 
@@ -494,7 +495,7 @@ def _forget_shared_in_child() -> None:
     """A forked child shares no parent's sampler; the lock may have been held at the fork."""
     global _shared_lock
     _shared.clear()
-    _shared_lock = threading.Lock()
+    _shared_lock = DeferringLock()
 
 
 def detach(key: Hashable | None, sampler: Sampler, slot: int) -> None:

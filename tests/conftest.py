@@ -8,6 +8,11 @@ import pytest
 
 from tests.meters.fake_powercap import FakePowercap
 
+CHILD_TIMEOUT_S = 600
+"""A hang guard, never a speed check, for child interpreters (a training that imports torch and
+Keras, a simulated week): seconds on an idle machine, up to about a minute seen on two cores
+beside three busy loops."""
+
 
 def sampler_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "carbon-callbacks-sampler"]

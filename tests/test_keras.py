@@ -24,7 +24,7 @@ import pytest
 from carbon_callbacks import CarbonCallbacksWarning, read_run_log
 from carbon_callbacks.keras import CarbonCallback
 from carbon_callbacks.meters.rapl import RaplMeter
-from tests.conftest import sampler_threads
+from tests.conftest import CHILD_TIMEOUT_S, sampler_threads
 from tests.meters.fake_powercap import FakePowercap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,10 +35,6 @@ J_PER_KWH = 3.6e6
 INTENSITY = 100.0  # gCO2e/kWh
 # Only the fake counters count, also on a machine with GPUs.
 OPTIONS: dict[str, Any] = {"gpu_ids": [], "intensity_g_per_kwh": INTENSITY}
-CHILD_TIMEOUT_S = 600
-"""A hang guard, never a speed check, for the child interpreters that import torch and Keras
-and train: about 10 s each on an idle machine, up to 40 s seen on two cores beside three busy
-loops."""
 
 
 class Burn(keras.callbacks.Callback):

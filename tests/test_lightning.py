@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from carbon_callbacks import CarbonCallbacksWarning, read_run_log
 from carbon_callbacks.lightning import CarbonCallback
-from tests.conftest import sampler_threads
+from tests.conftest import CHILD_TIMEOUT_S, sampler_threads
 from tests.meters.fake_powercap import FakePowercap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,10 +34,6 @@ UJ = 1_000_000  # microjoules per joule
 KWH = 3.6e6  # joules per kWh
 INTENSITY = 100.0  # gCO2e/kWh
 P = "carbon/"
-CHILD_TIMEOUT_S = 600
-"""A hang guard, never a speed check, for the child interpreters that import torch and Lightning
-and train: about 15 s each on an idle machine, up to 55 s seen on two cores beside three busy
-loops."""
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::lightning.fabric.utilities.warnings.PossibleUserWarning"

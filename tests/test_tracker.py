@@ -20,7 +20,7 @@ from carbon_callbacks.meters.base import Reading
 from carbon_callbacks.meters.cpu_estimate import CpuEstimateMeter
 from carbon_callbacks.meters.host import HostMeter
 from carbon_callbacks.meters.rapl import RaplMeter
-from tests.conftest import sampler_threads
+from tests.conftest import CHILD_TIMEOUT_S, sampler_threads
 from tests.meters.fake_powercap import FakePowercap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -562,3 +562,58 @@ def test_a_provider_answering_the_wrong_type_warns_and_leaves_co2e_out(
         assert tracker.intensity_ahead(60.0) is None
         tracker.stop()
     assert window is not None and window.intensity is None and window.co2e_kg is None
+
+
+def test_sigterm_inside_an_exact_read_on_the_main_thread_waits_for_the_read(
+    tmp_path: Path, powercap: FakePowercap
+) -> None:
+    """The handler must not take the sampler's lock the interrupted main thread holds.
+
+    Before the fix the handler's stop waited ``JOIN_TIMEOUT_S`` on that lock, then marked every
+    channel partial ("a device read is hanging").
+    """
+    process = _run_script(
+        """
+        import os, signal, threading
+        from carbon_callbacks import Tracker
+        from carbon_callbacks.meters.base import Channel, Reading
+
+        class Counter:
+            source = "counter"
+            max_interval_s = None
+            unavailable = []
+            joules = 0.0
+            kill_on_main = False
+            def open(self):
+                return [Channel("cpu:counter", "cpu", "counter", "measured", "a counter")]
+            def read(self):
+                self.joules += 1.0
+                if self.kill_on_main and threading.current_thread() is threading.main_thread():
+                    self.kill_on_main = False
+                    os.kill(os.getpid(), signal.SIGTERM)  # the handler runs inside this read
+                    self.joules += 1.0  # the read goes on after the handler returns
+                return Reading(values={"cpu:counter": self.joules})
+            def close(self):
+                pass
+
+        meter = Counter()
+        tracker = Tracker(meters=[meter], interval_s=3600).start()
+        tracker.step(3)
+        meter.kill_on_main = True
+        tracker.begin_window("epoch 0")  # an exact read on the main thread
+        print("survived", flush=True)
+        """,
+        tmp_path,
+        powercap,
+    )
+    stdout, _ = process.communicate(timeout=CHILD_TIMEOUT_S)
+    assert process.returncode == -signal.SIGTERM
+    assert "survived" not in stdout
+    (path,) = (tmp_path / "logs").glob("*.jsonl")
+    summary = read_run_log(path).summary
+    assert summary is not None
+    assert summary["status"] == "interrupted" and summary["steps"] == 3
+    (channel,) = summary["channels"]
+    # after the start's read: the interrupted read (+2, the handler waited for it), the stop's (+1)
+    assert channel["fault"] is None and not summary["partial"]
+    assert channel["energy_j"] == pytest.approx(3.0)

@@ -34,7 +34,7 @@ from transformers import (  # noqa: E402
 
 from carbon_callbacks import CarbonCallbacksWarning, read_run_log  # noqa: E402
 from carbon_callbacks.transformers import CarbonCallback  # noqa: E402
-from tests.conftest import sampler_threads  # noqa: E402
+from tests.conftest import CHILD_TIMEOUT_S, sampler_threads  # noqa: E402
 from tests.meters.fake_powercap import FakePowercap  # noqa: E402
 from tests.secret_tokens import TOKEN  # noqa: E402
 
@@ -44,10 +44,6 @@ STEP_UJ = 2_000_000  # 2 J per optimizer step
 EVAL_UJ = 500_000  # 0.5 J per evaluation batch
 SEQ = 8
 BATCH = 4
-CHILD_TIMEOUT_S = 600
-"""A hang guard, never a speed check, for the child interpreters that import torch and transformers
-and train: about 8 s each on an idle machine, up to 45 s seen on two cores beside three busy
-loops."""
 
 
 class TokenDataset(Dataset):

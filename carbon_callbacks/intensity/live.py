@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import NamedTuple
 
+from carbon_callbacks._signals import DeferringLock
 from carbon_callbacks._warnings import WarnOnce
 from carbon_callbacks.intensity.base import IntensitySlot, IntensityValue, LiveSource, ProviderError
 from carbon_callbacks.intensity.cache import IntensityCache
@@ -71,7 +72,7 @@ class LiveIntensity:
         self._horizon_s = horizon_s
         self._clock = clock
         self._table = _SlotTable()
-        self._merge_lock = threading.Lock()
+        self._merge_lock = DeferringLock()
         self._stop_event = threading.Event()
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None

@@ -47,6 +47,7 @@ from carbon_callbacks.records import read_run_log
 from carbon_callbacks.sampler import DEFAULT_MAX_SAMPLES, MAX_CHECKPOINTS, Sample, Sampler
 from carbon_callbacks.tracker import Tracker
 from carbon_callbacks.training import TrainingMonitor
+from tests.conftest import CHILD_TIMEOUT_S
 from tests.meters.fake_powercap import FakePowercap
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,9 +62,6 @@ SAMPLES_BOUND = 32_768
 """Sample entries a week-long run may write to its log (one a second would be 604,800)."""
 PREDICTIONS_BOUND = 512
 """Prediction records a week of 10-minute epochs may keep (one an epoch would be 1008)."""
-CHILD_TIMEOUT_S = 600
-"""A hang guard, never a speed check, for a simulated week in a child: about 10 s on an idle
-machine, up to 55 s seen on two cores beside three busy loops."""
 
 
 class SteadyMeter:
