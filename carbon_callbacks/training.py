@@ -171,7 +171,9 @@ class TrainingMonitor:
             )
         self.prefix = prefix
         self._options = dict(tracker_options)
-        Tracker(**self._options)  # validate now: fail at construction, not at fit
+        # validate now, to fail at construction rather than at fit; building a Tracker opens
+        # nothing (meters, threads and HTTP sessions open at start, and close at stop)
+        Tracker(**self._options)
         self.outlook = Outlook(Budget(max_energy_kwh, max_co2e_kg, on_budget), warmup_steps, prefix)
         """The forecast, its announcement and the budget decisions."""
         self.outlook.quiet = quiet

@@ -120,6 +120,9 @@ class ScriptedGrid:
     def fetch(self, start_unix: float, end_unix: float) -> list[IntensitySlot]:
         return list(self.slots)
 
+    def close(self) -> None:
+        """No connections to close."""
+
 
 def test_intensity_change_mid_run_weights_each_part_by_its_own_energy(
     powercap: FakePowercap,

@@ -108,6 +108,10 @@ class LiveSource(Protocol):
         """
         ...
 
+    def close(self) -> None:
+        """Close the idle HTTP connections; a later ``fetch`` opens new ones."""
+        ...
+
 
 class IntensityProvider(Protocol):
     """Anything that can give the carbon intensity for an interval of wall-clock time."""

@@ -20,9 +20,9 @@ import requests
 from carbon_callbacks.intensity.base import Basis, IntensitySlot, ProviderError
 from carbon_callbacks.intensity.http import (
     DEFAULT_TIMEOUT,
+    LazySession,
     api_url,
     get_json,
-    new_session,
     number,
     parse_utc,
     safe_url,
@@ -96,7 +96,7 @@ class ElectricityMaps:
         self.zone = zone.strip()
         self._headers = {"auth-token": secret, "Accept": "application/json"}
         self._base_url = api_url(base_url, URL_ENV, env, DEFAULT_URL)
-        self._session = session or new_session()
+        self._http = LazySession(session)
         self._timeout = timeout
         self._clock = clock
 
@@ -123,6 +123,10 @@ class ElectricityMaps:
             raise failures[0]
         return chosen
 
+    def close(self) -> None:
+        """Close the idle HTTP connections; a later ``fetch`` opens new ones."""
+        self._http.close()
+
     def __repr__(self) -> str:
         return (
             f"ElectricityMaps(zone={self.zone!r}, token=<hidden>, "
@@ -132,7 +136,7 @@ class ElectricityMaps:
     def _get(self, endpoint: str) -> object:
         """One ``/v3/carbon-intensity/<endpoint>`` answer for this zone, in lifecycle terms."""
         return get_json(
-            self._session,
+            self._http.get(),
             self.name,
             f"{self._base_url}/v3/carbon-intensity/{endpoint}",
             params={

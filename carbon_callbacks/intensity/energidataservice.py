@@ -20,9 +20,9 @@ import requests
 from carbon_callbacks.intensity.base import Basis, IntensitySlot, ProviderError
 from carbon_callbacks.intensity.http import (
     DEFAULT_TIMEOUT,
+    LazySession,
     api_url,
     get_json,
-    new_session,
     number,
     parse_utc,
     safe_url,
@@ -85,7 +85,7 @@ class EnergiDataService:
         self._area = area
         self.zone = f"DK-{area}"
         self._base_url = api_url(base_url, URL_ENV, env, DEFAULT_URL)
-        self._session = session or new_session()
+        self._http = LazySession(session)
         self._timeout = timeout
         self._clock = clock
 
@@ -116,6 +116,10 @@ class EnergiDataService:
             raise failures[0]
         return chosen
 
+    def close(self) -> None:
+        """Close the idle HTTP connections; a later ``fetch`` opens new ones."""
+        self._http.close()
+
     def __repr__(self) -> str:
         return f"EnergiDataService(zone={self.zone!r}, base_url={safe_url(self._base_url)!r})"
 
@@ -124,7 +128,7 @@ class EnergiDataService:
         slots: list[IntensitySlot] = []
         for piece_start, piece_end in spans(begin, finish, _LONGEST_S):
             payload = get_json(
-                self._session,
+                self._http.get(),
                 self.name,
                 f"{self._base_url}/dataset/{dataset}",
                 params=self._params(piece_start, piece_end),

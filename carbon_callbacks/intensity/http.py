@@ -57,6 +57,32 @@ def new_session() -> requests.Session:
     return session
 
 
+class LazySession:
+    """The HTTP session of one API client, made at its first request and closed by ``close``.
+
+    A client built but never asked (a tracker configured and not started) holds no session, and a
+    stopped run leaves no idle keep-alive connection open.
+
+    Args:
+        session: A session to use instead of a new one (tests, proxies).
+    """
+
+    def __init__(self, session: requests.Session | None = None) -> None:
+        self._session = session
+
+    def get(self) -> requests.Session:
+        """The session, made now if there is none."""
+        if self._session is None:
+            self._session = new_session()
+        return self._session
+
+    def close(self) -> None:
+        """Close the idle connections; a later ``get`` makes a new session."""
+        session, self._session = self._session, None
+        if session is not None:
+            session.close()
+
+
 def get_json(
     session: requests.Session,
     provider: str,

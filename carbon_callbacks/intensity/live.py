@@ -91,11 +91,19 @@ class LiveIntensity:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop fetching. Does not wait for a request in flight: the thread is a daemon."""
+        """Stop fetching and close the source's idle connections.
+
+        Does not wait for a request in flight: the thread is a daemon, and the connection of that
+        request is closed when it comes back to the closed pool.
+        """
         self._stop_event.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=0.1)
+        try:
+            self.source.close()
+        except Exception as error:  # closing must never raise into the end of training
+            self._warn_once("close", f"carbon-callbacks: closing {self.source.name}: {error!r}")
 
     def wait_ready(self, timeout: float) -> bool:
         """Wait until the first fetch has succeeded or given up; True if it finished in time."""

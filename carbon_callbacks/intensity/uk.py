@@ -18,9 +18,9 @@ import requests
 from carbon_callbacks.intensity.base import Basis, IntensitySlot, ProviderError
 from carbon_callbacks.intensity.http import (
     DEFAULT_TIMEOUT,
+    LazySession,
     api_url,
     get_json,
-    new_session,
     number,
     parse_utc,
     safe_url,
@@ -70,7 +70,7 @@ class UkCarbonIntensity:
         self._postcode = None if postcode is None else outward_code(postcode)
         self.zone = "GB" if self._postcode is None else f"GB {self._postcode}"
         self._base_url = api_url(base_url, URL_ENV, env, DEFAULT_URL)
-        self._session = session or new_session()
+        self._http = LazySession(session)
         self._timeout = timeout
 
     def fetch(self, start_unix: float, end_unix: float) -> list[IntensitySlot]:
@@ -85,6 +85,10 @@ class UkCarbonIntensity:
             slots.extend(self._fetch_span(begin, finish))
         return select_slots(slots, start_unix, end_unix)
 
+    def close(self) -> None:
+        """Close the idle HTTP connections; a later ``fetch`` opens new ones."""
+        self._http.close()
+
     def __repr__(self) -> str:
         return f"UkCarbonIntensity(zone={self.zone!r}, base_url={safe_url(self._base_url)!r})"
 
@@ -96,7 +100,7 @@ class UkCarbonIntensity:
         else:
             url = f"{self._base_url}/regional/intensity/{window}/postcode/{self._postcode}"
         payload = get_json(
-            self._session,
+            self._http.get(),
             self.name,
             url,
             headers={"Accept": "application/json"},

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -16,8 +17,8 @@ from carbon_callbacks._warnings import CarbonCallbacksWarning
 from carbon_callbacks.intensity.base import Basis, IntensitySlot, IntensityValue
 from carbon_callbacks.intensity.cache import IntensityCache
 from carbon_callbacks.intensity.live import LiveIntensity
-from carbon_callbacks.intensity.uk import UkCarbonIntensity
-from tests.intensity.servers import ANSWER_TIMEOUT
+from carbon_callbacks.intensity.uk import URL_ENV, UkCarbonIntensity
+from tests.intensity.servers import ANSWER_TIMEOUT, raw_server
 from tests.intensity.uk_payloads import national, uk_url
 
 NOW = 1_780_000_200.0  # a fixed wall clock: 2026-05-28T20:30Z
@@ -195,6 +196,9 @@ class AnswerInTurn:
     def fetch(self, start_unix: float, end_unix: float) -> list[IntensitySlot]:
         return self.answers.pop(0)
 
+    def close(self) -> None:
+        """No connections to close."""
+
 
 def test_a_reader_between_any_two_instructions_of_a_merge_sees_a_whole_table() -> None:
     """The fetch thread may be paused between any two bytecode instructions while the training
@@ -223,3 +227,29 @@ def test_a_reader_between_any_two_instructions_of_a_merge_sees_a_whole_table() -
     assert len(seen) > 10  # the merge was stepped through
     assert set(seen) == {covering}
     assert provider.slot_at(START - 1) == earlier
+
+
+def test_stop_closes_the_connections_the_run_opened() -> None:
+    """A stopped provider keeps no idle keep-alive connection to the API open."""
+    body = json.dumps(national((START, START + SLOT, 110, 100))).encode()
+    client_closed = threading.Event()
+
+    def keep_alive(conn: socket.socket, stop: threading.Event) -> None:
+        conn.recv(65536)
+        conn.sendall(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: keep-alive\r\n"
+            + f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        conn.settimeout(HANG_GUARD_S)
+        if conn.recv(65536) == b"":  # the client closed its end
+            client_closed.set()
+
+    with raw_server(keep_alive) as port:
+        source = UkCarbonIntensity(environ={URL_ENV: f"http://127.0.0.1:{port}"})
+        provider = LiveIntensity(source, FALLBACK, clock=lambda: NOW)
+        provider.start()
+        assert provider.wait_ready(HANG_GUARD_S)
+        assert provider.intensity(START, START + 1).g_per_kwh == 100  # the answer arrived
+        provider.stop()
+        assert client_closed.wait(HANG_GUARD_S)
