@@ -192,6 +192,7 @@ def format_run_summary(
         for figure in measurement.channels
         if figure.partial
     ]
+    lines += [f"        not measured: {item}" for item in measurement.unmeasured]
     co2e = measurement.co2e_kg
     if co2e is not None and measurement.intensity is not None:
         lines.append(

@@ -56,6 +56,8 @@ class Measurement:
         steps: Steps recorded with ``Tracker.step`` inside the window; None where not tracked
             (intervals interpolated from the timeline).
         intensity: The carbon intensity used for CO2e, with its source; None when none is set.
+        unmeasured: Hardware found but not measured in the window (``"source: reason"``), e.g. a
+            GPU that NVML could not open: its energy is missing from the total.
     """
 
     name: str
@@ -65,6 +67,7 @@ class Measurement:
     pue: float
     steps: int | None = None
     intensity: IntensityValue | None = None
+    unmeasured: tuple[str, ...] = ()
 
     @property
     def energy_j(self) -> float | None:
@@ -104,8 +107,8 @@ class Measurement:
 
     @property
     def partial(self) -> bool:
-        """True when any channel's figure is missing or incomplete."""
-        return any(c.partial for c in self.channels)
+        """True when any channel's figure is missing or incomplete, or hardware went unmeasured."""
+        return bool(self.unmeasured) or any(c.partial for c in self.channels)
 
     @property
     def estimated(self) -> bool:
@@ -135,4 +138,5 @@ class Measurement:
             "partial": self.partial,
             "estimated": self.estimated,
             "channels": [c.to_dict() for c in self.channels],
+            "unmeasured": list(self.unmeasured),
         }

@@ -115,6 +115,7 @@ _MEASUREMENT = {
             _CHANNEL | {"energy_j": _nullable(_NUMBER), "partial": _FLAG, "fault": _nullable(_TEXT)}
         )
     ),
+    "unmeasured": _list_of(_TEXT),
 }
 RECORD_FIELDS: dict[str, Check] = {
     "header": _fields(

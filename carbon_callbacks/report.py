@@ -743,6 +743,7 @@ def measurement_from_record(
         pue=_number(record["pue"], 1.0, MAX_PUE),
         steps=None if steps is None else _count(steps),
         intensity=None if intensity is None else intensity_from_dict(intensity),
+        unmeasured=tuple(str(item) for item in record.get("unmeasured", ())),
     )
 
 
@@ -850,6 +851,7 @@ def _sum_windows(windows: Sequence[Measurement]) -> Measurement:
         pue=_effective_pue(windows),
         steps=None if any(s is None for s in steps) else sum(cast(int, s) for s in steps),
         intensity=_merged_intensity(windows),
+        unmeasured=tuple(dict.fromkeys(item for w in windows for item in w.unmeasured)),
     )
 
 
@@ -874,6 +876,7 @@ def _combine_ranks(parts: Sequence[tuple[int, Measurement]], problems: list[str]
         pue=_effective_pue(measurements),
         steps=max(steps) if steps else None,
         intensity=_merged_intensity(measurements),
+        unmeasured=tuple(f"rank {rank}/{item}" for rank, m in parts for item in m.unmeasured),
     )
 
 

@@ -183,6 +183,7 @@ class Tracker:
         self._windows: dict[str, _Mark] = {}
         self._run_mark: _Mark | None = None
         self._summary: Measurement | None = None
+        self._unmeasured: tuple[str, ...] = ()
         self._owner_pid = os.getpid()
         self._warn_once = WarnOnce()
         self._step_count = 0
@@ -207,6 +208,9 @@ class Tracker:
                 self._warn_once(
                     f"unavailable:{item.source}:{item.reason}", _describe_unavailable(item)
                 )
+        self._unmeasured = tuple(
+            f"{item.source}: {item.reason}" for item in self._sampler.unavailable if item.unmeasured
+        )
         self._run_mark = self._mark(self._sampler.sample())  # exact, also on a shared sampler
         if isinstance(self._intensity, LiveIntensity):
             self._intensity.start()
@@ -477,6 +481,7 @@ class Tracker:
             pue=self.config.pue,
             steps=None if end.steps is None or start.steps is None else end.steps - start.steps,
             intensity=self._intensity_for(start, end),
+            unmeasured=self._unmeasured,
         )
 
     def _intensity_for(self, start: _Mark, end: _Mark) -> IntensityValue | None:

@@ -48,7 +48,7 @@ METRICS: dict[str, str] = {
     "train_energy_kwh": "training part of the epoch (epoch minus validation), kWh",
     "val_energy_kwh": "validation inside the epoch, kWh",
     "estimated": "1 when any figure comes from a model (the CPU estimate), else 0",
-    "partial": "1 when some figure is incomplete (a channel failed during the run), else 0",
+    "partial": "1 when some figure is incomplete (a channel failed, a device unmeasured), else 0",
     "predicted_energy_kwh": "forecast of the whole run's energy, kWh (after the warm-up)",
     "predicted_energy_kwh_low": "low end of the forecast's 80% interval, kWh",
     "predicted_energy_kwh_high": "high end of the forecast's 80% interval, kWh",

@@ -8,6 +8,8 @@ import pytest
 
 from carbon_callbacks import Tracker, read_run_log
 from carbon_callbacks._warnings import CarbonCallbacksWarning
+from carbon_callbacks.display import format_run_summary
+from carbon_callbacks.report import run_report
 from tests.meters.fake_powercap import FakePowercap
 from tests.meters.fake_pynvml import FakeGpu, FakePynvml, install
 
@@ -96,3 +98,38 @@ def test_gpu_lost_after_some_energy_keeps_that_part_flagged_partial(
     lost = next(c for c in epoch.channels if c.channel.id == "gpu:0")
     assert lost.energy_j == pytest.approx(300.0)
     assert lost.partial
+
+
+def test_a_gpu_lost_before_the_start_makes_every_figure_partial_and_is_named(
+    gpus: FakePynvml, powercap: FakePowercap, tmp_path: Path
+) -> None:
+    """Its power goes uncounted from the first second: the summary says so, never a clean total."""
+    gpus.gpus[0].lost_after_reads = 0
+    with (
+        pytest.warns(CarbonCallbacksWarning, match="GPU is lost"),
+        Tracker(output_dir=tmp_path, interval_s=60) as tracker,
+    ):
+        tracker.begin_window("epoch 0")
+        powercap.add_energy("intel-rapl:0", 10_000_000)
+        epoch = tracker.end_window("epoch 0")
+    summary = tracker.summary
+    assert epoch is not None and summary is not None
+    assert "gpu:0" not in {c.channel.id for c in summary.channels}
+    assert all(c.fault is None for c in summary.channels)  # what was measured is complete
+    assert summary.partial and epoch.partial
+    (missing,) = summary.unmeasured
+    assert missing.startswith("nvml: ") and "GPU is lost" in missing
+    assert any("not measured: nvml" in line for line in format_run_summary(summary))
+    log = read_run_log(next(tmp_path.glob("*.jsonl")))
+    assert log.summary is not None and log.summary["partial"] is True
+    assert log.summary["unmeasured"] == [missing]
+    assert run_report([log]).measurement.partial  # type: ignore[union-attr]  # the report, reading the log back, agrees
+
+
+def test_no_nvidia_driver_is_not_a_partial_figure(gpus: FakePynvml, powercap: FakePowercap) -> None:
+    """A machine without an NVIDIA driver has no GPU to miss: its figures are complete."""
+    gpus.init_error = gpus.NVML_ERROR_DRIVER_NOT_LOADED
+    with Tracker(write_log=False, interval_s=60) as tracker:
+        powercap.add_energy("intel-rapl:0", 10_000_000)
+    assert tracker.summary is not None
+    assert not tracker.summary.partial and tracker.summary.unmeasured == ()

@@ -50,14 +50,21 @@ class Unavailable:
         source: The meter's source name, e.g. ``"nvml"`` or ``"rapl"``.
         reason: Why it cannot be used, in one sentence.
         fix: What the user can do about it, when something can be done; None otherwise.
-        degrades: True when the hardware is there but cannot be read (e.g. RAPL permission denied),
-            so a figure falls back to an estimate; the tracker warns about these once.
+        degrades: True when the hardware is there but cannot be read (e.g. RAPL permission denied,
+            a GPU lost), so its energy is estimated or goes uncounted; the tracker warns once.
+        stand_in: What measures it instead, e.g. ``"the CPU estimate"``; None when nothing does.
     """
 
     source: str
     reason: str
     fix: str | None = None
     degrades: bool = False
+    stand_in: str | None = None
+
+    @property
+    def unmeasured(self) -> bool:
+        """True when hardware that draws power goes uncounted: the run's figures are partial."""
+        return self.degrades and self.stand_in is None
 
 
 @dataclass

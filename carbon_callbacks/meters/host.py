@@ -7,7 +7,11 @@ figure is always there and always says which of the two it is.
 
 from __future__ import annotations
 
+import dataclasses
+
 from carbon_callbacks.meters.base import Channel, Meter, Reading, Unavailable
+
+ESTIMATE_STANDS_IN = "the CPU estimate"
 
 
 class HostMeter:
@@ -33,8 +37,15 @@ class HostMeter:
 
     @property
     def unavailable(self) -> list[Unavailable]:
-        """What RAPL (and, if it failed too, the estimate) could not use."""
-        return [item for meter in (self._rapl, self._estimate) for item in meter.unavailable]
+        """What RAPL (and, if it failed too, the estimate) could not use.
+
+        While the estimate is in use it stands in for the RAPL counters that could not be read.
+        """
+        stand_in = ESTIMATE_STANDS_IN if self._estimate in self._active else None
+        return [
+            *(dataclasses.replace(item, stand_in=stand_in) for item in self._rapl.unavailable),
+            *self._estimate.unavailable,
+        ]
 
     def open(self) -> list[Channel]:
         """Open RAPL; when it gives no CPU channel, open the estimate as well."""

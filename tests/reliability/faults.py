@@ -97,6 +97,8 @@ class Expect:
             energy drawn, and (for a fault after the start) keeps what was measured before it.
         missing: Channel id to a regex of the ``unavailable`` entry that replaces it: found, not
             measurable, listed in the run-log header.
+        unmeasured: A missing device's energy goes uncounted (nothing stands in for it): every
+            figure is partial and names it.
         estimated_cpu: The CPU estimate stands in for the RAPL package counter.
         intensity: ``"constant"`` (the configured value), ``"fallback"`` (the yearly value, its
             provenance naming the live API's failure), ``"live"`` (the live figures fetched
@@ -109,6 +111,7 @@ class Expect:
     warnings: tuple[str, ...] = ()
     faulty: dict[str, str] = field(default_factory=dict)
     missing: dict[str, str] = field(default_factory=dict)
+    unmeasured: bool = False
     estimated_cpu: bool = False
     intensity: Literal["constant", "fallback", "live", "none"] = "constant"
     log: Literal["complete", "unwritable", "stopped", "restarted"] = "complete"
@@ -274,7 +277,9 @@ class NvmlInitFailure(Fault):
     def expect(self, phase: Phase) -> Expect:
         """The GPU is unavailable; warned about when a GPU exists that goes unmeasured."""
         return Expect(
-            warnings=(self.reason,) if self.gpu_hidden else (), missing={GPU: self.reason}
+            warnings=(self.reason,) if self.gpu_hidden else (),
+            missing={GPU: self.reason},
+            unmeasured=self.gpu_hidden,
         )
 
 
@@ -290,7 +295,9 @@ class NvmlReadError(Fault):
     def expect(self, phase: Phase) -> Expect:
         """At start the GPU cannot be opened; later its figure is partial."""
         if phase == "start":
-            return Expect(warnings=("Unknown Error",), missing={GPU: "Unknown Error"})
+            return Expect(
+                warnings=("Unknown Error",), missing={GPU: "Unknown Error"}, unmeasured=True
+            )
         return Expect(warnings=("gpu:0.*Unknown Error",), faulty={GPU: "NVML error: Unknown Error"})
 
 
@@ -306,7 +313,7 @@ class GpuLost(Fault):
     def expect(self, phase: Phase) -> Expect:
         """At start the GPU cannot be listed; later its figure is partial."""
         if phase == "start":
-            return Expect(warnings=("GPU is lost",), missing={GPU: "GPU is lost"})
+            return Expect(warnings=("GPU is lost",), missing={GPU: "GPU is lost"}, unmeasured=True)
         return Expect(warnings=("gpu:0.*GPU is lost",), faulty={GPU: "GPU is lost"})
 
 

@@ -7,9 +7,11 @@ What every cell proves (the faults and frontends are in ``faults.py``):
 - exactly one ``CarbonCallbacksWarning`` per distinct fault, and no other;
 - the summary marks what is partial: the failing channel's ``fault`` is set and ``partial`` true,
   in the tracker's summary, in the run log's summary record, in the callback's final totals and
-  in the framework's last log entry as ``carbon/partial`` = 1; a figure is never above the energy
-  drawn, never 0 for what was measured before the fault, and every healthy channel keeps its
-  exact energy;
+  in the framework's last log entry as ``carbon/partial`` = 1; so does a device found at the
+  start and never measured (a GPU lost or NVML failing: ``unmeasured`` names it), while one an
+  estimate stands in for (RAPL denied: the CPU estimate) is estimated, not partial; a figure is
+  never above the energy drawn, never 0 for what was measured before the fault, and every healthy
+  channel keeps its exact energy;
 - intensity faults keep CO2e from the fallback (or from live data fetched earlier), with that
   provenance, or leave it out when a custom provider fails: never 0;
 - run-log faults set ``Tracker.log_problem``, the printed summary mentions the log, and what is on
@@ -176,16 +178,18 @@ def check_figures(case: Case, expect: Expect, rig: Rig, phase: Phase) -> None:
         assert figure.energy_j == pytest.approx(rig.drawn_j[channel_id], rel=1e-9), channel_id
     estimated = [f for f in summary.channels if f.channel.method == "estimated"]
     assert bool(estimated) == expect.estimated_cpu, summary.channels
-    assert summary.partial == bool(expect.faulty)
+    partial = bool(expect.faulty) or expect.unmeasured
+    assert summary.partial == partial
+    assert bool(summary.unmeasured) == expect.unmeasured, summary.unmeasured
     assert summary.steps == TOTAL_STEPS
     final = case.outcome.final_metrics
     if final is not None:  # the callback's totals come from the stop's own read: the summary's
-        assert final["carbon/partial"] == (1.0 if expect.faulty else 0.0), final
+        assert final["carbon/partial"] == (1.0 if partial else 0.0), final
         assert final["carbon/energy_kwh"] == pytest.approx(summary.energy_kwh, rel=1e-9)
     logged = case.outcome.logged_metrics
     if logged is not None:  # read at the last epoch end: energy counted later (the CPU estimate
         # counts this process's own work) is not in it, and the fault is already there
-        assert logged["carbon/partial"] == (1.0 if expect.faulty else 0.0), logged
+        assert logged["carbon/partial"] == (1.0 if partial else 0.0), logged
         assert summary.energy_kwh is not None
         assert logged["carbon/energy_kwh"] <= summary.energy_kwh * (1 + 1e-9), logged
 
@@ -254,6 +258,7 @@ def check_summary_record(record: dict[str, Any], case: Case) -> None:
     assert record["status"] == "completed"
     assert record["steps"] == TOTAL_STEPS
     assert record["partial"] == summary.partial
+    assert record["unmeasured"] == list(summary.unmeasured)
     assert record["energy_j"] == pytest.approx(summary.energy_j, rel=1e-9)
     written = {c["id"]: (c["energy_j"], c["partial"], c["fault"]) for c in record["channels"]}
     assert written == {f.channel.id: (f.energy_j, f.partial, f.fault) for f in summary.channels}
