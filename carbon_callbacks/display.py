@@ -20,7 +20,14 @@ from carbon_callbacks.measurement import Measurement
 from carbon_callbacks.meters.base import Channel, Unavailable
 
 if TYPE_CHECKING:
-    from carbon_callbacks.report import Estimate, PredictionCheck, Report, RunReport, Totals
+    from carbon_callbacks.report import (
+        Estimate,
+        PredictionCheck,
+        Report,
+        RunReport,
+        Totals,
+        Training,
+    )
 
 
 def printable(text: str) -> str:
@@ -238,14 +245,23 @@ def format_report(
 ) -> list[str]:
     """Lines for ``carbon-callbacks report``: each run, then the totals and any earlier estimate.
 
-    Names, paths, notes and problems come from run logs, so every line passes ``printable``.
+    The runs of a training resumed from checkpoints come together: the training's totals and
+    forecasts, then each run (segment) indented below. Names, paths, notes and problems come from
+    run logs, so every line passes ``printable``.
 
     Raises:
         UnknownLocationError: A country in ``compare`` is unknown.
     """
     lines: list[str] = []
+    training_of = {id(run): t for t in report.trainings for run in t.segments}
     for run in report.runs:
-        lines += _format_run(run, compare, car)
+        training = training_of.get(id(run))
+        if training is None:
+            lines += _format_run(run, compare, car)
+        elif run is training.segments[0]:
+            lines += _format_training(training, compare, car)
+        else:
+            continue
         lines.append("")
     if len(report.runs) > 1:
         lines += _format_totals(report.totals, car)
@@ -287,6 +303,32 @@ def _format_run(run: RunReport, compare: Sequence[str], car: CarBaseline) -> lis
     if run.problems:
         lines.append("  problems:")
         lines += [f"    {problem}" for problem in run.problems]
+    return lines
+
+
+def _format_training(training: Training, compare: Sequence[str], car: CarBaseline) -> list[str]:
+    count = len(training.segments)
+    lines = [
+        f"training {training.segments[-1].name!r}: {training.status}, resumed from checkpoints "
+        f"({count} run{'s' if count > 1 else ''} found)",
+        f"  energy: {format_kwh(training.energy_kwh)}"
+        + (" (includes estimated figures)" if training.estimated else "")
+        + ("; partial: some figures are incomplete" if training.partial else ""),
+        f"  CO2e:   {format_mass(training.co2e_kg)}",
+        f"  time:   {format_duration(training.duration_s)}"
+        + ("" if training.steps is None else f", {training.steps} steps"),
+    ]
+    carried = training.carried
+    if carried is not None:
+        lines.append(
+            f"  before these: {format_kwh(carried.energy_kwh)} over {carried.steps} steps, from "
+            f"the checkpoint (the log of run {carried.run_id or 'unknown'} was not found)"
+        )
+    for check in training.predictions:
+        lines.append(f"  forecast, {check.which} (whole training): {_prediction_phrase(check)}")
+    for index, run in enumerate(training.segments, start=1):
+        lines.append(f"  segment {index} of {count}:")
+        lines += [f"    {line}" for line in _format_run(run, compare, car)]
     return lines
 
 

@@ -75,7 +75,7 @@ class Outlook:
         self,
         tracker: Tracker,
         now: Measurement,
-        earlier: tuple[float, float, int],
+        earlier: tuple[float, float, int, float],
         *,
         refresh: bool,
     ) -> list[float]:
@@ -84,7 +84,8 @@ class Outlook:
         Args:
             tracker: The running tracker (its step timeline, its intensity ahead, its run log).
             now: The run's figures so far.
-            earlier: Facility joules, kg CO2e and steps of the runs this one resumes.
+            earlier: Facility joules, kg CO2e, steps and seconds of the runs this one resumes:
+                the forecast covers the whole training, every figure over the same span.
             refresh: Recompute now (an epoch end); else at most every ``FORECAST_EVERY_S``,
                 since reading the timeline costs milliseconds.
 
@@ -95,7 +96,7 @@ class Outlook:
         if not refresh and now.duration_s - self._forecast_at < FORECAST_EVERY_S:
             return self._forecast
         self._forecast_at = now.duration_s
-        earlier_j, earlier_kg, earlier_steps = earlier
+        earlier_j, earlier_kg, earlier_steps, earlier_s = earlier
         planned = self.total_steps - earlier_steps
         outlook = forecast(
             tracker.step_timeline(),
@@ -118,11 +119,11 @@ class Outlook:
                 so_far_kg + max(total - so_far_j, 0.0) / JOULES_PER_KWH * ahead.g_per_kwh / 1000
                 for total in energy
             ]
-        self._duration_s = outlook.duration_s[1]
+        self._duration_s = earlier_s + outlook.duration_s[1]
         self._forecast = [*energy, *co2e]
         if (refresh or "forecast" not in self._said) and self._record_due(now.duration_s):
             self._recorded_at = now.duration_s
-            record = _prediction_record(outlook, energy, co2e)
+            record = _prediction_record(outlook, energy, co2e, earlier)
             tracker.record("prediction", record)
             self.records.append(record | {"t_unix": time.time()})
         return self._forecast
@@ -216,18 +217,34 @@ def _warning(message: str) -> Callable[[], None]:
 
 
 def _prediction_record(
-    outlook: Forecast, energy_j: Sequence[float], co2e_kg: Sequence[float]
+    outlook: Forecast,
+    energy_j: Sequence[float],
+    co2e_kg: Sequence[float],
+    earlier: tuple[float, float, int, float],
 ) -> dict[str, object]:
-    """The run-log record of a forecast (this rank's figures, whole-run totals)."""
-    return {
-        "steps_done": outlook.steps_done,
-        "total_steps": outlook.total_steps,
+    """The run-log record of a forecast: this rank's figures for the whole training.
+
+    In a resumed run, ``resumed`` holds what the earlier runs contributed to each figure, so a
+    reader compares the forecast with the whole training, or the rest with this run alone.
+    """
+    earlier_j, earlier_kg, earlier_steps, earlier_s = earlier
+    record: dict[str, object] = {
+        "steps_done": earlier_steps + outlook.steps_done,
+        "total_steps": earlier_steps + outlook.total_steps,
         "warmup_steps": outlook.warmup_steps,
         "energy_kwh": [joules / JOULES_PER_KWH for joules in energy_j],
         "co2e_kg": None if any(math.isnan(kg) for kg in co2e_kg) else list(co2e_kg),
-        "duration_s": list(outlook.duration_s),
+        "duration_s": [earlier_s + seconds for seconds in outlook.duration_s],
         "interval": outlook.interval,
     }
+    if earlier_steps > 0:
+        record["resumed"] = {
+            "steps": earlier_steps,
+            "energy_kwh": earlier_j / JOULES_PER_KWH,
+            "co2e_kg": earlier_kg,
+            "duration_s": earlier_s,
+        }
+    return record
 
 
 def _to_stderr(line: str) -> None:

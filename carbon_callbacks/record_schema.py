@@ -117,6 +117,13 @@ _MEASUREMENT = {
     ),
     "unmeasured": _list_of(_TEXT),
 }
+_RESUMED = {
+    "energy_kwh": _NUMBER,
+    "co2e_kg": _nullable(_NUMBER),
+    "steps": _INTEGER,
+    "duration_s": _NUMBER,
+}
+"""What the runs before a resumed one contributed."""
 RECORD_FIELDS: dict[str, Check] = {
     "header": _fields(
         {
@@ -150,8 +157,13 @@ RECORD_FIELDS: dict[str, Check] = {
             "co2e_kg": _nullable(_TRIPLE),
             "duration_s": _TRIPLE,
             "interval": _nullable(_NUMBER),
+            "resumed": _nullable(_fields(_RESUMED)),
         },
         required=("t_unix",),
+    ),
+    "resume": _fields(
+        _RESUMED | {"run_id": _TEXT, "t_unix": _NUMBER, "resumes": _nullable(_TEXT)},
+        required=("energy_kwh", "steps", "duration_s"),
     ),
     # Rows (``t_s``, ``steps``, ``joules``) are checked one by one where they are used: a bad row
     # costs that row, not the record.

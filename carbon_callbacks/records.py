@@ -130,6 +130,9 @@ class RunLog:
         samples: Sample records: cumulative joules per channel over time (``t_s`` since the
             start, ``steps``, ``joules`` rows in ``channels`` order), written at window ends.
         summary: The summary record, or None when the run did not finish cleanly.
+        resume: For a run resumed from a checkpoint: the run it continues (``resumes``, its run
+            id) and the totals carried on (``energy_kwh``, ``co2e_kg``, ``steps``,
+            ``duration_s``); None for a run started afresh.
         problems: One message per line skipped, or other defect found.
     """
 
@@ -139,6 +142,7 @@ class RunLog:
     predictions: list[dict[str, Any]] = field(default_factory=list)
     samples: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] | None = None
+    resume: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
 
 
@@ -209,7 +213,7 @@ def _file_record(
     if problem is not None:
         log.problems.append(f"line {number}: {kind} record: {problem}; skipped")
         return
-    if kind in ("header", "summary"):
+    if kind in ("header", "summary", "resume"):
         if kind in first_lines:
             log.problems.append(
                 f"line {number}: a second {kind} record (the first is on line "
@@ -231,6 +235,8 @@ def _file_record(
         log.predictions.append(record)
     elif kind == "samples":
         log.samples.append(record)
+    elif kind == "resume":
+        log.resume = record
     else:
         log.summary = record
 

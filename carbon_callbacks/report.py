@@ -13,6 +13,12 @@ Logs are one run when they share ``run_name`` (unset counts as equal), ``world_s
 own. Energies are summed over the ranks: host-level channels (CPU, DRAM, the CPU estimate) are only
 in each node's local rank 0 log, so nothing is counted twice. Concurrent runs with the same
 ``run_name`` and size may be mixed up: give them different run names.
+
+Resumed runs: a run resumed from a checkpoint writes a ``resume`` record naming the run it
+continues. Runs linked that way are one :class:`Training`: its totals add up every segment (the
+totals carried in the checkpoint stand in for segments whose logs are not there), and its
+forecasts, which are made for the whole training, are set beside those totals. A segment's own
+forecasts are set beside the segment alone, with what came before taken out of both.
 """
 
 from __future__ import annotations
@@ -160,6 +166,10 @@ class RunReport:
         problems: What the reader skipped or found wrong, per file.
         started_unix: When the run started, when known.
         library_version: The carbon-callbacks version that wrote the log(s).
+        resume: For a run resumed from a checkpoint, the run it continues and what the runs
+            before it contributed; None for a run started afresh.
+        forecast_records: The prediction records of a one-process run, as written (for the
+            checks of the training it belongs to).
     """
 
     name: str
@@ -175,6 +185,85 @@ class RunReport:
     problems: tuple[str, ...] = ()
     started_unix: float | None = None
     library_version: str | None = None
+    resume: Resumed | None = None
+    forecast_records: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """What the runs before a resumed one contributed, as its checkpoint carried it on.
+
+    Attributes:
+        run_id: The run it continues (the one that saved the checkpoint), when known.
+        energy_kwh: Facility energy of the runs before.
+        co2e_kg: Their CO2e, when known.
+        steps: Their optimizer steps.
+        duration_s: Their measured time.
+    """
+
+    run_id: str | None
+    energy_kwh: float
+    co2e_kg: float | None
+    steps: int
+    duration_s: float
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {
+            "run_id": self.run_id,
+            "energy_kwh": self.energy_kwh,
+            "co2e_kg": self.co2e_kg,
+            "steps": self.steps,
+            "duration_s": self.duration_s,
+        }
+
+
+@dataclass(frozen=True)
+class Training:
+    """Runs that continue one another from checkpoints, as one training.
+
+    Attributes:
+        segments: The runs, in start order; each but the first resumes an earlier one.
+        energy_kwh: Facility energy of every segment, plus what the checkpoint carried for
+            segments whose logs are missing; None when no segment has a figure.
+        co2e_kg: CO2e likewise; None when a segment with energy has none.
+        duration_s: Measured time of every segment (and of missing ones, from the checkpoint).
+        steps: Optimizer steps likewise, when every segment counted them.
+        estimated: True when any segment's figure includes an estimate.
+        partial: True when any segment's figures are incomplete.
+        carried: What the checkpoint carried for earlier segments whose logs were not found.
+        predictions: The training's first forecast and its latest, beside the totals.
+    """
+
+    segments: tuple[RunReport, ...]
+    energy_kwh: float | None
+    co2e_kg: float | None
+    duration_s: float
+    steps: int | None
+    estimated: bool
+    partial: bool
+    carried: Resumed | None = None
+    predictions: tuple[PredictionCheck, ...] = ()
+
+    @property
+    def status(self) -> str:
+        """The status of the latest segment: how the training as a whole ended."""
+        return self.segments[-1].status
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form; segments by their run ids (the runs are listed in full elsewhere)."""
+        return {
+            "segments": [list(run.run_ids) for run in self.segments],
+            "status": self.status,
+            "energy_kwh": self.energy_kwh,
+            "co2e_kg": self.co2e_kg,
+            "duration_s": self.duration_s,
+            "steps": self.steps,
+            "estimated": self.estimated,
+            "partial": self.partial,
+            "carried": None if self.carried is None else self.carried.to_dict(),
+            "predictions": [check.to_dict() for check in self.predictions],
+        }
 
 
 @dataclass(frozen=True)
@@ -225,12 +314,14 @@ class Report:
         totals: Sums over the runs.
         problems: Files and folders skipped, each with why: unreadable, not run logs, links
             leading out of the folder reported on.
+        trainings: The resumed runs, linked into trainings (see :class:`Training`).
     """
 
     path: Path
     runs: tuple[RunReport, ...]
     totals: Totals
     problems: tuple[str, ...] = ()
+    trainings: tuple[Training, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -375,6 +466,7 @@ def report_dict(
     result: dict[str, object] = {
         "path": str(report.path),
         "runs": [_run_dict(run, compare, car) for run in report.runs],
+        "trainings": [training.to_dict() for training in report.trainings],
         "totals": totals_dict,
         "car": car.to_dict(),
         "problems": list(report.problems),
@@ -411,6 +503,7 @@ def _run_dict(run: RunReport, compare: Sequence[str], car: CarBaseline) -> dict[
         "regions": [],
         "regions_note": None,
         "predictions": [check.to_dict() for check in run.predictions],
+        "resume": None if run.resume is None else run.resume.to_dict(),
         "problems": list(run.problems),
     }
     if measurement is not None and measurement.co2e_kg is not None:
@@ -511,7 +604,7 @@ def build_report(path: str | os.PathLike[str]) -> Report:
     if not logs:
         raise ReportError(problems[0] if len(problems) == 1 else "; ".join(problems))
     runs = tuple(run_report(group) for group in group_logs(logs))
-    return Report(Path(path), runs, totals(runs), tuple(problems))
+    return Report(Path(path), runs, totals(runs), tuple(problems), link_trainings(runs))
 
 
 def group_logs(logs: Sequence[RunLog]) -> list[list[RunLog]]:
@@ -594,7 +687,20 @@ def run_report(logs: Sequence[RunLog]) -> RunReport:
         problems=tuple(problems),
         started_unix=_span(first)[0] or None,
         library_version=_text((first.header or {}).get("library_version")),
+        resume=_run_resume(logs, problems),
+        forecast_records=tuple(first.predictions) if len(logs) == 1 else (),
     )
+
+
+def _run_resume(logs: Sequence[RunLog], problems: list[str]) -> Resumed | None:
+    """The run a resumed run continues, from the ``resume`` record of its (rank 0) log."""
+    for log in logs:
+        if log.resume is not None:
+            try:
+                return _resumed(log.resume)
+            except (KeyError, TypeError, ValueError):
+                problems.append(f"{log.path.name}: the resume record is malformed; skipped")
+    return None
 
 
 def _run_measurement(
@@ -644,6 +750,9 @@ def prediction_checks(
 ) -> list[PredictionCheck]:
     """The first prediction and the latest one made before the run ended, beside the outcome.
 
+    A resumed run's forecasts cover the whole training; here, what the runs before contributed
+    is taken out of them, so they are set beside this run's own figures.
+
     Args:
         records: Prediction records in the order written.
         actual: The figures they are compared with (the same rank's); None when unknown.
@@ -652,6 +761,34 @@ def prediction_checks(
         problems: Where to say that a malformed record was skipped.
     """
     end = None if actual is None else actual.start_unix + actual.duration_s
+    figures = (
+        None
+        if actual is None
+        else _Actual(actual.energy_kwh, actual.co2e_kg, actual.duration_s, complete)
+    )
+    return _checks(records, figures, end, rank, problems, segment=True)
+
+
+@dataclass(frozen=True)
+class _Actual:
+    """What a forecast is set beside: a run's figures, or a training's totals."""
+
+    energy_kwh: float | None
+    co2e_kg: float | None
+    duration_s: float | None
+    complete: bool
+
+
+def _checks(
+    records: Sequence[Mapping[str, Any]],
+    actual: _Actual | None,
+    end: float | None,
+    rank: int | None,
+    problems: list[str] | None,
+    *,
+    segment: bool,
+) -> list[PredictionCheck]:
+    """The first record and the latest made by ``end``, checked (see ``prediction_checks``)."""
     before_end = []
     for index, record in enumerate(records, start=1):
         made = _maybe_number(record.get("t_unix"))
@@ -667,7 +804,7 @@ def prediction_checks(
     checks = []
     for which, record in picks:
         try:
-            checks.append(_check(which, record, actual, complete, rank))
+            checks.append(_check(which, record, actual, rank, segment=segment))
         except (KeyError, TypeError, ValueError, IndexError):
             if problems is not None:
                 problems.append(f"{which} prediction record is malformed; skipped")
@@ -922,26 +1059,134 @@ def _merged_intensity(parts: Sequence[Measurement]) -> IntensityValue | None:
 def _check(
     which: str,
     record: Mapping[str, Any],
-    actual: Measurement | None,
-    complete: bool,
+    actual: _Actual | None,
     rank: int | None,
+    *,
+    segment: bool,
 ) -> PredictionCheck:
+    """One record beside ``actual``; ``segment`` takes out what earlier runs contributed."""
     co2e = record.get("co2e_kg")
     interval = record.get("interval")
+    resumed = record.get("resumed")
+    before = _resumed(resumed) if segment and resumed is not None else None
+    energy = _triple(record["energy_kwh"], MAX_ENERGY_J / JOULES_PER_KWH)
+    co2e_kg = None if co2e is None else _triple(co2e, _MAX_CO2E_KG)
+    duration = _triple(record["duration_s"], MAX_DURATION_S)
+    steps_done, total_steps = _count(record["steps_done"]), _count(record["total_steps"])
+    if before is not None:
+        energy = _less(energy, before.energy_kwh)
+        co2e_kg = None if co2e_kg is None else _less(co2e_kg, before.co2e_kg or 0.0)
+        duration = _less(duration, before.duration_s)
+        steps_done, total_steps = steps_done - before.steps, total_steps - before.steps
     return PredictionCheck(
         which=which,
         rank=rank,
         t_unix=_number(record["t_unix"], 0.0, MAX_UNIX),
-        steps_done=_count(record["steps_done"]),
-        total_steps=_count(record["total_steps"]),
-        energy_kwh=_triple(record["energy_kwh"], MAX_ENERGY_J / JOULES_PER_KWH),
-        co2e_kg=None if co2e is None else _triple(co2e, _MAX_CO2E_KG),
-        duration_s=_triple(record["duration_s"], MAX_DURATION_S),
+        steps_done=steps_done,
+        total_steps=total_steps,
+        energy_kwh=energy,
+        co2e_kg=co2e_kg,
+        duration_s=duration,
         interval=None if interval is None else _number(interval, 0.0, 1.0),
         actual_energy_kwh=None if actual is None else actual.energy_kwh,
         actual_co2e_kg=None if actual is None else actual.co2e_kg,
         actual_duration_s=None if actual is None else actual.duration_s,
-        actual_complete=complete and actual is not None,
+        actual_complete=actual is not None and actual.complete,
+    )
+
+
+def _less(triple: tuple[float, float, float], offset: float) -> tuple[float, float, float]:
+    low, mid, high = triple
+    return low - offset, mid - offset, high - offset
+
+
+def _resumed(record: Mapping[str, Any]) -> Resumed:
+    """What a ``resume`` record (or a forecast's ``resumed``) says the earlier runs contributed.
+
+    Raises:
+        KeyError, TypeError, ValueError: A field is missing, of the wrong type or out of range.
+    """
+    co2e = record.get("co2e_kg")
+    return Resumed(
+        run_id=_text(record.get("resumes")),
+        energy_kwh=_number(record["energy_kwh"], 0.0, MAX_ENERGY_J / JOULES_PER_KWH),
+        co2e_kg=None if co2e is None else _number(co2e, 0.0, _MAX_CO2E_KG),
+        steps=_count(record["steps"]),
+        duration_s=_number(record["duration_s"], 0.0, MAX_DURATION_S),
+    )
+
+
+# -- resumed runs as trainings --------------------------------------------------------------------
+
+
+def link_trainings(runs: Sequence[RunReport]) -> tuple[Training, ...]:
+    """The trainings made of resumed runs: each run joined to the one it continues.
+
+    A run resumed twice from the same checkpoint (a retry) joins the same training. A resumed
+    run whose predecessor's log is not among ``runs`` still makes a training: the checkpoint's
+    totals stand in for what came before.
+    """
+    by_id = {run_id: index for index, run in enumerate(runs) for run_id in run.run_ids}
+    parent = list(range(len(runs)))
+
+    def root(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    for index, run in enumerate(runs):
+        earlier = None if run.resume is None else by_id.get(run.resume.run_id or "")
+        if earlier is not None:
+            parent[root(index)] = root(earlier)
+    groups: dict[int, list[RunReport]] = {}
+    for index, run in enumerate(runs):
+        groups.setdefault(root(index), []).append(run)
+    return tuple(
+        _training(segments, by_id)
+        for segments in groups.values()
+        if any(run.resume is not None for run in segments)
+    )
+
+
+def _training(segments: list[RunReport], by_id: Mapping[str, int]) -> Training:
+    """One training's totals and forecasts from its segments."""
+    segments = sorted(segments, key=lambda run: run.started_unix or 0.0)
+    first, last = segments[0], segments[-1]
+    carried = first.resume if first.resume and first.resume.run_id not in by_id else None
+    measured = [run.measurement for run in segments if run.measurement is not None]
+    with_energy = [m for m in measured if m.energy_kwh is not None]
+    energy_kwh = co2e_kg = None
+    if with_energy:
+        energy_kwh = sum(cast(float, m.energy_kwh) for m in with_energy)
+        energy_kwh += carried.energy_kwh if carried else 0.0
+        co2e = [m.co2e_kg for m in with_energy]
+        if all(kg is not None for kg in co2e) and (carried is None or carried.co2e_kg is not None):
+            co2e_kg = sum(cast(float, kg) for kg in co2e)
+            co2e_kg += carried.co2e_kg or 0.0 if carried else 0.0
+    steps = [m.steps for m in measured]
+    duration_s = sum(m.duration_s for m in measured) + (carried.duration_s if carried else 0.0)
+    actual = _Actual(
+        energy_kwh,
+        co2e_kg,
+        duration_s,
+        complete=last.status == "completed" and last.basis == "summary" and carried is None,
+    )
+    # forecasts are per rank: beside all ranks' totals only when every segment is one process
+    single = all(run.world_size is None for run in segments)
+    records = [record for run in segments for record in run.forecast_records] if single else []
+    return Training(
+        segments=tuple(segments),
+        energy_kwh=energy_kwh,
+        co2e_kg=co2e_kg,
+        duration_s=duration_s,
+        steps=None
+        if len(steps) < len(segments) or any(s is None for s in steps)
+        else sum(cast(int, s) for s in steps) + (carried.steps if carried else 0),
+        estimated=any(m.estimated for m in measured),
+        partial=len(measured) < len(segments) or any(m.partial for m in measured),
+        carried=carried,
+        predictions=tuple(_checks(records, actual, None, None, None, segment=False)),
     )
 
 

@@ -8,7 +8,10 @@ to the framework's own logger; everything else lives here once:
 - step-level metrics over the interval since the previous call, from the sampler's timeline;
 - distributed runs: each rank measures its own accelerator, one rank per node the host, and totals
   are summed across ranks by a ``Reducer`` the adapter supplies (the framework's collective);
-- resume: ``state_dict`` / ``load_state_dict`` carry the totals of the runs before this one.
+- resume: ``state_dict`` / ``load_state_dict`` carry the totals of the runs before this one and
+  the id of the run that saved them; the resumed run's log gets a ``resume`` record naming it, so
+  a report links the segments of one training, and forecasts cover the whole training (energy,
+  CO2e, steps and duration alike) with the earlier part stated, so each is compared like with like.
 
 The per-step path (``step``) is two additions and a timestamp; nothing in it reads a meter.
 """
@@ -118,6 +121,14 @@ class _Totals:
     steps: int = 0
     samples: int = 0
     tokens: int = 0
+    duration_s: float = 0.0
+    run_id: str | None = None
+    """The run that saved these totals: the one this run continues."""
+
+    @property
+    def resumed(self) -> bool:
+        """True when there is an earlier run to continue."""
+        return self.run_id is not None or self.steps > 0
 
 
 @dataclass
@@ -183,6 +194,7 @@ class TrainingMonitor:
         self._reduce: Reducer = _identity
         self._previous = _Totals()
         self._previous_scope = "this rank"
+        self._resume_recorded = False
         self._last_reduced: list[float] | None = None
         self._samples = 0
         self._tokens = 0
@@ -210,6 +222,8 @@ class TrainingMonitor:
         self.tracker = Tracker(**options).start()
         if self.rank.global_rank != 0 and self._previous_scope == "all ranks":
             self._previous = _Totals()  # global rank 0 carries the checkpoint's all-ranks totals
+        self._resume_recorded = False
+        self._record_resume()
         self._samples = self._tokens = 0
         self.final_metrics = {}
         self.outlook.reset()
@@ -422,12 +436,12 @@ class TrainingMonitor:
 
     # -- resume ------------------------------------------------------------------------------
 
-    def state_dict(self) -> dict[str, float | int | str]:
-        """The totals so far, for a checkpoint; a resumed run adds to them.
+    def state_dict(self) -> dict[str, float | int | str | None]:
+        """The totals so far and this run's id, for a checkpoint; a resumed run adds to them.
 
         In a distributed run these are the all-ranks totals of the latest collective (an epoch
         end or a logging step), which only global rank 0 takes back on resume, so nothing is
-        counted once per rank.
+        counted once per rank. ``duration_s`` is the time measured so far, all runs together.
         """
         tracker = self.tracker
         figures = None
@@ -446,21 +460,51 @@ class TrainingMonitor:
             "steps": self._previous.steps + ((figures.steps or 0) if figures is not None else 0),
             "samples": self._previous.samples + self._samples,
             "tokens": self._previous.tokens + self._tokens,
+            "duration_s": self._previous.duration_s
+            + (figures.duration_s if figures is not None else 0.0),
+            "run_id": tracker.run_id if tracker is not None else self._previous.run_id,
             "scope": scope,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Continue the totals of a checkpointed run (call before ``start``)."""
+        """Continue the totals of a checkpointed run (before ``start``, or just after it).
+
+        Lightning restores callback state after its ``setup`` hook started the run; the run log
+        then gets its ``resume`` record at once.
+        """
+        run_id = state.get("run_id")
         self._previous = _Totals(
             energy_j=float(state.get("energy_j", 0.0)),
             co2e_kg=float(state.get("co2e_kg", 0.0)),
             steps=int(state.get("steps", 0)),
             samples=int(state.get("samples", 0)),
             tokens=int(state.get("tokens", 0)),
+            duration_s=float(state.get("duration_s", 0.0)),
+            run_id=None if run_id is None else str(run_id),
         )
         self._previous_scope = str(state.get("scope", "this rank"))
+        self._record_resume()
 
     # -- internals ---------------------------------------------------------------------------
+
+    def _record_resume(self) -> None:
+        """Write, once per run, which run this one continues and the totals it carries on."""
+        previous = self._previous
+        if self._resume_recorded or not self.is_running or not previous.resumed:
+            return
+        assert self.tracker is not None
+        self._resume_recorded = True
+        self.tracker.record(
+            "resume",
+            {
+                "resumes": previous.run_id,
+                "energy_kwh": previous.energy_j / JOULES_PER_KWH,
+                "co2e_kg": previous.co2e_kg,
+                "steps": previous.steps,
+                "duration_s": previous.duration_s,
+                "scope": self._previous_scope,
+            },
+        )
 
     def _needs_exact(self, latest: Measurement, previous: _Interval | None) -> bool:
         """Whether the latest sample is too old to use: read the meters instead.
@@ -516,7 +560,8 @@ class TrainingMonitor:
             return [math.nan] * FORECAST_LEN
         if self._adds_nothing(now):
             return [0.0] * FORECAST_LEN
-        earlier = (self._previous.energy_j, self._previous.co2e_kg, self._previous.steps)
+        previous = self._previous
+        earlier = (previous.energy_j, previous.co2e_kg, previous.steps, previous.duration_s)
         return self.outlook.vector(self.tracker, now, earlier, refresh=refresh)
 
     def _reduce_vector(self, local: list[float]) -> list[float]:

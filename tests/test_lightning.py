@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,9 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
 from carbon_callbacks import CarbonCallbacksWarning, read_run_log
+from carbon_callbacks.display import format_report
 from carbon_callbacks.lightning import CarbonCallback
+from carbon_callbacks.report import build_report
 from tests.conftest import CHILD_TIMEOUT_S, sampler_threads
 from tests.meters.fake_powercap import FakePowercap
 
@@ -289,6 +292,89 @@ def test_a_resumed_fit_continues_the_checkpointed_totals(
     assert joules(direct_rows(rows)[-1], "energy_kwh") == pytest.approx(8.0, rel=1e-9)
     assert run_log(resumed).summary["energy_j"] == pytest.approx(4.0)  # this run's own share
     assert resumed.state_dict()["steps"] == 8
+
+
+class Preempted(Exception):
+    """Stands in for a job killed part-way (a preemption, a node failure)."""
+
+
+def test_a_resumed_fit_is_one_training_and_forecasts_are_compared_like_with_like(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    """3 epochs of 4 steps at 1 J a step, cut after epoch 0 and resumed in a new callback.
+
+    The first run's steps take 0.5 s each, the resumed run's 0.05 s, so the first run's time is
+    far longer than the resumed run's: a forecast of the whole training must count it, and one
+    of the resumed run alone must not.
+    """
+    runs, checkpoints = tmp_path / "runs", tmp_path / "checkpoints"
+
+    def step(model: TinyModel, batch_idx: int, seconds: float = 0.5) -> None:
+        advance(powercap, 1.0)
+        time.sleep(seconds)  # the steps' work (not synchronisation): slow in the first run
+
+    def until_preempted(model: TinyModel, batch_idx: int) -> None:
+        if model.current_epoch == 1:
+            raise Preempted  # after epoch 0's checkpoint
+        step(model, batch_idx)
+
+    first = callback(output_dir=runs, warmup_steps=0)
+    with pytest.raises(Preempted):
+        fit(
+            tmp_path,
+            first,
+            TinyModel(on_train=until_preempted),
+            max_epochs=3,
+            enable_checkpointing=True,
+            callbacks=[ModelCheckpoint(dirpath=checkpoints)],
+        )
+    (path,) = checkpoints.glob("*.ckpt")
+    saved = torch.load(path, weights_only=True)["callbacks"]["CarbonCallback"]
+    first_id = run_log(first).header["run_id"]
+    assert saved["run_id"] == first_id and saved["steps"] == 4
+    assert saved["duration_s"] >= 4 * 0.5
+
+    resumed = callback(output_dir=runs, warmup_steps=0)
+    _, rows = fit(
+        tmp_path,
+        resumed,
+        TinyModel(on_train=lambda model, batch_idx: step(model, batch_idx, 0.05)),
+        ckpt_path=str(path),
+        max_epochs=3,
+        version=1,
+    )
+    log = run_log(resumed)
+    assert log.resume is not None and log.resume["resumes"] == first_id
+    assert log.resume["steps"] == 4 and log.resume["energy_kwh"] * KWH == pytest.approx(4.0)
+    # the forecast at epoch 1's end (none is made once every planned step has run); energy and
+    # duration both cover the whole training, the earlier run included
+    last = [row for row in epoch_rows(rows) if row.get(P + "predicted_energy_kwh")][-1]
+    assert joules(last, "predicted_energy_kwh") == pytest.approx(12.0, rel=0.05)
+    assert float(last[P + "predicted_duration_s"]) >= saved["duration_s"]
+
+    report = build_report(runs)
+    (training,) = report.trainings
+    assert [run.run_ids[0] for run in training.segments] == [first_id, log.header["run_id"]]
+    assert training.energy_kwh is not None and training.energy_kwh * KWH == pytest.approx(12.0)
+    assert training.steps == 12 and training.status == "completed"
+    whole = training.predictions[0]  # made in the first run, for the whole 12 steps
+    assert whole.total_steps == 12 and whole.actual_complete
+    assert whole.actual_energy_kwh is not None
+    assert whole.actual_energy_kwh * KWH == pytest.approx(12.0)  # beside the whole training
+    (segment,) = [run for run in report.runs if run.resume is not None]
+    latest = segment.predictions[-1]  # the resumed run's own part, beside its own figures
+    assert latest.total_steps == 8
+    assert latest.actual_energy_kwh is not None and latest.actual_energy_kwh * KWH == pytest.approx(
+        8.0
+    )
+    record = log.predictions[-1]  # the whole training's forecast, with the earlier part stated
+    earlier = record["resumed"]
+    assert earlier["steps"] == 4 and earlier["duration_s"] == saved["duration_s"]
+    assert earlier["energy_kwh"] * KWH == pytest.approx(4.0)
+    assert latest.energy_kwh[1] == pytest.approx(record["energy_kwh"][1] - earlier["energy_kwh"])
+    assert latest.duration_s[1] == pytest.approx(record["duration_s"][1] - earlier["duration_s"])
+    shown = "\n".join(format_report(report))
+    assert "resumed from checkpoints" in shown and "segment 2 of 2" in shown
 
 
 def test_a_counter_that_vanishes_mid_training_never_fails_the_fit(

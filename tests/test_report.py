@@ -16,12 +16,15 @@ from carbon_callbacks.meters.base import Channel
 from carbon_callbacks.records import RunLog, read_run_log
 from carbon_callbacks.report import (
     Estimate,
+    Report,
     ReportError,
     build_report,
     group_logs,
+    link_trainings,
     make_estimate,
     report_dict,
     run_report,
+    totals,
 )
 
 RUNS = Path(__file__).parent / "data" / "runs"
@@ -429,3 +432,63 @@ def test_run_summary_without_intensity_or_energy_leaves_figures_out() -> None:
         "energy: not measured (measured; partial: some figures are incomplete)",
         "        gpu:0: lost",  # which figure is incomplete, and why
     ]
+
+
+def segment(run_id: str, start: float, joules: float, resumes: dict[str, Any] | None) -> RunLog:
+    """One run of a training: its header and summary, and its resume record when resumed."""
+    summary = window("run", start, 100.0, joules) | {"type": "summary", "status": "completed"}
+    head = header(None, start) | {"run_id": run_id}
+    resume = None if resumes is None else {"type": "resume", "run_id": run_id} | resumes
+    return RunLog(Path(f"{run_id}.jsonl"), header=head, summary=summary, resume=resume)
+
+
+def carried(run_id: str, kwh: float, steps: int) -> dict[str, Any]:
+    return {"resumes": run_id, "energy_kwh": kwh, "co2e_kg": None, "steps": steps,
+            "duration_s": 100.0}  # fmt: skip
+
+
+def test_resumed_runs_are_linked_into_one_training_retries_included() -> None:
+    """a, then b resumed from a, then c and its retry d both resumed from b; e stands alone."""
+    logs = [
+        segment("a", 1000.0, 3600.0, None),
+        segment("b", 2000.0, 3600.0, carried("a", 0.001, 10)),
+        segment("c", 3000.0, 3600.0, carried("b", 0.002, 20)),
+        segment("d", 4000.0, 3600.0, carried("b", 0.002, 20)),
+        segment("e", 5000.0, 7200.0, None),
+    ]
+    runs = tuple(run_report(group) for group in group_logs(logs))
+    (training,) = link_trainings(runs)
+    assert [run.run_ids for run in training.segments] == [("a",), ("b",), ("c",), ("d",)]
+    assert training.energy_kwh == pytest.approx(0.004)  # every segment's own energy, once
+    assert training.steps == 40 and training.duration_s == pytest.approx(400.0)
+    assert training.carried is None and not training.partial
+    assert training.co2e_kg == pytest.approx(0.004 * SE.g_per_kwh / 1000)
+
+
+def test_a_resumed_run_without_its_predecessor_counts_the_checkpoint_totals() -> None:
+    (run,) = (run_report([segment("b", 2000.0, 3600.0, carried("a", 0.001, 10))]),)
+    (training,) = link_trainings([run])
+    assert training.carried is not None and training.carried.run_id == "a"
+    assert training.energy_kwh == pytest.approx(0.002)
+    assert training.co2e_kg is None  # the checkpoint carried no CO2e: unknown, never 0
+    assert training.steps == 20
+    shown = "\n".join(format_report(Report(Path("."), (run,), totals([run]), (), (training,))))
+    assert "the log of run a was not found" in shown and "segment 1 of 1" in shown
+
+
+def test_a_segment_forecast_is_set_beside_the_segment_alone() -> None:
+    """A forecast made in a resumed run covers the whole training; its `resumed` part (what the
+    earlier run contributed) is taken out before it is compared with the resumed run's figures."""
+    log = segment("b", 2000.0, 3600.0, carried("a", 0.001, 10))
+    log.predictions.append({
+        "type": "prediction", "t_unix": 2050.0, "steps_done": 15, "total_steps": 20,
+        "energy_kwh": [0.0019, 0.002, 0.0021], "co2e_kg": None,
+        "duration_s": [190.0, 200.0, 210.0], "interval": 0.8,
+        "resumed": {"energy_kwh": 0.001, "co2e_kg": None, "steps": 10, "duration_s": 100.0},
+    })  # fmt: skip
+    (check,) = run_report([log]).predictions
+    assert (check.steps_done, check.total_steps) == (5, 10)
+    assert check.energy_kwh == pytest.approx((0.0009, 0.001, 0.0011))
+    assert check.duration_s == pytest.approx((90.0, 100.0, 110.0))
+    assert check.actual_energy_kwh == pytest.approx(0.001)
+    assert check.energy_error == pytest.approx(0.0, abs=1e-9)

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -33,6 +33,7 @@ from transformers import (  # noqa: E402
 )
 
 from carbon_callbacks import CarbonCallbacksWarning, read_run_log  # noqa: E402
+from carbon_callbacks.report import build_report  # noqa: E402
 from carbon_callbacks.transformers import CarbonCallback  # noqa: E402
 from tests.conftest import CHILD_TIMEOUT_S, sampler_threads  # noqa: E402
 from tests.meters.fake_powercap import FakePowercap  # noqa: E402
@@ -334,6 +335,51 @@ def test_a_resumed_run_continues_the_checkpoint_totals(
     assert joules(last, "energy_kwh") == pytest.approx(totals["energy_j"] + 4 * 2.0)
     ours = [cb for cb in resumed.callback_handler.callbacks if isinstance(cb, CarbonCallback)]
     assert len(ours) == 1 and (ours[0] is callback) is not restore_flag  # the flag replaces it
+
+
+def test_a_run_resumed_after_a_failure_is_one_training_in_the_report(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    """Fails at step 7 (after the checkpoint of step 4), resumed from step 4 in a new trainer."""
+    runs = tmp_path / "runs"
+    args = training_args(tmp_path / "out", save_strategy="epoch")
+
+    def train(callback: CarbonCallback, model: FailingBert, checkpoint: str | None) -> None:
+        Trainer(
+            model=model, args=args, train_dataset=TokenDataset(16),
+            callbacks=[Recorder(powercap), callback],
+        ).train(resume_from_checkpoint=checkpoint)  # fmt: skip
+
+    first = CarbonCallback(summary=False, country="SE", output_dir=runs)
+    failing = tiny_model()
+    failing.fail_after = 6
+    with pytest.raises(RuntimeError, match="boom"):
+        train(first, failing, None)
+    first.monitor.stop("failed")  # as the exit of the failed job would (no hook says it failed)
+    assert first.monitor.tracker is not None
+    first_id = first.monitor.tracker.run_id
+    checkpoint = tmp_path / "out" / "checkpoint-4"
+    saved = json.loads((checkpoint / "trainer_state.json").read_text())
+    totals = saved["stateful_callbacks"]["CarbonCallback"]["attributes"]["totals"]
+    assert totals["run_id"] == first_id
+
+    second = CarbonCallback(summary=False, country="SE", output_dir=runs)
+    train(second, tiny_model(), str(checkpoint))
+    assert second.monitor.tracker is not None and second.monitor.tracker.log_path is not None
+    log = read_run_log(second.monitor.tracker.log_path)
+    assert log.resume is not None and log.resume["resumes"] == first_id
+    assert log.resume["steps"] == 4
+    assert log.resume["energy_kwh"] * J_PER_KWH == pytest.approx(4 * 2.0)
+
+    report = build_report(runs)
+    (training,) = report.trainings
+    assert log.header is not None
+    assert [run.run_ids for run in training.segments] == [(first_id,), (log.header["run_id"],)]
+    assert [run.status for run in training.segments] == ["failed", "completed"]
+    parts = [run.measurement.energy_kwh for run in training.segments if run.measurement]
+    assert len(parts) == 2 and None not in parts
+    assert training.energy_kwh == pytest.approx(sum(cast(list[float], parts)))  # wasted steps too
+    assert training.steps == 6 + 4 and training.carried is None
 
 
 def test_resuming_a_checkpoint_saved_without_the_callback(tmp_path: Path) -> None:
