@@ -36,7 +36,7 @@ from carbon_callbacks.equivalents import (
 )
 from carbon_callbacks.intensity.base import MAX_G_PER_KWH, IntensityValue
 from carbon_callbacks.measurement import JOULES_PER_KWH, ChannelEnergy, Measurement
-from carbon_callbacks.meters.base import Channel
+from carbon_callbacks.meters.base import Channel, Scope
 from carbon_callbacks.records import RunLog, read_run_log
 
 RANK_START_TOLERANCE_S = 120.0
@@ -702,13 +702,14 @@ def intensity_from_dict(data: Mapping[str, Any]) -> IntensityValue:
 
 
 def measurement_from_record(
-    record: Mapping[str, Any], host_level: frozenset[str] = frozenset()
+    record: Mapping[str, Any], scopes: Mapping[str, Scope] | None = None
 ) -> Measurement:
     """A ``Measurement`` from a window or summary record (its ``to_dict`` form).
 
     Args:
         record: The record.
-        host_level: Ids of the header's host-level channels (the record does not repeat it).
+        scopes: Channel id to its scope, from the header (the record does not repeat it);
+            a channel not in it is a device's.
 
     Raises:
         KeyError, TypeError, ValueError: A field is missing, of the wrong type or out of range
@@ -726,7 +727,7 @@ def measurement_from_record(
             device=str(item["device"]),
             method=method,
             how=str(item["how"]),
-            host_level=str(item["id"]) in host_level,
+            scope=(scopes or {}).get(str(item["id"]), "device"),
         )
         energy, fault = item.get("energy_j"), item.get("fault")
         if fault is not None and not isinstance(fault, str):
@@ -758,7 +759,7 @@ class _LogFigures:
 
 
 def _log_figures(log: RunLog) -> _LogFigures:
-    host_level = _host_level_ids(log)
+    scopes = _channel_scopes(log)
     problems: list[str] = []
     if log.header is None:
         problems.append("no header record: the channels' host level and the run name are unknown")
@@ -766,14 +767,14 @@ def _log_figures(log: RunLog) -> _LogFigures:
         status = _text(log.summary.get("status")) or "completed"
         try:
             return _LogFigures(
-                measurement_from_record(log.summary, host_level), "summary", None, status
+                measurement_from_record(log.summary, scopes), "summary", None, status
             )
         except (KeyError, TypeError, ValueError) as error:
             problems.append(f"the summary record is malformed ({error!r}); using the windows")
     windows = []
     for index, record in enumerate(log.windows, start=1):
         try:
-            windows.append(measurement_from_record(record, host_level))
+            windows.append(measurement_from_record(record, scopes))
         except (KeyError, TypeError, ValueError) as error:
             problems.append(f"window record {index} is malformed ({error!r}); skipped")
     status = "unfinished"
@@ -996,13 +997,20 @@ def _sort_key(log: RunLog) -> tuple[float, str]:
     return _span(log)[0], str(log.path)
 
 
-def _host_level_ids(log: RunLog) -> frozenset[str]:
+def _channel_scopes(log: RunLog) -> dict[str, Scope]:
+    """Each header channel's scope; logs written before ``scope`` existed say ``host_level``."""
     channels = (log.header or {}).get("channels")
     if not isinstance(channels, list):
-        return frozenset()
-    return frozenset(
-        str(c.get("id")) for c in channels if isinstance(c, dict) and c.get("host_level")
-    )
+        return {}
+    scopes: dict[str, Scope] = {}
+    for channel in channels:
+        if not isinstance(channel, dict):
+            continue
+        scope = channel.get("scope")
+        if scope not in ("device", "host", "process"):
+            scope = "host" if channel.get("host_level") else "device"
+        scopes[str(channel.get("id"))] = cast(Scope, scope)
+    return scopes
 
 
 def _run_name_field(log: RunLog) -> str | None:

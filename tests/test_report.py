@@ -26,7 +26,7 @@ from carbon_callbacks.report import (
 
 RUNS = Path(__file__).parent / "data" / "runs"
 GPU = Channel("gpu:0", "gpu", "NVIDIA H100 80GB HBM3", "measured", "NVML total energy counter")
-CPU = Channel("cpu:package-0", "cpu", "package-0", "measured", "RAPL", host_level=True)
+CPU = Channel("cpu:package-0", "cpu", "package-0", "measured", "RAPL", scope="host")
 SE = IntensityValue(
     35.82, "Our World in Data (Ember, Energy Institute), 2024", "SE", "lifecycle", 2024
 )

@@ -214,6 +214,8 @@ class TwoRanks:
         self.calls = 0
 
     def __call__(self, values: Sequence[float]) -> Sequence[float]:
+        if len(values) != len(self.other):  # the start's run-id vector: the other rank adds 0
+            return list(values)
         self.calls += 1
         return [a + b for a, b in zip(values, self.other, strict=True)]
 
@@ -448,7 +450,7 @@ def test_a_single_process_with_nothing_measured_reports_nothing_not_zero() -> No
 def test_a_gpu_rank_without_its_gpu_is_unknown_not_zero() -> None:
     monitor = TrainingMonitor(write_log=False, meters=[NoChannelMeter()])
     reducer = TwoRanks([0.0] * 13)
-    monitor.start(RankInfo(global_rank=1, local_rank=1, world_size=2, device_id="GPU-1"), reducer)
+    monitor.start(RankInfo(global_rank=1, local_rank=1, world_size=2, devices=("GPU-1",)), reducer)
     monitor.begin_epoch()
     metrics = monitor.end_epoch()
     monitor.stop()
