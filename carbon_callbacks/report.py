@@ -5,14 +5,16 @@ A report reads one run log or a folder of them (a sweep) and gives, for each run
 its summary, its logged windows), its status, its predictions checked against what happened, and
 the problems the reader found. Text and JSON rendering live in ``display`` and the CLI.
 
-Distributed runs: every rank writes its own log with its own ``run_id``; the header and summary
-hold ``context.distributed`` (``global_rank``, ``local_rank``, ``world_size``, ``num_nodes``).
-Logs are one run when they share ``run_name`` (unset counts as equal), ``world_size`` and
-``num_nodes``, have different global ranks, and overlap in time (within
-:data:`RANK_START_TOLERANCE_S`); a rank's log joins the matching run whose start is closest to its
-own. Energies are summed over the ranks: host-level channels (CPU, DRAM, the CPU estimate) are only
-in each node's local rank 0 log, so nothing is counted twice. Concurrent runs with the same
-``run_name`` and size may be mixed up: give them different run names.
+Distributed runs: every rank writes its own log; the header and summary hold
+``context.distributed`` (``global_rank``, ``local_rank``, ``world_size``, ``num_nodes``, and
+``run_id``: global rank 0's id, which every rank of the run shares, broadcast at start). Logs are
+one run when they share that ``run_id`` and ``world_size`` and have different global ranks.
+Logs written before ranks shared an id (no ``run_id`` in ``context.distributed``) are matched the
+old way: the same ``run_name`` (unset counts as equal), ``world_size`` and ``num_nodes``, and
+overlapping time spans (within :data:`RANK_START_TOLERANCE_S`), a rank's log joining the matching
+run whose start is closest to its own. Energies are summed over the ranks: host-level channels
+(RAPL CPU package, DRAM) are only in each node's local rank 0 log, and each rank's process-level
+channel (the CPU estimate) covers its own process tree, so nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -147,7 +149,7 @@ class RunReport:
 
     Attributes:
         name: The run name, else the (rank 0) run id.
-        run_ids: The run id of each log.
+        run_ids: The run ids of its logs: one for the ranks of a run that share it.
         paths: The logs read.
         status: ``completed``, ``failed``, ``interrupted`` or ``unfinished`` (no summary).
         basis: Where the figures come from: the ``summary``, the sum of the top-level
@@ -531,8 +533,13 @@ def group_logs(logs: Sequence[RunLog]) -> list[list[RunLog]]:
             for group in groups
             if group.key == rank.key
             and rank.global_rank not in group.ranks
-            and start <= group.span[1] + RANK_START_TOLERANCE_S
-            and end >= group.span[0] - RANK_START_TOLERANCE_S
+            and (
+                rank.shared_id
+                or (
+                    start <= group.span[1] + RANK_START_TOLERANCE_S
+                    and end >= group.span[0] - RANK_START_TOLERANCE_S
+                )
+            )
         ]
         if candidates:
             best = min(candidates, key=lambda group: abs(group.span[0] - start))
@@ -582,7 +589,7 @@ def run_report(logs: Sequence[RunLog]) -> RunReport:
     first = logs[0]
     return RunReport(
         name=_run_name(first),
-        run_ids=tuple(_run_id(log) for log in logs),
+        run_ids=tuple(dict.fromkeys(_run_id(log) for log in logs)),  # ranks may share one
         paths=tuple(log.path for log in logs),
         status=min((figures.status for figures in per_log), key=_status_rank),
         basis=_worst_basis([figures.basis for figures in per_log]),
@@ -950,12 +957,14 @@ def _check(
 class _Rank:
     global_rank: int
     world_size: int
-    key: tuple[str | None, int, int]
+    key: tuple[str | int | None, ...]
+    """("run_id", the shared id, size); for older logs ("name", run name, size, nodes)."""
+    shared_id: bool
 
 
 @dataclass
 class _Group:
-    key: tuple[str | None, int, int] | None
+    key: tuple[str | int | None, ...] | None
     span: tuple[float, float]
     ranks: dict[int, RunLog] = field(default_factory=dict)
 
@@ -972,7 +981,10 @@ def _rank_info(log: RunLog) -> _Rank | None:
         except (KeyError, TypeError, ValueError, OverflowError):
             continue
         if 1 < size <= MAX_WORLD_SIZE and 0 <= rank < size:
-            return _Rank(rank, size, (_run_name_field(log), size, nodes))
+            run_id = _text(info.get("run_id"))
+            if run_id is not None:
+                return _Rank(rank, size, ("run_id", run_id, size), shared_id=True)
+            return _Rank(rank, size, ("name", _run_name_field(log), size, nodes), shared_id=False)
     return None
 
 

@@ -207,9 +207,10 @@ class TrainingMonitor:
     def start(self, rank: RankInfo | None = None, reduce: Reducer | None = None) -> None:
         """Start measuring (idempotent): the devices in use, this process tree, the host (rank 0).
 
-        The host-level channels (RAPL) are measured on local rank 0 only. In a distributed run every rank must call it: one collective gives every rank global
-        rank 0's run id and the process ids of the other ranks (which the CPU estimate leaves
-        out, should a launcher have started them as children of this process).
+        The host-level channels (RAPL) are measured on local rank 0 only. In a distributed run
+        every rank must call it: one collective gives every rank global rank 0's run id and the
+        process ids of the other ranks (which the CPU estimate leaves out, should a launcher have
+        started them as children of this process).
         """
         if self.tracker is not None and self.tracker.is_running:
             return
