@@ -8,6 +8,7 @@ import pytest
 
 from carbon_callbacks import Tracker, read_run_log
 from carbon_callbacks._warnings import CarbonCallbacksWarning
+from carbon_callbacks.training import RankInfo, TrainingMonitor
 from tests.meters.fake_powercap import FakePowercap
 from tests.meters.fake_pynvml import FakeGpu, FakePynvml, install
 
@@ -96,3 +97,22 @@ def test_gpu_lost_after_some_energy_keeps_that_part_flagged_partial(
     lost = next(c for c in epoch.channels if c.channel.id == "gpu:0")
     assert lost.energy_j == pytest.approx(300.0)
     assert lost.partial
+
+
+@pytest.mark.parametrize(
+    ("rank", "measured"),
+    [
+        (RankInfo(devices=(UUID_B,)), ["gpu:1"]),  # devices=[1], both GPUs visible
+        (RankInfo(devices=()), []),  # a CPU run on a GPU machine
+        (RankInfo(global_rank=1, local_rank=1, world_size=2, devices=()), []),  # a CPU DDP rank
+        (RankInfo(), ["gpu:0", "gpu:1"]),  # the devices unknown: every visible GPU
+    ],
+)
+def test_the_monitor_measures_the_gpus_the_trainer_uses(
+    gpus: FakePynvml, powercap: FakePowercap, rank: RankInfo, measured: list[str]
+) -> None:
+    monitor = TrainingMonitor(write_log=False)
+    monitor.start(rank, reduce=lambda values: values)
+    assert monitor.tracker is not None
+    assert [c.id for c in monitor.tracker.channels if c.kind == "gpu"] == measured
+    monitor.stop()
