@@ -33,7 +33,7 @@ from typing import Any, ClassVar
 
 import torch
 
-from carbon_callbacks._torch import nvml_id_of
+from carbon_callbacks._torch import nvml_ids_of
 from carbon_callbacks.training import DEFAULT_PREFIX, RankInfo, Reducer, TrainingMonitor
 
 
@@ -90,7 +90,11 @@ class LightningCarbonHooks:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
-        """Start measuring a ``fit`` on this rank: its accelerator, and its host on local rank 0."""
+        """Start measuring a ``fit`` on this rank: its device, process tree and (local rank 0) host.
+
+        The device is the one it trains on: none on CPU, one GPU for ``devices=[1]``, never
+        every visible GPU.
+        """
         self._global_rank = trainer.global_rank
         if stage != "fit":
             return
@@ -100,7 +104,7 @@ class LightningCarbonHooks:
             local_rank=trainer.local_rank,
             world_size=trainer.world_size,
             num_nodes=trainer.num_nodes,
-            device_id=nvml_id_of(strategy.root_device),
+            devices=nvml_ids_of(strategy.root_device),
         )
         self.monitor.announce = type(self)._info
         # A fresh fit owes nothing to an earlier one with this callback; a resumed fit gets its

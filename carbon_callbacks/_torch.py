@@ -10,17 +10,21 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
-def nvml_id_of(device: Any) -> str | None:
-    """The NVML UUID (``GPU-...``) of a torch CUDA device, for ``gpu_ids``; None otherwise.
+def nvml_ids_of(device: Any) -> tuple[str, ...] | None:
+    """The NVML UUIDs (``GPU-...``) of the GPUs a process trains on with torch ``device``.
 
-    A distributed rank passes it so that it measures its own GPU, not every GPU it can see.
+    ``()`` for a device that is no NVIDIA GPU (CPU, MPS, XLA): nothing to measure there, though
+    GPUs may be visible; one UUID for a CUDA device; None (measure every visible GPU) when torch
+    cannot describe it (no driver, a MIG slice).
     """
     torch = sys.modules.get("torch")
-    if torch is None or getattr(device, "type", None) != "cuda":
+    if getattr(device, "type", None) != "cuda":
+        return ()
+    if torch is None:
         return None
     try:
         index = device.index if device.index is not None else torch.cuda.current_device()
-        return f"GPU-{torch.cuda.get_device_properties(index).uuid}"
+        return (f"GPU-{torch.cuda.get_device_properties(index).uuid}",)
     except Exception:  # no driver, a MIG slice torch cannot describe: measure what CUDA shows
         return None
 

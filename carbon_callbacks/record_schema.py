@@ -136,7 +136,7 @@ RECORD_FIELDS: dict[str, Check] = {
             "library_version": _TEXT,
             "python": _TEXT,
             "platform": _TEXT,
-            "channels": _list_of(_fields(_CHANNEL | {"host_level": _FLAG})),
+            "channels": _list_of(_fields(_CHANNEL | {"host_level": _FLAG, "scope": _TEXT})),
             "unavailable": _list_of(_OBJECT),
             "sampler_interval_s": _NUMBER,
             "config": _OBJECT,

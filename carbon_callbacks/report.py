@@ -5,14 +5,16 @@ A report reads one run log or a folder of them (a sweep) and gives, for each run
 its summary, its logged windows), its status, its predictions checked against what happened, and
 the problems the reader found. Text and JSON rendering live in ``display`` and the CLI.
 
-Distributed runs: every rank writes its own log with its own ``run_id``; the header and summary
-hold ``context.distributed`` (``global_rank``, ``local_rank``, ``world_size``, ``num_nodes``).
-Logs are one run when they share ``run_name`` (unset counts as equal), ``world_size`` and
-``num_nodes``, have different global ranks, and overlap in time (within
-:data:`RANK_START_TOLERANCE_S`); a rank's log joins the matching run whose start is closest to its
-own. Energies are summed over the ranks: host-level channels (CPU, DRAM, the CPU estimate) are only
-in each node's local rank 0 log, so nothing is counted twice. Concurrent runs with the same
-``run_name`` and size may be mixed up: give them different run names.
+Distributed runs: every rank writes its own log; the header and summary hold
+``context.distributed`` (``global_rank``, ``local_rank``, ``world_size``, ``num_nodes``, and
+``run_id``: global rank 0's id, which every rank of the run shares, broadcast at start). Logs are
+one run when they share that ``run_id`` and ``world_size`` and have different global ranks.
+Logs written before ranks shared an id (no ``run_id`` in ``context.distributed``) are matched the
+old way: the same ``run_name`` (unset counts as equal), ``world_size`` and ``num_nodes``, and
+overlapping time spans (within :data:`RANK_START_TOLERANCE_S`), a rank's log joining the matching
+run whose start is closest to its own. Energies are summed over the ranks: host-level channels
+(RAPL CPU package, DRAM) are only in each node's local rank 0 log, and each rank's process-level
+channel (the CPU estimate) covers its own process tree, so nothing is counted twice.
 
 Resumed runs: a run resumed from a checkpoint writes a ``resume`` record naming the run it
 continues. Runs linked that way are one :class:`Training`: its totals add up every segment (the
@@ -42,7 +44,7 @@ from carbon_callbacks.equivalents import (
 )
 from carbon_callbacks.intensity.base import MAX_G_PER_KWH, IntensityValue
 from carbon_callbacks.measurement import JOULES_PER_KWH, ChannelEnergy, Measurement
-from carbon_callbacks.meters.base import Channel
+from carbon_callbacks.meters.base import Channel, Scope
 from carbon_callbacks.records import RunLog, read_run_log
 
 RANK_START_TOLERANCE_S = 120.0
@@ -153,7 +155,7 @@ class RunReport:
 
     Attributes:
         name: The run name, else the (rank 0) run id.
-        run_ids: The run id of each log.
+        run_ids: The run ids of its logs: one for the ranks of a run that share it.
         paths: The logs read.
         status: ``completed``, ``failed``, ``interrupted`` or ``unfinished`` (no summary).
         basis: Where the figures come from: the ``summary``, the sum of the top-level
@@ -624,8 +626,13 @@ def group_logs(logs: Sequence[RunLog]) -> list[list[RunLog]]:
             for group in groups
             if group.key == rank.key
             and rank.global_rank not in group.ranks
-            and start <= group.span[1] + RANK_START_TOLERANCE_S
-            and end >= group.span[0] - RANK_START_TOLERANCE_S
+            and (
+                rank.shared_id
+                or (
+                    start <= group.span[1] + RANK_START_TOLERANCE_S
+                    and end >= group.span[0] - RANK_START_TOLERANCE_S
+                )
+            )
         ]
         if candidates:
             best = min(candidates, key=lambda group: abs(group.span[0] - start))
@@ -675,7 +682,7 @@ def run_report(logs: Sequence[RunLog]) -> RunReport:
     first = logs[0]
     return RunReport(
         name=_run_name(first),
-        run_ids=tuple(_run_id(log) for log in logs),
+        run_ids=tuple(dict.fromkeys(_run_id(log) for log in logs)),  # ranks may share one
         paths=tuple(log.path for log in logs),
         status=min((figures.status for figures in per_log), key=_status_rank),
         basis=_worst_basis([figures.basis for figures in per_log]),
@@ -839,13 +846,14 @@ def intensity_from_dict(data: Mapping[str, Any]) -> IntensityValue:
 
 
 def measurement_from_record(
-    record: Mapping[str, Any], host_level: frozenset[str] = frozenset()
+    record: Mapping[str, Any], scopes: Mapping[str, Scope] | None = None
 ) -> Measurement:
     """A ``Measurement`` from a window or summary record (its ``to_dict`` form).
 
     Args:
         record: The record.
-        host_level: Ids of the header's host-level channels (the record does not repeat it).
+        scopes: Channel id to its scope, from the header (the record does not repeat it);
+            a channel not in it is a device's.
 
     Raises:
         KeyError, TypeError, ValueError: A field is missing, of the wrong type or out of range
@@ -863,7 +871,7 @@ def measurement_from_record(
             device=str(item["device"]),
             method=method,
             how=str(item["how"]),
-            host_level=str(item["id"]) in host_level,
+            scope=(scopes or {}).get(str(item["id"]), "device"),
         )
         energy, fault = item.get("energy_j"), item.get("fault")
         if fault is not None and not isinstance(fault, str):
@@ -896,7 +904,7 @@ class _LogFigures:
 
 
 def _log_figures(log: RunLog) -> _LogFigures:
-    host_level = _host_level_ids(log)
+    scopes = _channel_scopes(log)
     problems: list[str] = []
     if log.header is None:
         problems.append("no header record: the channels' host level and the run name are unknown")
@@ -904,14 +912,14 @@ def _log_figures(log: RunLog) -> _LogFigures:
         status = _text(log.summary.get("status")) or "completed"
         try:
             return _LogFigures(
-                measurement_from_record(log.summary, host_level), "summary", None, status
+                measurement_from_record(log.summary, scopes), "summary", None, status
             )
         except (KeyError, TypeError, ValueError) as error:
             problems.append(f"the summary record is malformed ({error!r}); using the windows")
     windows = []
     for index, record in enumerate(log.windows, start=1):
         try:
-            windows.append(measurement_from_record(record, host_level))
+            windows.append(measurement_from_record(record, scopes))
         except (KeyError, TypeError, ValueError) as error:
             problems.append(f"window record {index} is malformed ({error!r}); skipped")
     status = "unfinished"
@@ -1197,12 +1205,14 @@ def _training(segments: list[RunReport], by_id: Mapping[str, int]) -> Training:
 class _Rank:
     global_rank: int
     world_size: int
-    key: tuple[str | None, int, int]
+    key: tuple[str | int | None, ...]
+    """("run_id", the shared id, size); for older logs ("name", run name, size, nodes)."""
+    shared_id: bool
 
 
 @dataclass
 class _Group:
-    key: tuple[str | None, int, int] | None
+    key: tuple[str | int | None, ...] | None
     span: tuple[float, float]
     ranks: dict[int, RunLog] = field(default_factory=dict)
 
@@ -1219,7 +1229,10 @@ def _rank_info(log: RunLog) -> _Rank | None:
         except (KeyError, TypeError, ValueError, OverflowError):
             continue
         if 1 < size <= MAX_WORLD_SIZE and 0 <= rank < size:
-            return _Rank(rank, size, (_run_name_field(log), size, nodes))
+            run_id = _text(info.get("run_id"))
+            if run_id is not None:
+                return _Rank(rank, size, ("run_id", run_id, size), shared_id=True)
+            return _Rank(rank, size, ("name", _run_name_field(log), size, nodes), shared_id=False)
     return None
 
 
@@ -1244,13 +1257,20 @@ def _sort_key(log: RunLog) -> tuple[float, str]:
     return _span(log)[0], str(log.path)
 
 
-def _host_level_ids(log: RunLog) -> frozenset[str]:
+def _channel_scopes(log: RunLog) -> dict[str, Scope]:
+    """Each header channel's scope; logs written before ``scope`` existed say ``host_level``."""
     channels = (log.header or {}).get("channels")
     if not isinstance(channels, list):
-        return frozenset()
-    return frozenset(
-        str(c.get("id")) for c in channels if isinstance(c, dict) and c.get("host_level")
-    )
+        return {}
+    scopes: dict[str, Scope] = {}
+    for channel in channels:
+        if not isinstance(channel, dict):
+            continue
+        scope = channel.get("scope")
+        if scope not in ("device", "host", "process"):
+            scope = "host" if channel.get("host_level") else "device"
+        scopes[str(channel.get("id"))] = cast(Scope, scope)
+    return scopes
 
 
 def _run_name_field(log: RunLog) -> str | None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import sys
 import time
 from collections.abc import Hashable, Mapping, Sequence
@@ -46,6 +47,7 @@ from carbon_callbacks.records import SCHEMA_VERSION, RunLogWriter
 from carbon_callbacks.sampler import Sample, Sampler
 
 RunStatus = Literal["completed", "failed", "interrupted", "unfinished"]
+_RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 RUN_WINDOW = "run"
 SAMPLES_RECORD_SPACING_NS = 1_000_000_000
 """Samples written to the run log are at least this far apart (one a second)..."""
@@ -63,11 +65,15 @@ class _Mark:
     steps: int | None
 
 
-def default_meters(config: TrackerConfig, *, measure_host: bool = True) -> list[Meter]:
+def default_meters(
+    config: TrackerConfig, *, measure_host: bool = True, exclude_pids: Sequence[int] = ()
+) -> list[Meter]:
     """The meters a tracker uses unless given others: NVIDIA GPUs, then RAPL or the CPU estimate.
 
-    ``measure_host=False`` leaves out the host-level meter (CPU packages, DRAM, the CPU estimate):
-    in a distributed run only one rank per node measures the host, so it is counted once.
+    ``measure_host=False`` leaves out the host-level channels (RAPL CPU packages and DRAM: the
+    whole socket), which one rank per node measures in a distributed run; the process-level CPU
+    estimate stays, since it covers this process tree alone. ``exclude_pids`` are processes the
+    estimate leaves out with their descendants (other ranks, which measure themselves).
     """
     from carbon_callbacks.meters.cpu_estimate import DEFAULT_WATTS_PER_CORE, CpuEstimateMeter
     from carbon_callbacks.meters.host import HostMeter
@@ -75,10 +81,9 @@ def default_meters(config: TrackerConfig, *, measure_host: bool = True) -> list[
     from carbon_callbacks.meters.rapl import RaplMeter
 
     watts = config.cpu_watts if config.cpu_watts is not None else DEFAULT_WATTS_PER_CORE
-    meters: list[Meter] = [NvmlMeter(gpu_ids=config.gpu_ids)]
-    if measure_host:
-        meters.append(HostMeter(RaplMeter(root=config.powercap_root), CpuEstimateMeter(watts)))
-    return meters
+    estimate = CpuEstimateMeter(watts, exclude_pids)
+    host = HostMeter(RaplMeter(root=config.powercap_root), estimate, host_level=measure_host)
+    return [NvmlMeter(gpu_ids=config.gpu_ids), host]
 
 
 class Tracker:
@@ -104,8 +109,14 @@ class Tracker:
         run_name: Label stored in the run log.
         powercap_root: Root of the powercap sysfs tree (default: the standard locations).
         meters: Meters to use instead of the default NVML + RAPL/estimate set.
-        measure_host: False leaves the host-level meters (RAPL, CPU estimate) to another process:
-            in a distributed run, every rank but one per node.
+        measure_host: False leaves the host-level channels (RAPL CPU packages and DRAM: the
+            whole socket) to another process: in a distributed run, every rank but one per node.
+            The CPU estimate, which covers this process tree alone, is measured either way.
+        exclude_pids: Processes (with their descendants) the CPU estimate leaves out: the other
+            ranks of a distributed run, which measure themselves.
+        run_id: The run's id, shared by the ranks of a distributed run (default: a new one,
+            ``<UTC time>-<6 hex digits>``); letters, digits, ``.``, ``_`` and ``-`` only. A rank's
+            log file is ``<run_id>-rank<global rank>.jsonl`` when ``context`` says its rank.
         context: JSON-ready facts stored in the run log's header and summary (e.g. the rank,
             world size and node count of a distributed run).
         handle_sigterm: While running, close the run as ``"interrupted"`` when SIGTERM arrives
@@ -138,6 +149,8 @@ class Tracker:
         powercap_root: str | os.PathLike[str] | None = None,
         meters: Sequence[Meter] | None = None,
         measure_host: bool = True,
+        exclude_pids: Sequence[int] = (),
+        run_id: str | None = None,
         context: Mapping[str, object] | None = None,
         handle_sigterm: bool = True,
     ) -> None:
@@ -173,9 +186,10 @@ class Tracker:
         )
         self._meters = list(meters) if meters is not None else None
         self._measure_host = measure_host
+        self._exclude_pids = _checked_pids(exclude_pids)
         self._handle_sigterm = handle_sigterm
         self.context = dict(context or {})
-        self.run_id = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + os.urandom(3).hex()
+        self.run_id = new_run_id() if run_id is None else _checked_run_id(run_id)
         self._sampler: Sampler | None = None
         self._sampler_key: Hashable | None = None
         self._step_slot = 0
@@ -215,7 +229,7 @@ class Tracker:
         if isinstance(self._intensity, LiveIntensity):
             self._intensity.start()
         if self.config.output_dir is not None:
-            self._writer = RunLogWriter(self.config.output_dir / f"{self.run_id}.jsonl")
+            self._writer = RunLogWriter(self.config.output_dir / self._log_file_name())
             self._writer.write(self._header())
         return self
 
@@ -438,16 +452,27 @@ class Tracker:
         return (
             config.gpu_ids,
             self._measure_host,
+            self._exclude_pids,
             config.powercap_root,
             config.cpu_watts,
             config.interval_s,
         )
 
+    def _log_file_name(self) -> str:
+        """``<run_id>.jsonl``; ``<run_id>-rank<N>.jsonl`` for a rank, whose id others share."""
+        rank = self.context.get("distributed")
+        global_rank = rank.get("global_rank") if isinstance(rank, Mapping) else None
+        if isinstance(global_rank, int) and not isinstance(global_rank, bool):
+            return f"{self.run_id}-rank{global_rank}.jsonl"
+        return f"{self.run_id}.jsonl"
+
     def _new_sampler(self) -> Sampler:
         meters = (
             self._meters
             if self._meters is not None
-            else default_meters(self.config, measure_host=self._measure_host)
+            else default_meters(
+                self.config, measure_host=self._measure_host, exclude_pids=self._exclude_pids
+            )
         )
         return Sampler(meters, interval_s=self.config.interval_s)
 
@@ -573,6 +598,7 @@ class Tracker:
                     "device": c.device,
                     "method": c.method,
                     "how": c.how,
+                    "scope": c.scope,
                     "host_level": c.host_level,
                 }
                 for c in self._sampler.channels
@@ -593,6 +619,36 @@ class Tracker:
         if isinstance(self._intensity, ConstantIntensity):
             return self._intensity.value.to_dict()
         return {"provider": repr(self._intensity)}
+
+
+def new_run_id(unix_seconds: int | None = None, nonce: int | None = None) -> str:
+    """A run id: ``<UTC time>-<6 hex digits>``, e.g. ``20250301T120000Z-0a1b2c``.
+
+    Args:
+        unix_seconds: The time in it (default now).
+        nonce: The 24-bit number after it (default random), which keeps runs started in the
+            same second apart.
+    """
+    seconds = int(time.time()) if unix_seconds is None else unix_seconds
+    number = int.from_bytes(os.urandom(3), "big") if nonce is None else nonce
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds)) + f"-{number:06x}"
+
+
+def _checked_run_id(run_id: object) -> str:
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise ValueError(
+            f"run_id must be 1 to 128 letters, digits, '.', '_' or '-' (it names the log file), "
+            f"got {run_id!r}; write e.g. run_id='20250301T120000Z-0a1b2c' or leave it out"
+        )
+    return run_id
+
+
+def _checked_pids(pids: object) -> tuple[int, ...]:
+    if isinstance(pids, str | bytes) or not isinstance(pids, Sequence):
+        raise TypeError(f"exclude_pids must be a list of process ids, got {pids!r}")
+    if not all(isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 for pid in pids):
+        raise ValueError(f"exclude_pids must hold process ids (ints > 0), got {pids!r}")
+    return tuple(sorted(set(pids)))
 
 
 def _stop_at_exit(tracker: Tracker) -> None:

@@ -6,8 +6,11 @@ to the framework's own logger; everything else lives here once:
 - the metric names (one table, ``METRICS``), all prefixed (default ``carbon/``);
 - epochs as exact windows, phases inside them (validation inside a Lightning training epoch);
 - step-level metrics over the interval since the previous call, from the sampler's timeline;
-- distributed runs: each rank measures its own accelerator, one rank per node the host, and totals
-  are summed across ranks by a ``Reducer`` the adapter supplies (the framework's collective);
+- the devices: the accelerators the trainer uses (none for a CPU run), not every visible one;
+- distributed runs: each rank measures its own accelerator and its own process tree (the CPU
+  estimate), one rank per node the host-level channels (RAPL: the whole socket); the ranks share
+  rank 0's run id; totals are summed across ranks by a ``Reducer`` the adapter supplies (the
+  framework's collective);
 - resume: ``state_dict`` / ``load_state_dict`` carry the totals of the runs before this one and
   the id of the run that saved them; the resumed run's log gets a ``resume`` record naming it, so
   a report links the segments of one training, and forecasts cover the whole training (energy,
@@ -18,7 +21,11 @@ The per-step path (``step``) is two additions and a timestamp; nothing in it rea
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
+import socket
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -27,7 +34,7 @@ from carbon_callbacks.budget import Budget, OnBudget
 from carbon_callbacks.display import format_run_summary
 from carbon_callbacks.measurement import JOULES_PER_KWH, Measurement
 from carbon_callbacks.outlook import FORECAST_LEN, Outlook
-from carbon_callbacks.tracker import RunStatus, Tracker
+from carbon_callbacks.tracker import RunStatus, Tracker, new_run_id
 
 Reducer = Callable[[Sequence[float]], Sequence[float]]
 """Sums a vector element-wise across ranks; the identity in a single process. NaN marks unknown."""
@@ -73,15 +80,15 @@ class RankInfo:
         local_rank: Rank among the processes of this node.
         world_size: Number of processes.
         num_nodes: Number of nodes.
-        device_id: The NVML index or UUID of this rank's accelerator; None when it has none or
-            when every visible GPU belongs to this process.
+        devices: NVML indices or UUIDs of the GPUs this process trains on: ``()`` for none (a
+            CPU run), None when unknown, which measures every GPU the process can see.
     """
 
     global_rank: int = 0
     local_rank: int = 0
     world_size: int = 1
     num_nodes: int = 1
-    device_id: int | str | None = None
+    devices: tuple[int | str, ...] | None = None
 
     @property
     def distributed(self) -> bool:
@@ -90,16 +97,20 @@ class RankInfo:
 
     @property
     def measures_host(self) -> bool:
-        """Only local rank 0 measures host-level channels, so the node is counted once."""
+        """Only local rank 0 measures host-level channels (RAPL), so the node is counted once.
+
+        Process-level channels (the CPU estimate of this process tree) are every rank's own.
+        """
         return self.local_rank == 0
 
     @property
     def measures_nothing(self) -> bool:
-        """A rank with no accelerator whose host another rank measures: it adds 0, by design.
+        """A rank with no accelerator whose host another rank measures: no channel adds 0.
 
-        Any other rank without a figure is unknown, never 0.
+        Such a rank has no channel when the node has RAPL (read by local rank 0); without RAPL it
+        has its CPU estimate. Any other rank without a figure is unknown, never 0.
         """
-        return self.distributed and not self.measures_host and self.device_id is None
+        return self.distributed and not self.measures_host and not self.devices
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form for the run log."""
@@ -108,7 +119,7 @@ class RankInfo:
             "local_rank": self.local_rank,
             "world_size": self.world_size,
             "num_nodes": self.num_nodes,
-            "device_id": self.device_id,
+            "devices": None if self.devices is None else list(self.devices),
         }
 
 
@@ -208,17 +219,26 @@ class TrainingMonitor:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def start(self, rank: RankInfo | None = None, reduce: Reducer | None = None) -> None:
-        """Start measuring (idempotent): this rank's accelerator, and the host on local rank 0."""
+        """Start measuring (idempotent): the devices in use, this process tree, the host (rank 0).
+
+        The host-level channels (RAPL) are measured on local rank 0 only. In a distributed run
+        every rank must call it: one collective gives every rank global rank 0's run id and the
+        process ids of the other ranks (which the CPU estimate leaves out, should a launcher have
+        started them as children of this process).
+        """
         if self.tracker is not None and self.tracker.is_running:
             return
         self.rank = rank or RankInfo()
         self._reduce = reduce or _identity
         options = dict(self._options)
+        if self.rank.devices is not None and "gpu_ids" not in options:
+            options["gpu_ids"] = list(self.rank.devices)
         if self.rank.distributed:
-            if self.rank.device_id is not None and "gpu_ids" not in options:
-                options["gpu_ids"] = [self.rank.device_id]
+            run_id, other_ranks = self._agree_on_run()
             options["measure_host"] = self.rank.measures_host
-            options["context"] = {"distributed": self.rank.to_dict()}
+            options["exclude_pids"] = other_ranks
+            options["run_id"] = run_id
+            options["context"] = {"distributed": self.rank.to_dict() | {"run_id": run_id}}
         self.tracker = Tracker(**options).start()
         if self.rank.global_rank != 0 and self._previous_scope == "all ranks":
             self._previous = _Totals()  # global rank 0 carries the checkpoint's all-ranks totals
@@ -506,6 +526,30 @@ class TrainingMonitor:
             },
         )
 
+    def _agree_on_run(self) -> tuple[str, list[int]]:
+        """Global rank 0's run id, and the pids of the other ranks on this node: one collective.
+
+        The vector summed is [rank 0's time, rank 0's nonce, then (pid, node) per global rank],
+        each entry set by one rank alone (all integers below 2**53, exact in float64). If the
+        collective fails, this rank keeps an id of its own and excludes no process.
+        """
+        size, me = self.rank.world_size, self.rank.global_rank
+        seconds, nonce = int(time.time()), int.from_bytes(os.urandom(3), "big")
+        node = _node_key()
+        local = [0.0] * (2 + 2 * size)
+        if me == 0:
+            local[0], local[1] = float(seconds), float(nonce)
+        local[2 + 2 * me], local[3 + 2 * me] = float(os.getpid()), float(node)
+        agreed = self._reduce_vector(local)
+        if len(agreed) != len(local) or agreed[0] <= 0 or agreed is local:
+            return new_run_id(seconds, nonce), []
+        others = [
+            int(agreed[2 + 2 * rank])
+            for rank in range(size)
+            if rank != me and agreed[3 + 2 * rank] == node and agreed[2 + 2 * rank] > 0
+        ]
+        return new_run_id(int(agreed[0]), int(agreed[1])), others
+
     def _needs_exact(self, latest: Measurement, previous: _Interval | None) -> bool:
         """Whether the latest sample is too old to use: read the meters instead.
 
@@ -610,6 +654,12 @@ class TrainingMonitor:
             return 0.0, 0.0
         joules = _minus(_facility_j(end), _facility_j(start))
         return joules, _minus(end.co2e_kg, start.co2e_kg)
+
+
+def _node_key() -> int:
+    """This machine's host name as a 48-bit number (exact in float64), to tell nodes apart."""
+    digest = hashlib.blake2b(socket.gethostname().encode(), digest_size=6).digest()
+    return int.from_bytes(digest, "big")
 
 
 def _facility_j(measurement: Measurement | None) -> float | None:

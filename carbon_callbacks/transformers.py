@@ -21,7 +21,8 @@ to ``log_history`` only, with a warning.
 
 Hook mapping (transformers ``trainer.py`` / ``trainer_callback.py``):
 
-- ``on_train_begin``: start measuring (this rank's GPU; the host on local rank 0), resume the totals
+- ``on_train_begin``: start measuring (the GPU this rank trains on, none on CPU; its process tree;
+  the host on local rank 0; rank 0's run id shared through a collective), resume the totals
   of a checkpoint's ``stateful_callbacks`` entry.
 - ``on_epoch_begin`` / ``on_epoch_end``: an epoch's exact window; its metrics are logged at once, or
   after the trainer's log (``logging_strategy="epoch"``) or its evaluation, which both come right
@@ -51,7 +52,7 @@ from typing import Any
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ExportableState
 
-from carbon_callbacks._torch import distributed_sum, nvml_id_of
+from carbon_callbacks._torch import distributed_sum, nvml_ids_of
 from carbon_callbacks._warnings import WarnOnce
 from carbon_callbacks.training import DEFAULT_PREFIX, RankInfo, TrainingMonitor
 
@@ -305,7 +306,8 @@ def _rank_info(args: Any) -> RankInfo:
         local_rank=args.local_process_index,
         world_size=args.world_size,
         num_nodes=_num_nodes(args.world_size),
-        device_id=nvml_id_of(args.device),
+        # one process on several GPUs (n_gpu > 1) trains with DataParallel on every visible one
+        devices=nvml_ids_of(args.device) if args.n_gpu <= 1 else None,
     )
 
 

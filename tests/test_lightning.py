@@ -31,6 +31,7 @@ from carbon_callbacks.lightning import CarbonCallback
 from carbon_callbacks.report import build_report
 from tests.conftest import CHILD_TIMEOUT_S, sampler_threads
 from tests.meters.fake_powercap import FakePowercap
+from tests.meters.fake_pynvml import FakeGpu, FakePynvml, install
 
 ROOT = Path(__file__).resolve().parents[1]
 UJ = 1_000_000  # microjoules per joule
@@ -474,6 +475,20 @@ def test_a_bad_option_fails_at_construction(
             flavour(**options)
 
 
+def test_a_cpu_fit_on_a_gpu_machine_measures_no_gpu(
+    powercap: FakePowercap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The trainer uses the CPU: the two visible (fake) GPUs are not its energy."""
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    gpus = [FakeGpu(f"GPU-{n}aaaaaaa-1111-2222-3333-444444444444", power_w=300.0) for n in (1, 2)]
+    install(monkeypatch, FakePynvml(gpus))
+    carbon = CarbonCallback(intensity_g_per_kwh=INTENSITY)  # no gpu_ids: the trainer's devices
+    fit(tmp_path, carbon, TinyModel(on_train=add_joules(powercap, 1.0)), accelerator="cpu")
+    header = run_log(carbon).header
+    assert [c["id"] for c in header["channels"]] == ["cpu:package-0", "dram:package-0"]
+    assert carbon.monitor.final_metrics[P + "energy_kwh"] * KWH == pytest.approx(8.0)
+
+
 def test_ddp_on_cpu_counts_the_host_once(powercap: FakePowercap, tmp_path: Path) -> None:
     """Two ranks on one host: rank 0 alone measures it, and the logged totals are summed once."""
     joules_added = 36.0
@@ -517,7 +532,8 @@ def test_ddp_on_cpu_counts_the_host_once(powercap: FakePowercap, tmp_path: Path)
     (header0, summary0), (header1, summary1) = logs[0], logs[1]
     assert {c["id"] for c in header0["channels"]} == {"cpu:package-0", "dram:package-0"}
     assert summary0["energy_j"] == pytest.approx(joules_added)
-    assert header1["channels"] == []  # no host channel, no GPU: rank 1 measures nothing
+    assert header1["channels"] == []  # RAPL is rank 0's, no GPU: rank 1 measures nothing
+    assert header0["run_id"] == header1["run_id"] == summary1["run_id"]  # rank 0's, shared
     assert summary1["energy_j"] is None
 
 

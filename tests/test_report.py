@@ -29,7 +29,7 @@ from carbon_callbacks.report import (
 
 RUNS = Path(__file__).parent / "data" / "runs"
 GPU = Channel("gpu:0", "gpu", "NVIDIA H100 80GB HBM3", "measured", "NVML total energy counter")
-CPU = Channel("cpu:package-0", "cpu", "package-0", "measured", "RAPL", host_level=True)
+CPU = Channel("cpu:package-0", "cpu", "package-0", "measured", "RAPL", scope="host")
 SE = IntensityValue(
     35.82, "Our World in Data (Ember, Energy Institute), 2024", "SE", "lifecycle", 2024
 )
@@ -56,10 +56,12 @@ def window(name: str, start: float, duration: float, joules: float, **extra: Any
 
 
 def header(run_name: str | None, started: float, **context: Any) -> dict[str, Any]:
+    distributed = context.get("distributed", {})
+    own_id = f"{run_name}-{started}-{distributed.get('global_rank')}"
     return {
         "type": "header",
         "schema": 1,
-        "run_id": f"{run_name}-{started}-{context.get('distributed', {}).get('global_rank')}",
+        "run_id": distributed.get("run_id", own_id),
         "run_name": run_name,
         "started_unix": started,
         "channels": [{"id": "cpu:package-0", "host_level": True}],
@@ -67,8 +69,15 @@ def header(run_name: str | None, started: float, **context: Any) -> dict[str, An
     }
 
 
-def rank_log(name: str | None, rank: int, start: float, end: float, size: int = 2) -> RunLog:
-    distributed = {"global_rank": rank, "local_rank": rank, "world_size": size, "num_nodes": 1}
+def rank_log(
+    name: str | None, rank: int, start: float, end: float, size: int = 2, run_id: str | None = None
+) -> RunLog:
+    """A rank's log; ``run_id`` is the id the run's ranks share (logs before it had none)."""
+    distributed: dict[str, Any] = {
+        "global_rank": rank, "local_rank": rank, "world_size": size, "num_nodes": 1
+    }  # fmt: skip
+    if run_id is not None:
+        distributed["run_id"] = run_id
     summary = window("run", start, end - start, 3600.0 * (rank + 1))
     summary |= {"type": "summary", "status": "completed", "context": {"distributed": distributed}}
     return RunLog(
@@ -216,7 +225,25 @@ def test_ranks_are_grouped_by_name_size_and_time() -> None:
     assert combined.measurement.duration_s == pytest.approx(100.0)
 
 
+def test_ranks_sharing_a_run_id_are_one_run_whatever_their_start() -> None:
+    """Two concurrent runs of one name: each rank joins its own run's id, not the closest start."""
+    logs = [
+        rank_log("a", 0, 0.0, 100.0, run_id="R1"),
+        rank_log("a", 0, 10.0, 110.0, run_id="R2"),
+        rank_log("a", 1, 11.0, 110.0, run_id="R1"),  # starts closest to R2's rank 0
+        rank_log("a", 1, 500.0, 600.0, run_id="R2"),  # started long after (a slow node)
+    ]
+    groups = group_logs(logs)
+    assert [[log.path.name for log in group] for group in groups] == [
+        ["a-0.0-0.jsonl", "a-11.0-1.jsonl"],
+        ["a-10.0-0.jsonl", "a-500.0-1.jsonl"],
+    ]
+    run = run_report(groups[0])
+    assert run.run_ids == ("R1",) and run.ranks_found == (0, 1) and run.world_size == 2
+
+
 def test_concurrent_runs_with_one_name_take_the_rank_closest_in_start() -> None:
+    """Logs written before ranks shared an id are matched by name, size and time."""
     logs = [
         rank_log(None, 0, 0.0, 100.0),
         rank_log(None, 0, 50.0, 150.0),

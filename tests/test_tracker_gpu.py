@@ -10,6 +10,7 @@ from carbon_callbacks import Tracker, read_run_log
 from carbon_callbacks._warnings import CarbonCallbacksWarning
 from carbon_callbacks.display import format_run_summary
 from carbon_callbacks.report import run_report
+from carbon_callbacks.training import RankInfo, TrainingMonitor
 from tests.meters.fake_powercap import FakePowercap
 from tests.meters.fake_pynvml import FakeGpu, FakePynvml, install
 
@@ -133,3 +134,22 @@ def test_no_nvidia_driver_is_not_a_partial_figure(gpus: FakePynvml, powercap: Fa
         powercap.add_energy("intel-rapl:0", 10_000_000)
     assert tracker.summary is not None
     assert not tracker.summary.partial and tracker.summary.unmeasured == ()
+
+
+@pytest.mark.parametrize(
+    ("rank", "measured"),
+    [
+        (RankInfo(devices=(UUID_B,)), ["gpu:1"]),  # devices=[1], both GPUs visible
+        (RankInfo(devices=()), []),  # a CPU run on a GPU machine
+        (RankInfo(global_rank=1, local_rank=1, world_size=2, devices=()), []),  # a CPU DDP rank
+        (RankInfo(), ["gpu:0", "gpu:1"]),  # the devices unknown: every visible GPU
+    ],
+)
+def test_the_monitor_measures_the_gpus_the_trainer_uses(
+    gpus: FakePynvml, powercap: FakePowercap, rank: RankInfo, measured: list[str]
+) -> None:
+    monitor = TrainingMonitor(write_log=False)
+    monitor.start(rank, reduce=lambda values: values)
+    assert monitor.tracker is not None
+    assert [c.id for c in monitor.tracker.channels if c.kind == "gpu"] == measured
+    monitor.stop()

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 
 from carbon_callbacks import CarbonCallbacksWarning, read_run_log
 from carbon_callbacks.intensity import static
+from carbon_callbacks.meters import cpu_estimate
 from carbon_callbacks.meters.base import Channel, Reading, Unavailable
+from carbon_callbacks.tracker import new_run_id
 from carbon_callbacks.training import METRICS, RankInfo, TrainingMonitor
 from tests.meters.fake_powercap import FakePowercap
 
@@ -214,6 +220,8 @@ class TwoRanks:
         self.calls = 0
 
     def __call__(self, values: Sequence[float]) -> Sequence[float]:
+        if len(values) != len(self.other):  # the start's run-id vector: the other rank adds 0
+            return list(values)
         self.calls += 1
         return [a + b for a, b in zip(values, self.other, strict=True)]
 
@@ -448,7 +456,7 @@ def test_a_single_process_with_nothing_measured_reports_nothing_not_zero() -> No
 def test_a_gpu_rank_without_its_gpu_is_unknown_not_zero() -> None:
     monitor = TrainingMonitor(write_log=False, meters=[NoChannelMeter()])
     reducer = TwoRanks([0.0] * 13)
-    monitor.start(RankInfo(global_rank=1, local_rank=1, world_size=2, device_id="GPU-1"), reducer)
+    monitor.start(RankInfo(global_rank=1, local_rank=1, world_size=2, devices=("GPU-1",)), reducer)
     monitor.begin_epoch()
     metrics = monitor.end_epoch()
     monitor.stop()
@@ -468,3 +476,100 @@ def test_a_second_run_of_the_same_monitor_has_its_own_forecasts(powercap: FakePo
         monitor.finish()
         assert len(monitor.outlook.records) == 1  # this run's forecast only
     assert len(lines) == 2  # each run announces its own first forecast
+
+
+TICK_S = 1 / os.sysconf("SC_CLK_TCK")
+"""psutil's CPU times are whole clock ticks: a reading may fall short by one per counter."""
+
+
+class PeerRank:
+    """The all-reduce of a two-rank run whose other rank is on this node.
+
+    At start (the vector of 2 + 2 x 2 entries) it adds the other rank's pid and this node's key,
+    and rank 0's run id parts when the other rank is rank 0; later vectors get the other's zeros.
+    """
+
+    def __init__(self, peer: int, pid: int, run_id_parts: tuple[int, int] | None = None) -> None:
+        self.peer, self.pid, self.run_id_parts = peer, pid, run_id_parts
+
+    def __call__(self, values: Sequence[float]) -> Sequence[float]:
+        summed = list(values)
+        if len(summed) != 6:
+            return summed
+        me = 1 - self.peer
+        if self.run_id_parts is not None:
+            summed[0] += self.run_id_parts[0]
+            summed[1] += self.run_id_parts[1]
+        summed[2 + 2 * self.peer] += self.pid
+        summed[3 + 2 * self.peer] += summed[3 + 2 * me]  # the same node
+        return summed
+
+
+def burn(seconds: float) -> None:
+    start = time.process_time()
+    while time.process_time() - start < seconds:
+        pass
+
+
+def test_a_rank_beside_the_host_rank_estimates_its_own_cpu_time_under_rank_0s_run_id(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No RAPL on the node: local rank 1's CPU time is its own to count (torchrun's ranks are
+    siblings: rank 0's estimate never sees it). Its log takes rank 0's run id."""
+    monkeypatch.setenv("CARBON_CALLBACKS_POWERCAP_ROOT", str(tmp_path / "no-rapl"))
+    watts = 10.0
+    monitor = TrainingMonitor(intensity_g_per_kwh=100.0, cpu_watts=watts)
+    reducer = PeerRank(peer=0, pid=os.getppid(), run_id_parts=(1_700_000_000, 0xABCDEF))
+    monitor.start(RankInfo(global_rank=1, local_rank=1, world_size=2, devices=()), reducer)
+    tracker = monitor.tracker
+    assert tracker is not None
+    assert [(c.id, c.scope) for c in tracker.channels] == [("cpu:estimate", "process")]
+    monitor.begin_epoch()
+    before = time.process_time()
+    burn(0.2)
+    used = time.process_time() - before
+    metrics = monitor.end_epoch()
+    monitor.finish()
+    assert metrics["carbon/epoch_energy_kwh"] * 3.6e6 >= (used - 2 * TICK_S) * watts
+    run_id = new_run_id(1_700_000_000, 0xABCDEF)
+    assert tracker.run_id == run_id == "20231114T221320Z-abcdef"
+    assert tracker.log_path is not None and tracker.log_path.name == f"{run_id}-rank1.jsonl"
+    log = read_run_log(tracker.log_path)
+    assert log.header is not None and log.summary is not None
+    assert log.header["run_id"] == log.summary["run_id"] == run_id
+    assert log.header["context"]["distributed"]["run_id"] == run_id
+    assert [(c["id"], c["scope"]) for c in log.header["channels"]] == [("cpu:estimate", "process")]
+
+
+def test_rank_0_leaves_out_a_rank_its_launcher_started_as_a_child(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Lightning's launcher starts rank 1 as rank 0's child: rank 1 counts itself, rank 0 not."""
+    monkeypatch.setenv("CARBON_CALLBACKS_POWERCAP_ROOT", str(tmp_path / "no-rapl"))
+    monkeypatch.setattr(cpu_estimate, "DESCENDANTS_REFRESH_S", 0.0)  # list them at every read
+    burner = (
+        "import sys, time\nsys.stdin.readline()\nt = time.process_time()\n"
+        "while time.process_time() - t < 0.3: pass\nprint('burnt', flush=True)\nsys.stdin.read()\n"
+    )
+    rank1 = subprocess.Popen(
+        [sys.executable, "-c", burner], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert rank1.stdin is not None and rank1.stdout is not None
+    monitor = TrainingMonitor(write_log=False, intensity_g_per_kwh=100.0, cpu_watts=1.0)
+    try:
+        before = time.process_time()
+        monitor.start(RankInfo(world_size=2, devices=()), PeerRank(peer=1, pid=rank1.pid))
+        monitor.begin_epoch()
+        rank1.stdin.write("go\n")
+        rank1.stdin.flush()
+        assert rank1.stdout.readline() == "burnt\n"
+        metrics = monitor.end_epoch()
+        used = time.process_time() - before
+        monitor.finish()
+    finally:
+        rank1.stdin.close()
+        rank1.wait()
+        rank1.stdout.close()
+    assert monitor.tracker is not None and monitor.tracker.run_id.startswith("20")
+    # this process's CPU time alone (1 W per core: joules = seconds); rank 1's 0.3 s is not in it
+    assert metrics["carbon/epoch_energy_kwh"] * 3.6e6 <= used + 2 * TICK_S

@@ -37,6 +37,7 @@ from carbon_callbacks.report import build_report  # noqa: E402
 from carbon_callbacks.transformers import CarbonCallback  # noqa: E402
 from tests.conftest import CHILD_TIMEOUT_S, sampler_threads  # noqa: E402
 from tests.meters.fake_powercap import FakePowercap  # noqa: E402
+from tests.meters.fake_pynvml import FakeGpu, FakePynvml, install  # noqa: E402
 from tests.secret_tokens import TOKEN  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -462,6 +463,28 @@ def test_saved_state_is_json_without_secrets(tmp_path: Path) -> None:
     assert TOKEN not in text
     expected = {"prefix": "energy/", "summary": True, "output_dir": str(tmp_path / "runs")}
     assert json.loads(text)["args"] == expected | {"zone": "DK-DK1"}
+
+
+def test_a_cpu_run_on_a_gpu_machine_measures_no_gpu(
+    powercap: FakePowercap, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``use_cpu=True``: the two visible (fake) GPUs are not the run's energy."""
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    gpus = [FakeGpu(f"GPU-{n}aaaaaaa-1111-2222-3333-444444444444", power_w=300.0) for n in (1, 2)]
+    install(monkeypatch, FakePynvml(gpus))
+    carbon = CarbonCallback(intensity_g_per_kwh=100)  # no gpu_ids: the trainer's devices
+    trainer = Trainer(
+        model=tiny_model(),
+        args=training_args(tmp_path, num_train_epochs=1),
+        train_dataset=TokenDataset(8),
+        callbacks=[carbon],
+    )
+    trainer.train()
+    tracker = carbon.monitor.tracker
+    assert tracker is not None and tracker.log_path is not None
+    header = read_run_log(tracker.log_path).header
+    assert header is not None
+    assert [c["id"] for c in header["channels"]] == ["cpu:package-0", "dram:package-0"]
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,11 @@ from typing import Literal, Protocol
 ChannelKind = Literal["gpu", "cpu", "dram"]
 Method = Literal["measured", "estimated"]
 Quantity = Literal["energy", "power"]
+Scope = Literal["device", "host", "process"]
+"""What a channel covers, which decides who measures it in a distributed run: ``"device"`` (an
+accelerator: the rank that trains on it), ``"host"`` (the whole node, e.g. a RAPL CPU package or
+DRAM: one rank per node) or ``"process"`` (this process tree, e.g. the CPU estimate: every rank,
+summed)."""
 
 
 @dataclass(frozen=True)
@@ -28,9 +33,9 @@ class Channel:
         how: Which counter or model produced the figure, in words a user can check.
         quantity: What ``Meter.read`` returns for it: cumulative joules (``"energy"``) or watts
             (``"power"``, integrated by the sampler).
-        host_level: True when the channel belongs to the whole node (CPU package, DRAM, the CPU
-            estimate) rather than to a device this process owns; distributed runs count it once per
-            node.
+        scope: What the channel covers: ``"device"`` (an accelerator), ``"host"`` (the whole
+            node: CPU package, DRAM; a distributed run measures it on one rank per node) or
+            ``"process"`` (this process tree: the CPU estimate; every rank measures its own).
     """
 
     id: str
@@ -39,7 +44,12 @@ class Channel:
     method: Method
     how: str
     quantity: Quantity = "energy"
-    host_level: bool = False
+    scope: Scope = "device"
+
+    @property
+    def host_level(self) -> bool:
+        """True for a channel of the whole node, counted once per node in a distributed run."""
+        return self.scope == "host"
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from carbon_callbacks.meters.base import Channel, Reading, Unavailable
@@ -36,12 +37,21 @@ class CpuEstimateMeter:
     Descendants include DataLoader workers and, for ``carbon-callbacks run``, the measured command.
     CPU time of children that have exited and been waited for is included through psutil's
     ``children_user``/``children_system``; the counter is kept monotonic across that hand-over.
+
+    Args:
+        watts_per_core: Watts per busy core.
+        exclude_pids: Processes left out with their descendants: the other ranks of a distributed
+            run, which measure themselves, though a launcher (Lightning's) may start them as
+            children of this one.
     """
 
     source = "cpu-estimate"
 
-    def __init__(self, watts_per_core: float = DEFAULT_WATTS_PER_CORE) -> None:
+    def __init__(
+        self, watts_per_core: float = DEFAULT_WATTS_PER_CORE, exclude_pids: Iterable[int] = ()
+    ) -> None:
         self._watts_per_core = watts_per_core
+        self._exclude_pids = frozenset(exclude_pids)
         self._process: Any = None
         self._descendants: list[Any] = []
         self._descendants_listed_at = -math.inf
@@ -81,7 +91,7 @@ class CpuEstimateMeter:
                 method="estimated",
                 how=describe_model(self._watts_per_core),
                 quantity="energy",
-                host_level=True,
+                scope="process",
             )
         ]
 
@@ -115,7 +125,7 @@ class CpuEstimateMeter:
             # is done every few seconds, not at every read. A descendant's CPU time is cumulative,
             # so one found late loses nothing, and one that exits in between is counted through
             # its parent's children_user/children_system.
-            self._descendants = self._process.children(recursive=True)
+            self._descendants = self._without_excluded(self._process.children(recursive=True))
             self._descendants_listed_at = now
         own = self._process.cpu_times()
         total = own.user + own.system + own.children_user + own.children_system
@@ -126,3 +136,18 @@ class CpuEstimateMeter:
                 continue
             total += times.user + times.system + times.children_user + times.children_system
         return float(total)
+
+    def _without_excluded(self, descendants: list[Any]) -> list[Any]:
+        """The descendants minus the excluded processes and their own descendants."""
+        import psutil
+
+        excluded = [child for child in descendants if child.pid in self._exclude_pids]
+        if not excluded:
+            return descendants
+        skipped = {child.pid for child in excluded}
+        for child in excluded:
+            try:
+                skipped.update(grandchild.pid for grandchild in child.children(recursive=True))
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
+        return [child for child in descendants if child.pid not in skipped]

@@ -442,7 +442,7 @@ class NvmlMeter:
                 method="measured",
                 how="; ".join([how, *pick.notes]),
                 quantity=quantity,
-                host_level=False,
+                scope="device",
             )
         )
         self._sources.append(_Source(channel_id, gpu.handle, getter))

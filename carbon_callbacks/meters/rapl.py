@@ -245,7 +245,7 @@ def _channel(channel_id: str, zone: _Zone) -> Channel:
         device=f"{zone.name} ({zone.dir_name})",
         method="measured",
         how=how,
-        host_level=True,
+        scope="host",
     )
 
 

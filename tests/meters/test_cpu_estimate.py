@@ -35,7 +35,7 @@ def test_channel_is_labelled_estimated_with_its_model() -> None:
     (channel,) = meter.open()
     assert channel.id == CHANNEL_ID
     assert channel.method == "estimated"
-    assert channel.host_level
+    assert channel.scope == "process" and not channel.host_level  # every rank measures its own
     assert "7.5 W per busy core" in channel.how
     assert meter.unavailable == []
     meter.close()
@@ -85,6 +85,40 @@ def test_children_count_while_running_and_after_they_exit(
     subprocess.run([sys.executable, "-c", BURN.format(seconds=BURN_S)], check=True)
     after = meter.read().values[CHANNEL_ID]
     assert after - before >= BURN_S - READ_SLACK_S
+    meter.close()
+
+
+def test_excluded_processes_and_their_descendants_are_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Another rank started as a child (Lightning's launcher) measures itself: not counted here."""
+    monkeypatch.setattr(cpu_estimate, "DESCENDANTS_REFRESH_S", 0.0)  # list them at every read
+    grandchild = BURN.format(seconds=BURN_S) + REPORT_THEN_WAIT
+    other_rank = (
+        "import subprocess, sys\n"
+        f"grand = subprocess.Popen([sys.executable, '-c', {grandchild!r}], "
+        "stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)\n"
+        "assert grand.stdout.readline() == 'burnt\\n'\n"
+        + BURN.format(seconds=BURN_S)
+        + REPORT_THEN_WAIT
+    )
+    before_open = time.process_time()
+    child = subprocess.Popen(
+        [sys.executable, "-c", other_rank], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    meter = CpuEstimateMeter(watts_per_core=1.0, exclude_pids=[child.pid])
+    meter.open()
+    assert child.stdin is not None and child.stdout is not None
+    try:
+        assert child.stdout.readline() == "burnt\n"  # both have used BURN_S, and wait, alive
+        joules = meter.read().values[CHANNEL_ID]
+        after_read = time.process_time()
+    finally:
+        child.stdin.close()  # the child ends, and its end closes the grandchild's stdin
+        child.wait()
+        child.stdout.close()
+    # this process's own CPU time only; the two burners would add 2 x BURN_S
+    assert joules <= after_read - before_open + READ_SLACK_S
     meter.close()
 
 

@@ -42,3 +42,22 @@ def test_dram_only_rapl_keeps_dram_and_adds_the_cpu_estimate(tmp_path: Path) -> 
     assert [c.id for c in host.open()] == ["dram:package-0", "cpu:estimate"]
     assert any(u.degrades and u.fix and "udev" in u.fix for u in host.unavailable)
     host.close()
+
+
+def test_without_host_level_channels_rapl_is_left_to_another_process(tmp_path: Path) -> None:
+    """A rank beside the one measuring the node: RAPL (the whole socket) is not its to count."""
+    tree = FakePowercap(tmp_path)
+    tree.add_zone("intel-rapl:0", "package-0")
+    tree.add_zone("intel-rapl:0:0", "dram")
+    host = HostMeter(RaplMeter(root=tree.class_root), CpuEstimateMeter(), host_level=False)
+    assert host.open() == []
+    assert host.read().values == {}
+    host.close()
+
+
+def test_without_host_level_channels_the_estimate_of_this_process_stays(tmp_path: Path) -> None:
+    """No RAPL: the rank measuring the node estimates its own process tree, so this one must too."""
+    host = HostMeter(RaplMeter(root=tmp_path / "missing"), CpuEstimateMeter(), host_level=False)
+    assert [(c.id, c.scope) for c in host.open()] == [("cpu:estimate", "process")]
+    assert "cpu:estimate" in host.read().values
+    host.close()

@@ -77,7 +77,7 @@ def test_energy_counter_is_read_in_joules_and_grows(make_nvml: MakeNvml) -> None
     assert channel.method == "measured"
     assert channel.quantity == "energy"
     assert channel.how == ENERGY_HOW
-    assert channel.host_level is False
+    assert channel.scope == "device" and channel.host_level is False
     assert meter.unavailable == []
     assert meter.max_interval_s is None
     assert meter.read().values == {"gpu:0": 5000.0}

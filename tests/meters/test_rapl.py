@@ -55,7 +55,7 @@ def test_flat_layout_gives_package_and_dram_once(fake: FakePowercap, clock: Fake
         method="measured",
         how=f"RAPL powercap counter {fake.class_root}/intel-rapl:0/energy_uj",
         quantity="energy",
-        host_level=True,
+        scope="host",
     )
     assert dram == Channel(
         id="dram:package-0",
@@ -64,7 +64,7 @@ def test_flat_layout_gives_package_and_dram_once(fake: FakePowercap, clock: Fake
         method="measured",
         how=f"RAPL powercap counter {fake.class_root}/intel-rapl:0:2/energy_uj",
         quantity="energy",
-        host_level=True,
+        scope="host",
     )
     assert meter.unavailable == []
 

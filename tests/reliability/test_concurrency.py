@@ -36,6 +36,7 @@ from transformers import Trainer
 from carbon_callbacks import CarbonCallbacksWarning, Tracker, read_run_log
 from carbon_callbacks.keras import CarbonCallback as KerasCallback
 from carbon_callbacks.measurement import Measurement
+from carbon_callbacks.meters.nvml import NvmlMeter
 from carbon_callbacks.records import RunLog
 from carbon_callbacks.transformers import CarbonCallback as HFCallback
 from tests.conftest import sampler_threads
@@ -330,7 +331,8 @@ def test_dataloader_workers_neither_sample_nor_log_nor_change_the_figures(
     reports = tmp_path / "reports"
     reports.mkdir()
     nvml = install(monkeypatch, FakePynvml([FakeGpu(uuid=WORKER_GPU, power_w=WORKER_GPU_W)]))
-    carbon = callback(gpu_ids=[0], measure_host=False)
+    # the GPU meter alone (measure_host=False would keep the CPU estimate: process-level)
+    carbon = callback(meters=[NvmlMeter(gpu_ids=[0])])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _, rows = fit(tmp_path, carbon, WorkerModel(nvml, context, reports))
