@@ -42,7 +42,7 @@ from bench_core import _advance_counters, fake_powercap_tree  # noqa: E402
 
 from carbon_callbacks import Tracker  # noqa: E402
 from carbon_callbacks.meters.base import Channel, Reading, Unavailable  # noqa: E402
-from carbon_callbacks.sampler import DEFAULT_INTERVAL_S, Sampler  # noqa: E402
+from carbon_callbacks.tracking.sampler import DEFAULT_INTERVAL_S, Sampler  # noqa: E402
 from carbon_callbacks.training import TrainingMonitor  # noqa: E402
 
 DAY_S = 24 * 3600

@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from carbon_callbacks.prediction import (  # noqa: E402
+from carbon_callbacks.training.prediction import (  # noqa: E402
     Point,
     epoch_mean_forecast,
     forecast,

@@ -12,24 +12,24 @@ from typing import TYPE_CHECKING, Any
 from carbon_callbacks._version import __version__
 
 if TYPE_CHECKING:
-    from carbon_callbacks._warnings import CarbonCallbacksWarning
+    from carbon_callbacks._internal.warnings import CarbonCallbacksWarning
     from carbon_callbacks.intensity.base import ConstantIntensity, IntensityValue
-    from carbon_callbacks.measurement import ChannelEnergy, Measurement
     from carbon_callbacks.meters.base import Channel, Unavailable
-    from carbon_callbacks.records import RunLog, read_run_log
-    from carbon_callbacks.tracker import Tracker
+    from carbon_callbacks.runlog.records import RunLog, read_run_log
+    from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
+    from carbon_callbacks.tracking.tracker import Tracker
 
 _LAZY = {
-    "CarbonCallbacksWarning": "carbon_callbacks._warnings",
+    "CarbonCallbacksWarning": "carbon_callbacks._internal.warnings",
     "Channel": "carbon_callbacks.meters.base",
-    "ChannelEnergy": "carbon_callbacks.measurement",
+    "ChannelEnergy": "carbon_callbacks.tracking.measurement",
     "ConstantIntensity": "carbon_callbacks.intensity.base",
     "IntensityValue": "carbon_callbacks.intensity.base",
-    "Measurement": "carbon_callbacks.measurement",
-    "RunLog": "carbon_callbacks.records",
-    "Tracker": "carbon_callbacks.tracker",
+    "Measurement": "carbon_callbacks.tracking.measurement",
+    "RunLog": "carbon_callbacks.runlog.records",
+    "Tracker": "carbon_callbacks.tracking.tracker",
     "Unavailable": "carbon_callbacks.meters.base",
-    "read_run_log": "carbon_callbacks.records",
+    "read_run_log": "carbon_callbacks.runlog.records",
 }
 
 __all__ = [

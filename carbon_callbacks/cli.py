@@ -36,10 +36,10 @@ from typing import TYPE_CHECKING, NoReturn
 from carbon_callbacks._version import __version__
 
 if TYPE_CHECKING:
-    from carbon_callbacks.equivalents import CarBaseline
-    from carbon_callbacks.measurement import Measurement
-    from carbon_callbacks.report import Estimate
-    from carbon_callbacks.tracker import RunStatus, Tracker
+    from carbon_callbacks.reporting.equivalents import CarBaseline
+    from carbon_callbacks.reporting.report import Estimate
+    from carbon_callbacks.tracking.measurement import Measurement
+    from carbon_callbacks.tracking.tracker import RunStatus, Tracker
 
 PROG = "carbon-callbacks"
 
@@ -194,10 +194,10 @@ def _dispatch(argv: list[str]) -> int:
 
 
 def _devices(*, as_json: bool) -> int:
-    from carbon_callbacks.config import resolve_config
-    from carbon_callbacks.display import format_devices
-    from carbon_callbacks.sampler import Sampler
-    from carbon_callbacks.tracker import default_meters
+    from carbon_callbacks.reporting.text import format_devices
+    from carbon_callbacks.tracking.config import resolve_config
+    from carbon_callbacks.tracking.sampler import Sampler
+    from carbon_callbacks.tracking.tracker import default_meters
 
     sampler = Sampler(default_meters(resolve_config(write_log=False)))
     sampler.open()
@@ -222,9 +222,9 @@ def _intensity(args: argparse.Namespace) -> int:
     import time
     import warnings
 
-    from carbon_callbacks._warnings import CarbonCallbacksWarning
-    from carbon_callbacks.display import format_intensity
+    from carbon_callbacks._internal.warnings import CarbonCallbacksWarning
     from carbon_callbacks.intensity.resolve import intensity_settings, resolve
+    from carbon_callbacks.reporting.text import format_intensity
 
     try:
         resolution = resolve(intensity_settings(**_location_kwargs(args)))  # type: ignore[arg-type]
@@ -280,7 +280,7 @@ def _run(args: argparse.Namespace) -> int:
             return _fail(f"cannot start {path!r}: {reason}", 126)
         return _fail(f"cannot start {path!r}: command not found", 127)
 
-    from carbon_callbacks.tracker import Tracker
+    from carbon_callbacks.tracking.tracker import Tracker
 
     try:
         tracker = Tracker(
@@ -337,7 +337,7 @@ def _print_summary(
     exit_code: int,
     status: str,
 ) -> None:
-    from carbon_callbacks.display import format_measurement
+    from carbon_callbacks.reporting.text import format_measurement
 
     log_path = None if tracker.log_path is None else str(tracker.log_path)
     if args.json:
@@ -361,10 +361,10 @@ def _print_summary(
 
 
 def _report(args: argparse.Namespace) -> int:
-    from carbon_callbacks.display import format_report
-    from carbon_callbacks.equivalents import check_countries
-    from carbon_callbacks.export import model_card_block, paper_paragraph
-    from carbon_callbacks.report import build_report, report_dict
+    from carbon_callbacks.reporting.equivalents import check_countries
+    from carbon_callbacks.reporting.export import model_card_block, paper_paragraph
+    from carbon_callbacks.reporting.report import build_report, report_dict
+    from carbon_callbacks.reporting.text import format_report
 
     compare = [code.strip() for code in args.compare.split(",") if code.strip()]
     try:
@@ -389,10 +389,10 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from carbon_callbacks.display import format_estimate
-    from carbon_callbacks.hardware import hardware_energy
     from carbon_callbacks.intensity.resolve import intensity_settings, resolve
-    from carbon_callbacks.report import make_estimate
+    from carbon_callbacks.reporting.boards import hardware_energy
+    from carbon_callbacks.reporting.report import make_estimate
+    from carbon_callbacks.reporting.text import format_estimate
 
     hardware_options = {
         "--count": args.count,
@@ -451,7 +451,7 @@ def _estimate(args: argparse.Namespace) -> int:
 
 
 def _car(args: argparse.Namespace) -> CarBaseline:
-    from carbon_callbacks.equivalents import CAR_BASELINES, custom_car
+    from carbon_callbacks.reporting.equivalents import CAR_BASELINES, custom_car
 
     if args.car_g_per_km is not None:
         return custom_car(args.car_g_per_km)
@@ -459,7 +459,7 @@ def _car(args: argparse.Namespace) -> CarBaseline:
 
 
 def _load_estimate(path: str) -> Estimate:
-    from carbon_callbacks.report import Estimate
+    from carbon_callbacks.reporting.report import Estimate
 
     try:
         with open(path, encoding="utf-8") as file:
@@ -496,7 +496,7 @@ def _add_plot_parser(commands: argparse._SubParsersAction[_OneLineParser]) -> No
 
 def _plot(args: argparse.Namespace) -> int:
     """Draw the run log; exit 1 when it has nothing to draw, 2 on bad input or no matplotlib."""
-    from carbon_callbacks.plot import NothingToPlot, PlotUnavailable, plot_run_log
+    from carbon_callbacks.reporting.plot import NothingToPlot, PlotUnavailable, plot_run_log
 
     try:
         log = plot_run_log(args.path, args.output)
@@ -504,7 +504,7 @@ def _plot(args: argparse.Namespace) -> int:
         return _fail(str(error), 1)
     except (OSError, ValueError, PlotUnavailable) as error:
         return _fail(_one_line(error), 2)
-    from carbon_callbacks.display import printable
+    from carbon_callbacks.reporting.text import printable
 
     for problem in log.problems:
         print(printable(f"{PROG}: {args.path}: {problem}"), file=sys.stderr)

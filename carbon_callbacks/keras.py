@@ -20,7 +20,7 @@ from typing import Any
 
 from keras.callbacks import Callback
 
-from carbon_callbacks.training import DEFAULT_PREFIX, TrainingMonitor
+from carbon_callbacks.training.monitor import DEFAULT_PREFIX, TrainingMonitor
 
 _STEP_LOCK = threading.Lock()
 """Serialises step counting: Keras may run ``on_train_batch_end`` on several worker threads at once.

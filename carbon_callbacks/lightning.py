@@ -18,7 +18,7 @@ from __future__ import annotations
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.rank_zero import rank_zero_info
 
-from carbon_callbacks._lightning_hooks import LightningCarbonHooks
+from carbon_callbacks.training.lightning_hooks import LightningCarbonHooks
 
 __all__ = ["CarbonCallback"]
 

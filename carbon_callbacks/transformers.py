@@ -52,9 +52,9 @@ from typing import Any
 from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ExportableState
 
-from carbon_callbacks._torch import distributed_sum, nvml_ids_of
-from carbon_callbacks._warnings import WarnOnce
-from carbon_callbacks.training import DEFAULT_PREFIX, RankInfo, TrainingMonitor
+from carbon_callbacks._internal.warnings import WarnOnce
+from carbon_callbacks.training.monitor import DEFAULT_PREFIX, RankInfo, TrainingMonitor
+from carbon_callbacks.training.torch_runtime import distributed_sum, nvml_ids_of
 
 __all__ = ["CarbonCallback"]
 

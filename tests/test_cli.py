@@ -13,7 +13,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from carbon_callbacks import read_run_log
-from carbon_callbacks.intensity.uk import URL_ENV as UK_URL_ENV
+from carbon_callbacks.intensity.providers.uk import URL_ENV as UK_URL_ENV
 from carbon_callbacks.meters.cpu_estimate import DEFAULT_WATTS_PER_CORE
 from tests.intensity.uk_payloads import national
 

@@ -26,9 +26,9 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.utils.data import DataLoader, TensorDataset
 
 from carbon_callbacks import CarbonCallbacksWarning, read_run_log
-from carbon_callbacks.display import format_report
 from carbon_callbacks.lightning import CarbonCallback
-from carbon_callbacks.report import build_report
+from carbon_callbacks.reporting.report import build_report
+from carbon_callbacks.reporting.text import format_report
 from tests.conftest import CHILD_TIMEOUT_S, sampler_threads
 from tests.meters.fake_powercap import FakePowercap
 from tests.meters.fake_pynvml import FakeGpu, FakePynvml, install

@@ -33,7 +33,7 @@ from transformers import (  # noqa: E402
 )
 
 from carbon_callbacks import CarbonCallbacksWarning, read_run_log  # noqa: E402
-from carbon_callbacks.report import build_report  # noqa: E402
+from carbon_callbacks.reporting.report import build_report  # noqa: E402
 from carbon_callbacks.transformers import CarbonCallback  # noqa: E402
 from tests.conftest import CHILD_TIMEOUT_S, sampler_threads  # noqa: E402
 from tests.meters.fake_powercap import FakePowercap  # noqa: E402

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import warnings
 
-from carbon_callbacks._warnings import MAX_DISTINCT_PROBLEMS, CarbonCallbacksWarning, WarnOnce
+from carbon_callbacks._internal.warnings import (
+    MAX_DISTINCT_PROBLEMS,
+    CarbonCallbacksWarning,
+    WarnOnce,
+)
 
 
 def test_a_repeated_problem_warns_once() -> None:

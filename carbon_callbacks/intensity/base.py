@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from carbon_callbacks._env import in_range, range_text
+from carbon_callbacks._internal.env import in_range, range_text
 
 Basis = Literal["lifecycle", "direct", "mixed"]
 MAX_G_PER_KWH = 1e6

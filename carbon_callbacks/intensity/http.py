@@ -21,7 +21,7 @@ import requests
 import urllib3
 from requests.adapters import HTTPAdapter
 
-from carbon_callbacks._env import in_range, range_text
+from carbon_callbacks._internal.env import in_range, range_text
 from carbon_callbacks._version import __version__
 from carbon_callbacks.intensity.base import MAX_G_PER_KWH, IntensitySlot, ProviderError
 

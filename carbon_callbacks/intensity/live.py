@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import NamedTuple
 
-from carbon_callbacks._signals import DeferringLock
-from carbon_callbacks._warnings import WarnOnce
+from carbon_callbacks._internal.signals import DeferringLock
+from carbon_callbacks._internal.warnings import WarnOnce
 from carbon_callbacks.intensity.base import IntensitySlot, IntensityValue, LiveSource, ProviderError
 from carbon_callbacks.intensity.cache import IntensityCache
 from carbon_callbacks.intensity.combine import Piece, weighted_intensity

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from carbon_callbacks._env import ENV_PREFIX, env_flag, env_number, env_text
+from carbon_callbacks._internal.env import ENV_PREFIX, env_flag, env_number, env_text
 from carbon_callbacks.intensity import static
 from carbon_callbacks.intensity.base import (
     MAX_G_PER_KWH,
@@ -209,7 +209,7 @@ def _static_value(settings: IntensitySettings, environ: Mapping[str, str] | None
 def _live_source(settings: IntensitySettings, environ: Mapping[str, str] | None) -> LiveSource:
     zone = _live_zone(settings)
     if settings.electricitymaps_token is not None:
-        from carbon_callbacks.intensity.electricitymaps import ElectricityMaps
+        from carbon_callbacks.intensity.providers.electricitymaps import ElectricityMaps
 
         return ElectricityMaps(
             zone,
@@ -218,11 +218,11 @@ def _live_source(settings: IntensitySettings, environ: Mapping[str, str] | None)
             environ=environ,
         )
     if zone == UK_ZONE:
-        from carbon_callbacks.intensity.uk import UkCarbonIntensity
+        from carbon_callbacks.intensity.providers.uk import UkCarbonIntensity
 
         return UkCarbonIntensity(settings.uk_postcode, environ=environ)
     if zone in DK_ZONES:
-        from carbon_callbacks.intensity.energidataservice import EnergiDataService
+        from carbon_callbacks.intensity.providers.energidataservice import EnergiDataService
 
         return EnergiDataService(DK_ZONES[zone], environ=environ)
     if zone == "DK":
@@ -321,7 +321,7 @@ def _check_postcode(settings: IntensitySettings, env: Mapping[str, str], places:
     Checked here, not only when live data is asked for (the only use of the postcode), so a
     mistake shows at once.
     """
-    from carbon_callbacks.intensity.uk import outward_code
+    from carbon_callbacks.intensity.providers.uk import outward_code
 
     try:
         outward_code(settings.uk_postcode or "")

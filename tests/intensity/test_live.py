@@ -13,11 +13,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from carbon_callbacks._warnings import CarbonCallbacksWarning
+from carbon_callbacks._internal.warnings import CarbonCallbacksWarning
 from carbon_callbacks.intensity.base import Basis, IntensitySlot, IntensityValue
 from carbon_callbacks.intensity.cache import IntensityCache
 from carbon_callbacks.intensity.live import LiveIntensity
-from carbon_callbacks.intensity.uk import URL_ENV, UkCarbonIntensity
+from carbon_callbacks.intensity.providers.uk import URL_ENV, UkCarbonIntensity
 from tests.intensity.servers import ANSWER_TIMEOUT, raw_server
 from tests.intensity.uk_payloads import national, uk_url
 

@@ -6,7 +6,7 @@ import time
 
 from pytest_httpserver import HTTPServer
 
-from carbon_callbacks.intensity.uk import URL_ENV
+from carbon_callbacks.intensity.providers.uk import URL_ENV
 
 
 def stamp(unix: float) -> str:

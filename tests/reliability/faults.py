@@ -42,7 +42,7 @@ from werkzeug import Request, Response
 from carbon_callbacks import CarbonCallbacksWarning, Tracker
 from carbon_callbacks.intensity.base import IntensityValue
 from carbon_callbacks.intensity.live import LiveIntensity
-from carbon_callbacks.intensity.uk import URL_ENV, UkCarbonIntensity
+from carbon_callbacks.intensity.providers.uk import URL_ENV, UkCarbonIntensity
 from tests.intensity.servers import closed_port
 from tests.intensity.uk_payloads import national
 from tests.meters.fake_powercap import FakePowercap

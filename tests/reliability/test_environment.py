@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from carbon_callbacks import Tracker
-from carbon_callbacks.config import DEFAULT_OUTPUT_DIR
 from carbon_callbacks.intensity.cache import CACHE_DIR_ENV, default_cache_dir
+from carbon_callbacks.tracking.config import DEFAULT_OUTPUT_DIR
 from carbon_callbacks.training import TrainingMonitor
 from tests.secret_tokens import TOKEN
 

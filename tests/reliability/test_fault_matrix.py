@@ -37,7 +37,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from carbon_callbacks import read_run_log
-from carbon_callbacks.measurement import Measurement
+from carbon_callbacks.tracking.measurement import Measurement
 from tests.meters.fake_powercap import FakePowercap
 from tests.reliability.faults import (
     CHANNELS,

@@ -41,11 +41,11 @@ from typing import Protocol, cast
 
 import pytest
 
-from carbon_callbacks._warnings import CarbonCallbacksWarning
+from carbon_callbacks._internal.warnings import CarbonCallbacksWarning
 from carbon_callbacks.meters.base import Channel, Reading, Unavailable
-from carbon_callbacks.records import read_run_log
-from carbon_callbacks.sampler import DEFAULT_MAX_SAMPLES, MAX_CHECKPOINTS, Sample, Sampler
-from carbon_callbacks.tracker import Tracker
+from carbon_callbacks.runlog.records import read_run_log
+from carbon_callbacks.tracking.sampler import DEFAULT_MAX_SAMPLES, MAX_CHECKPOINTS, Sample, Sampler
+from carbon_callbacks.tracking.tracker import Tracker
 from carbon_callbacks.training import TrainingMonitor
 from tests.conftest import CHILD_TIMEOUT_S
 from tests.meters.fake_powercap import FakePowercap

@@ -31,9 +31,9 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from carbon_callbacks import Tracker
-from carbon_callbacks.intensity.electricitymaps import URL_ENV
 from carbon_callbacks.intensity.http import DEFAULT_TIMEOUT
-from tests.intensity.test_electricitymaps import serve_all, this_hour
+from carbon_callbacks.intensity.providers.electricitymaps import URL_ENV
+from tests.intensity.providers.test_electricitymaps import serve_all, this_hour
 from tests.meters.fake_powercap import FakePowercap
 from tests.secret_tokens import TEST_TOKENS, TOKEN
 

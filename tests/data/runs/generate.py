@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from carbon_callbacks.tracker import Tracker
+from carbon_callbacks.tracking.tracker import Tracker
 from tests.meters.fake_powercap import FakePowercap
 from tests.meters.fake_pynvml import FakeGpu, FakePynvml, install
 

@@ -1,0 +1,288 @@
+"""Publication exports of a report: a paragraph for a paper's appendix, and a model-card block.
+
+The model-card block follows the Hugging Face Hub's ``co2_eq_emissions`` metadata
+(https://huggingface.co/docs/hub/model-cards-co2): ``emissions`` in grams of CO2e, ``source``,
+``training_type`` (``pre-training`` or ``fine-tuning``), ``geographical_location`` and
+``hardware_used``. Over several runs (a sweep) both give the totals: the cost of the whole search.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+from carbon_callbacks._version import __version__
+from carbon_callbacks.intensity import static
+from carbon_callbacks.intensity.base import IntensityValue
+from carbon_callbacks.reporting.equivalents import (
+    EEA_NEW_CARS_2023,
+    CarBaseline,
+    car_km,
+    large_grid_extremes,
+)
+from carbon_callbacks.reporting.report import Report
+from carbon_callbacks.reporting.text import (
+    describe_intensity,
+    format_duration,
+    format_kwh,
+    format_mass,
+    format_number,
+)
+from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
+
+TrainingType = Literal["pre-training", "fine-tuning"]
+TRAINING_TYPES: tuple[TrainingType, ...] = ("pre-training", "fine-tuning")
+
+
+class ExportError(ValueError):
+    """The report lacks what the export needs (e.g. no CO2e figure); the message says what."""
+
+
+def model_card_block(report: Report, training_type: TrainingType = "pre-training") -> str:
+    """The ``co2_eq_emissions`` YAML block for a Hugging Face model card's metadata.
+
+    Raises:
+        ExportError: No run has a CO2e figure, or ``training_type`` is not one the Hub knows.
+    """
+    if training_type not in TRAINING_TYPES:
+        raise ExportError(
+            f"training type must be 'pre-training' or 'fine-tuning', got {training_type!r}"
+        )
+    totals = report.totals
+    if totals.co2e_kg is None:
+        raise ExportError(
+            "no run has a CO2e figure (no energy was measured, or no carbon intensity was set); "
+            "a model card needs the emissions"
+        )
+    fields = {
+        "source": f"carbon-callbacks {__version__}",
+        "training_type": training_type,
+        "geographical_location": _location(_measurements(report)),
+        "hardware_used": hardware_used(_measurements(report)),
+    }
+    lines = []
+    uncounted = totals.runs_without_energy + totals.runs_without_co2e
+    if uncounted:
+        lines.append(f"# {uncounted} of {totals.runs} runs have no CO2e figure and are not counted")
+    lines += ["co2_eq_emissions:", f"  emissions: {_plain_number(totals.co2e_kg * 1000.0)}"]
+    lines += [
+        f"  {key}: {json.dumps(value, ensure_ascii=False)}"
+        for key, value in fields.items()
+        if value
+    ]
+    return "\n".join(lines)
+
+
+def paper_paragraph(report: Report, car: CarBaseline = EEA_NEW_CARS_2023) -> str:
+    """A paragraph for a paper's appendix: energy, how it was measured, CO2e and its source.
+
+    Raises:
+        ExportError: No run has an energy figure.
+    """
+    measurements = _measurements(report)
+    totals = report.totals
+    if totals.energy_kwh is None:
+        raise ExportError("no run has an energy figure to report")
+    device_kwh = sum((m.energy_j or 0.0) for m in measurements) / 3.6e6
+    pues = sorted({m.pue for m in measurements})
+    pue = (
+        ""
+        if pues == [1.0]
+        else f" ({format_kwh(device_kwh)} at the devices times a data-centre PUE of "
+        + "/".join(f"{p:g}" for p in pues)
+        + ")"
+    )
+    time = format_duration(totals.duration_s)
+    opening = (
+        f"Training used {format_kwh(totals.energy_kwh)} of electricity{pue} over {time} of "
+        "wall-clock time."
+        if totals.runs == 1
+        else f"The {totals.runs} training runs reported here used {format_kwh(totals.energy_kwh)} "
+        f"of electricity{pue} over {time} of wall-clock time in total."
+    )
+    sources = _hardware_phrase(measurements)
+    sentences = [
+        opening,
+        f"Energy was measured from {sources} counters by carbon-callbacks {__version__}."
+        if sources
+        else f"No hardware energy counter was available to carbon-callbacks {__version__}.",
+    ]
+    sentences += _estimated_sentences(measurements)
+    sentences += _emissions_sentences(measurements, totals.co2e_kg, totals.energy_kwh, car)
+    sentences += _caveats(report)
+    return " ".join(sentences)
+
+
+def hardware_used(measurements: Sequence[Measurement]) -> str:
+    """``"2 x NVIDIA H100 80GB HBM3, 1 CPU package"``: the most of each device any run measured."""
+    most: dict[str, int] = {}
+    for measurement in measurements:
+        counts: dict[str, int] = {}
+        for figure in measurement.channels:
+            label = _device_label(figure)
+            if label is not None:
+                counts[label] = counts.get(label, 0) + 1
+        for label, count in counts.items():
+            most[label] = max(most.get(label, 0), count)
+    gpus = [f"{count} x {label}" for label, count in most.items() if label != _CPU]
+    cpus = [f"{count} CPU package{'s' if count > 1 else ''}" for label, count in most.items()
+            if label == _CPU]  # fmt: skip
+    return ", ".join(gpus + cpus)
+
+
+_CPU = "CPU package"
+
+
+def _device_label(figure: ChannelEnergy) -> str | None:
+    """The device a channel stands for: a GPU by name, a CPU package, or None (DRAM, estimate)."""
+    channel = figure.channel
+    if channel.kind == "gpu":
+        return channel.device
+    if channel.kind == "cpu" and channel.method == "measured":
+        return _CPU
+    return None
+
+
+def _hardware_phrase(measurements: Sequence[Measurement]) -> str | None:
+    """``"NVML (NVIDIA H100 80GB HBM3) and RAPL (CPU, DRAM)"``; None when nothing was measured."""
+    sources: dict[str, list[str]] = {}
+    for measurement in measurements:
+        for figure in measurement.channels:
+            channel = figure.channel
+            if channel.method != "measured":
+                continue
+            source = channel.how.split()[0] if channel.how else "a hardware counter"
+            what = channel.device if channel.kind == "gpu" else channel.kind.upper()
+            listed = sources.setdefault(source, [])
+            if what not in listed:
+                listed.append(what)
+    if not sources:
+        return None
+    return " and ".join(f"{source} ({', '.join(what)})" for source, what in sources.items())
+
+
+def _estimated_sentences(measurements: Sequence[Measurement]) -> list[str]:
+    hows: list[str] = []
+    for measurement in measurements:
+        for figure in measurement.channels:
+            if figure.channel.method == "estimated" and figure.channel.how not in hows:
+                hows.append(figure.channel.how)
+    if not hows:
+        return []
+    return [
+        f"Where no hardware counter was available the figures are estimated ({'; '.join(hows)}), "
+        "not measured."
+    ]
+
+
+def _emissions_sentences(
+    measurements: Sequence[Measurement],
+    co2e_kg: float | None,
+    energy_kwh: float,
+    car: CarBaseline,
+) -> list[str]:
+    if co2e_kg is None:
+        return ["No carbon intensity was set, so no CO2e figure is given."]
+    values = _unique_intensities(measurements)
+    if len(values) == 1:
+        value = values[0]
+        factor = f"at {value.g_per_kwh:.4g} gCO2e/kWh ({describe_intensity(value)})"
+    else:
+        factor = "at the carbon intensity of each run's grid (" + "; ".join(
+            f"{v.g_per_kwh:.4g} gCO2e/kWh, {describe_intensity(v)}" for v in values
+        ) + ")"  # fmt: skip
+    cleanest = large_grid_extremes()[0]
+    sentences = [
+        f"This corresponds to {format_mass(co2e_kg)} CO2e {factor}, about the CO2 of driving "
+        f"{format_number(car_km(co2e_kg, car.g_per_km))} km in a car at {car.describe()}."
+    ]
+    if any(value.zone != cleanest.code for value in values):
+        sentences.append(
+            f"On the cleanest large grid, {cleanest.name} ({cleanest.g_per_kwh:.4g} gCO2e/kWh, "
+            f"{cleanest.year}, lifecycle basis), the same energy would have emitted "
+            f"{format_mass(energy_kwh * cleanest.g_per_kwh / 1000.0)}."
+        )
+    attributions = _attributions([*values, cleanest.value()])
+    if attributions:
+        sentences.append(" ".join(attributions))
+    return sentences
+
+
+def _caveats(report: Report) -> list[str]:
+    sentences = []
+    unfinished = [run for run in report.runs if run.status != "completed"]
+    if unfinished:
+        names = ", ".join(f"{run.name} ({run.status})" for run in unfinished)
+        sentences.append(
+            f"Not every run completed: {names}; their figures end where their logs end."
+        )
+    missing = [
+        run for run in report.runs if run.world_size and len(run.ranks_found) < run.world_size
+    ]
+    if missing:
+        sentences.append(
+            "For " + ", ".join(run.name for run in missing) + " not every rank's log was found, "
+            "so the figures are a lower bound."
+        )
+    if report.totals.runs_without_energy:
+        count = report.totals.runs_without_energy
+        sentences.append(f"{count} run(s) logged no energy figure and are not counted.")
+    return sentences
+
+
+def _measurements(report: Report) -> list[Measurement]:
+    return [run.measurement for run in report.runs if run.measurement is not None]
+
+
+def _unique_intensities(measurements: Sequence[Measurement]) -> list[IntensityValue]:
+    values: list[IntensityValue] = []
+    for measurement in measurements:
+        if measurement.intensity is not None and measurement.intensity not in values:
+            values.append(measurement.intensity)
+    return values
+
+
+def _attributions(values: Sequence[IntensityValue]) -> list[str]:
+    notes = []
+    if any(static.OWID_SOURCE in v.source for v in values):
+        notes.append(static.OWID_ATTRIBUTION)
+    if any(static.GOOGLE_SOURCE in v.source for v in values):
+        notes.append(static.GOOGLE_ATTRIBUTION)
+    return notes
+
+
+def _location(measurements: Sequence[Measurement]) -> str | None:
+    """Where the runs drew power, from their intensities' zones; None when none is known."""
+    places: list[str] = []
+    for value in _unique_intensities(measurements):
+        place = _place(value)
+        if place is not None and place not in places:
+            places.append(place)
+    return "; ".join(places) or None
+
+
+def _place(value: IntensityValue) -> str | None:
+    if value.zone is None:
+        return None
+    guessed = " (guessed from the system time zone)" if value.guessed_location else ""
+    if ":" in value.zone:
+        cloud, region = value.zone.split(":", 1)
+        try:
+            entry = static.cloud_region(cloud, region)
+        except static.UnknownLocationError:
+            return f"{cloud} {region}{guessed}"
+        return f"{entry.location} ({cloud} {region}){guessed}"
+    try:
+        return static.country(value.zone.split("-")[0]).name + guessed
+    except static.UnknownLocationError:
+        return value.zone + guessed
+
+
+def _plain_number(value: float) -> str:
+    """Four significant figures without an exponent (``0.03377``, ``33.77``), whole from 100 on."""
+    if value >= 100 or value == 0:
+        return str(round(value))
+    decimals = 3 - math.floor(math.log10(abs(value)))
+    return f"{value:.{decimals}f}"

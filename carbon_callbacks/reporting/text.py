@@ -1,0 +1,423 @@
+"""Plain-text rendering of measurements and device lists, shared by the CLI and the adapters."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from carbon_callbacks.intensity.base import IntensityValue
+from carbon_callbacks.meters.base import Channel, Unavailable
+from carbon_callbacks.reporting.equivalents import (
+    EEA_NEW_CARS_2023,
+    CarBaseline,
+    RegionRow,
+    basis_note,
+    car_km,
+    compare_regions,
+    times_phrase,
+)
+from carbon_callbacks.tracking.measurement import Measurement
+
+if TYPE_CHECKING:
+    from carbon_callbacks.reporting.report import (
+        Estimate,
+        PredictionCheck,
+        Report,
+        RunReport,
+        Totals,
+        Training,
+    )
+
+
+def printable(text: str) -> str:
+    r"""``text`` safe for a terminal: characters it would act on are shown as escapes.
+
+    Control characters (ESC, which starts terminal escape sequences, BEL, CR...), invisible format
+    characters (such as bidirectional overrides), line separators and lone surrogates become
+    ``\x1b``, ``\u202e``...; newlines, tabs and spaces of any width stay. Text read from a run
+    log goes through it before it is printed, so a log cannot drive the terminal that shows it.
+    """
+    if text.isprintable():
+        return text
+    return "".join(
+        char
+        if char.isprintable() or char in "\n\t" or unicodedata.category(char) == "Zs"
+        else ascii(char)[1:-1]
+        for char in text
+    )
+
+
+def format_energy(joules: float | None) -> str:
+    """Joules in the most readable unit, or ``"not measured"`` (never 0 for a missing figure)."""
+    if joules is None:
+        return "not measured"
+    if joules < 3600.0:
+        return f"{joules:.1f} J"
+    return f"{joules / 3.6e6:.4g} kWh"
+
+
+def format_measurement(measurement: Measurement) -> list[str]:
+    """Lines describing a measurement: totals first, then one line a channel with its method."""
+    kwh = measurement.energy_kwh
+    basis = [format_energy(measurement.energy_j)]
+    if measurement.pue != 1.0:
+        basis[0] += f" x PUE {measurement.pue:g}"
+    if measurement.estimated:
+        basis.append("includes estimated figures")
+    if measurement.partial:
+        basis.append("partial: some figures are incomplete")
+    total = "not measured" if kwh is None else f"{kwh:.4g} kWh ({'; '.join(basis)})"
+    lines = [
+        f"duration: {measurement.duration_s:.2f} s",
+        f"energy:   {total}",
+    ]
+    for figure in measurement.channels:
+        note = f"  [{figure.fault}]" if figure.fault else ""
+        lines.append(
+            f"  {figure.channel.id:<18} {format_energy(figure.energy_j):>14}  "
+            f"{figure.channel.method:<9} {figure.channel.how}{note}"
+        )
+    if measurement.co2e_kg is not None and measurement.intensity is not None:
+        lines.append(
+            f"CO2e:     {measurement.co2e_kg * 1000:.4g} g at "
+            f"{measurement.intensity.g_per_kwh:.4g} gCO2e/kWh"
+        )
+        lines.append(f"          ({describe_intensity(measurement.intensity)})")
+    elif measurement.intensity is None:
+        lines.append("CO2e:     not computed (the carbon intensity is unknown)")
+    else:
+        lines.append("CO2e:     not computed (no energy figure)")
+    return lines
+
+
+def describe_intensity(value: IntensityValue) -> str:
+    """One line of provenance: source, zone, basis, and any guess, estimate or fallback."""
+    parts = [value.source]
+    if value.zone:
+        parts.append(f"zone {value.zone}")
+    if value.basis:
+        parts.append(f"{value.basis} basis")
+    if value.estimated:
+        parts.append("includes forecast or estimated values")
+    if value.guessed_location:
+        parts.append("location guessed from the system time zone")
+    if value.fallback:
+        parts.append(f"fallback: {value.fallback}")
+    return "; ".join(parts)
+
+
+def format_intensity(
+    value: IntensityValue, slot_start_unix: float | None, attribution: str | None
+) -> list[str]:
+    """Lines for ``carbon-callbacks intensity``: the factor, its provenance, its attribution."""
+    import time
+
+    lines = [f"{value.g_per_kwh:.4g} gCO2e/kWh", f"  {describe_intensity(value)}"]
+    if slot_start_unix is not None:
+        stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(slot_start_unix))
+        lines.append(f"  for the period starting {stamp}")
+    if attribution:
+        lines.append(f"  {attribution}")
+    return lines
+
+
+def format_devices(channels: Sequence[Channel], unavailable: Sequence[Unavailable]) -> list[str]:
+    """Lines listing what can be measured and how, then what cannot and why."""
+    lines = ["Measurable on this machine:"]
+    lines += [f"  {c.id:<18} {c.method:<9} {c.device}: {c.how}" for c in channels] or ["  nothing"]
+    if unavailable:
+        lines.append("Not usable:")
+        for item in unavailable:
+            lines.append(f"  {item.source}: {item.reason}")
+            if item.fix:
+                lines.extend(f"    fix: {line}" for line in item.fix.splitlines())
+    return lines
+
+
+# -- reports, estimates and run summaries ------------------------------------------------------
+
+
+def format_number(value: float) -> str:
+    """Four significant figures, or a whole number with thousands separators from 10,000 on."""
+    return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
+
+
+def format_mass(kg: float | None) -> str:
+    """A CO2e mass in g, kg or t, or ``"not computed"`` (never 0 for a missing figure)."""
+    if kg is None:
+        return "not computed"
+    if abs(kg) < 1.0:
+        return f"{kg * 1000:.4g} g"
+    if abs(kg) < 1000.0:
+        return f"{kg:.4g} kg"
+    return f"{format_number(kg / 1000)} t"
+
+
+def format_kwh(kwh: float | None) -> str:
+    """Energy in kWh with four significant figures, or ``"not measured"``."""
+    return "not measured" if kwh is None else f"{format_number(kwh)} kWh"
+
+
+def format_duration(seconds: float | None) -> str:
+    """``"42.0 s"``, ``"12.5 min"``, ``"3.2 h"`` or ``"4.1 days"``; ``"unknown"`` for None."""
+    if seconds is None:
+        return "unknown"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 86400 * 2:
+        return f"{seconds / 3600:.2g} h" if seconds < 36000 else f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def format_run_summary(
+    measurement: Measurement,
+    predictions: Sequence[Mapping[str, Any]] | None = None,
+    compare: Sequence[str] = (),
+) -> list[str]:
+    """The report's facts about one run in a few lines, for the end of training.
+
+    Args:
+        measurement: The run's figures (facility energy x PUE, CO2e and its provenance).
+        predictions: The run's prediction records, in order; the first is set beside the outcome.
+        compare: Country codes to add to the cleanest large grid in the comparison.
+
+    Raises:
+        UnknownLocationError: A country in ``compare`` is unknown.
+    """
+    from carbon_callbacks.reporting.report import prediction_checks
+
+    kwh = measurement.energy_kwh
+    how = "includes estimated figures" if measurement.estimated else "measured"
+    if measurement.partial:
+        how += "; partial: some figures are incomplete"
+    lines = [f"energy: {format_kwh(kwh)} ({how})"]
+    lines += [
+        f"        {figure.channel.id}: {figure.fault or 'no reading'}"
+        for figure in measurement.channels
+        if figure.partial
+    ]
+    lines += [f"        not measured: {item}" for item in measurement.unmeasured]
+    co2e = measurement.co2e_kg
+    if co2e is not None and measurement.intensity is not None:
+        lines.append(
+            f"CO2e:   {format_mass(co2e)} at {measurement.intensity.g_per_kwh:.4g} gCO2e/kWh "
+            f"({describe_intensity(measurement.intensity)})"
+        )
+        lines.append(f"        {_car_phrase(co2e, EEA_NEW_CARS_2023)}")
+    if kwh is not None:
+        rows = compare_regions(kwh, co2e, compare)
+        lines += [
+            f"        {_region_phrase(row)}"
+            for row in rows
+            if row.kind in ("cleanest large grid", "named")
+        ]
+    checks = prediction_checks(predictions or [], measurement)
+    if checks:
+        lines.append(f"first forecast, {_prediction_phrase(checks[0])}")
+    return lines
+
+
+def format_estimate(estimate: Estimate) -> list[str]:
+    """Lines for ``carbon-callbacks estimate``: the figures, labelled estimated, and assumptions."""
+    lines = [
+        f"estimated energy: {format_kwh(estimate.energy_kwh)}"
+        + (f" ({format_kwh(estimate.device_energy_kwh)} x PUE {estimate.pue:g})"
+           if estimate.pue != 1.0 else ""),
+        f"estimated CO2e:   {format_mass(estimate.co2e_kg)} at "
+        f"{estimate.intensity.g_per_kwh:.4g} gCO2e/kWh",
+        f"                  ({describe_intensity(estimate.intensity)})",
+        f"                  {_car_phrase(estimate.co2e_kg, estimate.car)}",
+        "assumptions:",
+    ]  # fmt: skip
+    lines += [f"  - {line}" for line in estimate.assumptions]
+    return lines
+
+
+def format_report(
+    report: Report,
+    *,
+    compare: Sequence[str] = (),
+    car: CarBaseline = EEA_NEW_CARS_2023,
+    estimate: Estimate | None = None,
+) -> list[str]:
+    """Lines for ``carbon-callbacks report``: each run, then the totals and any earlier estimate.
+
+    The runs of a training resumed from checkpoints come together: the training's totals and
+    forecasts, then each run (segment) indented below. Names, paths, notes and problems come from
+    run logs, so every line passes ``printable``.
+
+    Raises:
+        UnknownLocationError: A country in ``compare`` is unknown.
+    """
+    lines: list[str] = []
+    training_of = {id(run): t for t in report.trainings for run in t.segments}
+    for run in report.runs:
+        training = training_of.get(id(run))
+        if training is None:
+            lines += _format_run(run, compare, car)
+        elif run is training.segments[0]:
+            lines += _format_training(training, compare, car)
+        else:
+            continue
+        lines.append("")
+    if len(report.runs) > 1:
+        lines += _format_totals(report.totals, car)
+    if estimate is not None:
+        lines += _format_estimate_check(estimate, report.totals)
+    if report.problems:
+        lines.append("files skipped:")
+        lines += [f"  {problem}" for problem in report.problems]
+    while lines and not lines[-1]:
+        lines.pop()
+    return [printable(line) for line in lines]
+
+
+def _format_run(run: RunReport, compare: Sequence[str], car: CarBaseline) -> list[str]:
+    ranks = (
+        f", {len(run.ranks_found)} of {run.world_size} ranks combined"
+        if run.world_size is not None
+        else ""
+    )
+    logs = ", ".join(path.name for path in run.paths)
+    lines = [f"run {run.name!r}: {run.status}{ranks} ({logs})"]
+    if run.basis_note:
+        lines.append(f"  note: {run.basis_note}")
+    measurement = run.measurement
+    if measurement is None:
+        lines.append("  no figures were logged")
+    else:
+        lines += [f"  {line}" for line in format_measurement(measurement)]
+        lines.append(f"  by method: {_by_method(measurement)}")
+        co2e = measurement.co2e_kg
+        if co2e is not None:
+            lines.append(f"  car:      {_car_phrase(co2e, car)}")
+        kwh = measurement.energy_kwh
+        if kwh is not None:
+            lines += _format_regions(kwh, co2e, measurement.intensity, compare)
+    for check in run.predictions:
+        rank = f" (rank {check.rank})" if check.rank is not None else ""
+        lines.append(f"  forecast, {check.which}{rank}: {_prediction_phrase(check)}")
+    if run.problems:
+        lines.append("  problems:")
+        lines += [f"    {problem}" for problem in run.problems]
+    return lines
+
+
+def _format_training(training: Training, compare: Sequence[str], car: CarBaseline) -> list[str]:
+    count = len(training.segments)
+    lines = [
+        f"training {training.segments[-1].name!r}: {training.status}, resumed from checkpoints "
+        f"({count} run{'s' if count > 1 else ''} found)",
+        f"  energy: {format_kwh(training.energy_kwh)}"
+        + (" (includes estimated figures)" if training.estimated else "")
+        + ("; partial: some figures are incomplete" if training.partial else ""),
+        f"  CO2e:   {format_mass(training.co2e_kg)}",
+        f"  time:   {format_duration(training.duration_s)}"
+        + ("" if training.steps is None else f", {training.steps} steps"),
+    ]
+    carried = training.carried
+    if carried is not None:
+        lines.append(
+            f"  before these: {format_kwh(carried.energy_kwh)} over {carried.steps} steps, from "
+            f"the checkpoint (the log of run {carried.run_id or 'unknown'} was not found)"
+        )
+    for check in training.predictions:
+        lines.append(f"  forecast, {check.which} (whole training): {_prediction_phrase(check)}")
+    for index, run in enumerate(training.segments, start=1):
+        lines.append(f"  segment {index} of {count}:")
+        lines += [f"    {line}" for line in _format_run(run, compare, car)]
+    return lines
+
+
+def _by_method(measurement: Measurement) -> str:
+    parts = []
+    for method in ("measured", "estimated"):
+        joules = [
+            c.energy_j
+            for c in measurement.channels
+            if c.channel.method == method and c.energy_j is not None
+        ]
+        if joules:
+            parts.append(f"{method} {format_energy(sum(joules))}")
+    return ", ".join(parts) + " at the devices" if parts else "nothing measured"
+
+
+def _format_regions(
+    kwh: float, co2e: float | None, own: IntensityValue | None, compare: Sequence[str]
+) -> list[str]:
+    lines = ["  same energy on other grids (yearly averages, lifecycle basis):"]
+    lines += [f"    {_region_phrase(row)}" for row in compare_regions(kwh, co2e, compare)]
+    note = basis_note(own)
+    if note:
+        lines.append(f"    note: {note}")
+    return lines
+
+
+def _format_totals(totals: Totals, car: CarBaseline) -> list[str]:
+    lines = [
+        f"totals over {totals.runs} runs:",
+        f"  energy: {format_kwh(totals.energy_kwh)}"
+        + (f" ({totals.runs_without_energy} run(s) without a figure not counted)"
+           if totals.runs_without_energy else ""),
+        f"  CO2e:   {format_mass(totals.co2e_kg)}"
+        + (f" ({totals.runs_without_co2e} run(s) without CO2e not counted)"
+           if totals.runs_without_co2e else ""),
+        f"  time:   {format_duration(totals.duration_s)}",
+    ]  # fmt: skip
+    if totals.co2e_kg is not None:
+        lines.append(f"  car:    {_car_phrase(totals.co2e_kg, car)}")
+    if totals.estimated:
+        lines.append("  includes estimated figures")
+    if totals.partial:
+        lines.append("  some runs' figures are partial, unfinished or missing ranks: see above")
+    return lines
+
+
+def _format_estimate_check(estimate: Estimate, totals: Totals) -> list[str]:
+    lines = [
+        f"earlier estimate: {format_kwh(estimate.energy_kwh)}, {format_mass(estimate.co2e_kg)} "
+        f"CO2e ({'from hardware' if estimate.hardware else 'energy given'})",
+        f"measured:         {format_kwh(totals.energy_kwh)}, {format_mass(totals.co2e_kg)} CO2e",
+    ]
+    if totals.energy_kwh is not None and estimate.energy_kwh > 0:
+        ratio = totals.energy_kwh / estimate.energy_kwh
+        lines.append(f"                  the measured energy is {ratio:.3g} x the estimate")
+    return lines
+
+
+def _car_phrase(co2e_kg: float, car: CarBaseline) -> str:
+    return f"about {format_number(car_km(co2e_kg, car.g_per_km))} km in a car at {car.describe()}"
+
+
+def _region_phrase(row: RegionRow) -> str:
+    label = {
+        "cleanest large grid": f"in {row.name}, the cleanest large grid",
+        "dirtiest large grid": f"in {row.name}, the dirtiest large grid",
+        "world average": "at the world average",
+        "named": f"in {row.name}",
+    }[row.kind]
+    times = times_phrase(row.ratio)
+    return (
+        f"{label} ({row.g_per_kwh:.4g} gCO2e/kWh, {row.year}) it would have been "
+        f"{format_mass(row.co2e_kg)}" + (f", {times}" if times else "")
+    )
+
+
+def _prediction_phrase(check: PredictionCheck) -> str:
+    low, mid, high = check.energy_kwh
+    made = f"at step {check.steps_done} of {check.total_steps}"
+    predicted = f"{format_number(mid)} kWh [{format_number(low)} to {format_number(high)}]"
+    if check.actual_energy_kwh is None:
+        return f"{made}: {predicted}; no measured energy to compare"
+    error = check.energy_error
+    level = f" {check.interval:.0%}" if check.interval is not None else ""
+    inside = "inside" if check.energy_within else "outside"
+    off = "" if error is None else f", mid {abs(error):.1%} {'high' if error > 0 else 'low'}"
+    partial = "" if check.actual_complete else " (the run did not complete)"
+    return (
+        f"{made}: {predicted}; actual {format_kwh(check.actual_energy_kwh)}{partial}, "
+        f"{inside} the{level} interval{off}"
+    )

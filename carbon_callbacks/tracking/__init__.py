@@ -1,0 +1,1 @@
+"""Runs over the meters: the sampler thread, the tracker, measurements and configuration."""

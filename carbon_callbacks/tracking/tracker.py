@@ -1,0 +1,722 @@
+"""The tracker: the framework-neutral measurement session every adapter and script uses.
+
+```python
+with Tracker(country="SE") as tracker:
+    for epoch in range(3):
+        tracker.begin_window(f"epoch {epoch}")
+        for batch in data:
+            train_step(batch)
+            tracker.step()
+        print(tracker.end_window(f"epoch {epoch}").energy_kwh)
+print(tracker.summary)
+```
+
+Window boundaries take an exact, synchronous read of every meter; ``step`` only bumps a counter and
+a timestamp; ``energy_between`` answers for any past interval from the sampler's timeline. CO2e is
+the sum over the window's pieces of energy x the intensity valid for that piece (pieces split where
+a live intensity series changes). Problems while measuring, fetching or writing the log warn once
+and never raise into the caller.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import sys
+import time
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Literal
+
+from carbon_callbacks._internal.process_hooks import ProcessRegistry
+from carbon_callbacks._internal.signals import SigtermGuard
+from carbon_callbacks._internal.warnings import WarnOnce
+from carbon_callbacks._version import __version__
+from carbon_callbacks.intensity.base import ConstantIntensity, IntensityProvider, IntensityValue
+from carbon_callbacks.intensity.combine import Piece, weighted_intensity
+from carbon_callbacks.intensity.live import LiveIntensity
+from carbon_callbacks.intensity.resolve import intensity_settings, provider_for, resolve
+from carbon_callbacks.meters.base import Channel, Meter, Unavailable
+from carbon_callbacks.runlog.records import SCHEMA_VERSION, RunLogWriter
+from carbon_callbacks.tracking import sampler as sampling
+from carbon_callbacks.tracking.config import TrackerConfig, resolve_config
+from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
+from carbon_callbacks.tracking.sampler import Sample, Sampler
+
+RunStatus = Literal["completed", "failed", "interrupted", "unfinished"]
+_RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+RUN_WINDOW = "run"
+SAMPLES_RECORD_SPACING_NS = 1_000_000_000
+"""Samples written to the run log are at least this far apart (one a second)..."""
+SAMPLES_RECORD_SPAN_FRACTION = 4096
+"""... or, in long runs, the run's length so far over this, so a week-long run writes tens of
+thousands of samples rather than 600,000 (a plot needs no more)."""
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """An exact read taken at a window boundary."""
+
+    sample: Sample
+    unix: float
+    steps: int | None
+
+
+def default_meters(
+    config: TrackerConfig, *, measure_host: bool = True, exclude_pids: Sequence[int] = ()
+) -> list[Meter]:
+    """The meters a tracker uses unless given others: NVIDIA GPUs, then RAPL or the CPU estimate.
+
+    ``measure_host=False`` leaves out the host-level channels (RAPL CPU packages and DRAM: the
+    whole socket), which one rank per node measures in a distributed run; the process-level CPU
+    estimate stays, since it covers this process tree alone. ``exclude_pids`` are processes the
+    estimate leaves out with their descendants (other ranks, which measure themselves).
+    """
+    from carbon_callbacks.meters.cpu_estimate import DEFAULT_WATTS_PER_CORE, CpuEstimateMeter
+    from carbon_callbacks.meters.host import HostMeter
+    from carbon_callbacks.meters.nvml import NvmlMeter
+    from carbon_callbacks.meters.rapl import RaplMeter
+
+    watts = config.cpu_watts if config.cpu_watts is not None else DEFAULT_WATTS_PER_CORE
+    estimate = CpuEstimateMeter(watts, exclude_pids)
+    host = HostMeter(RaplMeter(root=config.powercap_root), estimate, host_level=measure_host)
+    return [NvmlMeter(gpu_ids=config.gpu_ids), host]
+
+
+class Tracker:
+    """Measures the energy (and, given an intensity, the CO2e) of a run and of windows inside it.
+
+    Args:
+        gpu_ids: NVML indices or UUIDs to measure; default: the GPUs this process can see.
+        interval_s: Sampler polling interval in seconds (default 0.1).
+        pue: Data-centre power usage effectiveness, >= 1.0 (default 1.0: no overhead counted).
+        intensity_g_per_kwh: A constant carbon intensity that overrides every other source.
+        country: ISO 3166 alpha-2 or alpha-3 code (or English name) of where the run uses power.
+        zone: A grid zone (Electricity Maps names: ``"DK-DK1"``, ``"GB"``, ``"US-CAL-CISO"``).
+        cloud: ``"gcp"``, ``"aws"`` or ``"azure"``, with ``region``.
+        region: The cloud region, e.g. ``"eu-north-1"``.
+        uk_postcode: Outward UK postcode for regional live UK data.
+        live: Use live grid data for the zone (UK, Denmark, or any zone with an Electricity Maps
+            token); the yearly value covers any gap.
+        electricitymaps_token: Electricity Maps API token (default ``ELECTRICITYMAPS_API_TOKEN``).
+        intensity: A custom ``IntensityProvider`` used instead of the resolution above.
+        cpu_watts: Watts per busy core for the CPU estimate (used only without RAPL).
+        output_dir: Folder for the JSONL run log (default ``carbon-runs``).
+        write_log: False writes no run log.
+        run_name: Label stored in the run log.
+        powercap_root: Root of the powercap sysfs tree (default: the standard locations).
+        meters: Meters to use instead of the default NVML + RAPL/estimate set.
+        measure_host: False leaves the host-level channels (RAPL CPU packages and DRAM: the
+            whole socket) to another process: in a distributed run, every rank but one per node.
+            The CPU estimate, which covers this process tree alone, is measured either way.
+        exclude_pids: Processes (with their descendants) the CPU estimate leaves out: the other
+            ranks of a distributed run, which measure themselves.
+        run_id: The run's id, shared by the ranks of a distributed run (default: a new one,
+            ``<UTC time>-<6 hex digits>``); letters, digits, ``.``, ``_`` and ``-`` only. A rank's
+            log file is ``<run_id>-rank<global rank>.jsonl`` when ``context`` says its rank.
+        context: JSON-ready facts stored in the run log's header and summary (e.g. the rank,
+            world size and node count of a distributed run).
+        handle_sigterm: While running, close the run as ``"interrupted"`` when SIGTERM arrives
+            (then the signal goes on to the handler before, or ends the process as by default).
+            False leaves SIGTERM alone, for frameworks that handle it (Lightning does).
+
+    Raises:
+        ValueError, TypeError: A setting is invalid; the message says what to write instead.
+    """
+
+    def __init__(
+        self,
+        *,
+        gpu_ids: Sequence[int | str] | None = None,
+        interval_s: float | None = None,
+        pue: float | None = None,
+        intensity_g_per_kwh: float | None = None,
+        country: str | None = None,
+        zone: str | None = None,
+        cloud: str | None = None,
+        region: str | None = None,
+        uk_postcode: str | None = None,
+        live: bool | None = None,
+        electricitymaps_token: str | None = None,
+        intensity: IntensityProvider | None = None,
+        cpu_watts: float | None = None,
+        output_dir: str | os.PathLike[str] | None = None,
+        write_log: bool | None = None,
+        run_name: str | None = None,
+        powercap_root: str | os.PathLike[str] | None = None,
+        meters: Sequence[Meter] | None = None,
+        measure_host: bool = True,
+        exclude_pids: Sequence[int] = (),
+        run_id: str | None = None,
+        context: Mapping[str, object] | None = None,
+        handle_sigterm: bool = True,
+    ) -> None:
+        self.config = resolve_config(
+            interval_s=interval_s,
+            pue=pue,
+            cpu_watts=cpu_watts,
+            output_dir=output_dir,
+            write_log=write_log,
+            gpu_ids=gpu_ids,
+            powercap_root=powercap_root,
+            run_name=run_name,
+            intensity=intensity_settings(
+                intensity_g_per_kwh=intensity_g_per_kwh,
+                country=country,
+                zone=zone,
+                cloud=cloud,
+                region=region,
+                uk_postcode=uk_postcode,
+                live=live,
+                electricitymaps_token=electricitymaps_token,
+            ),
+        )
+        settings = self.config.intensity
+        if intensity is not None and (settings.g_per_kwh is not None or settings.live):
+            raise ValueError(
+                "intensity= (a provider) replaces intensity_g_per_kwh= and live=; give only one"
+            )
+        self._intensity = (
+            _checked_provider(intensity)
+            if intensity is not None
+            else provider_for(resolve(settings))
+        )
+        self._meters = list(meters) if meters is not None else None
+        self._measure_host = measure_host
+        self._exclude_pids = _checked_pids(exclude_pids)
+        self._handle_sigterm = handle_sigterm
+        self.context = dict(context or {})
+        self.run_id = new_run_id() if run_id is None else _checked_run_id(run_id)
+        self._sampler: Sampler | None = None
+        self._sampler_key: Hashable | None = None
+        self._step_slot = 0
+        self._writer: RunLogWriter | None = None
+        self._windows: dict[str, _Mark] = {}
+        self._run_mark: _Mark | None = None
+        self._summary: Measurement | None = None
+        self._unmeasured: tuple[str, ...] = ()
+        self._owner_pid = os.getpid()
+        self._warn_once = WarnOnce()
+        self._step_count = 0
+        self._last_step_ns = 0
+        self._samples_written_ns = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Tracker:
+        """Open the meters, start the sampler and write the run-log header. Idempotent."""
+        if self._sampler is not None or not self._is_owner():
+            return self
+        self._sampler_key = self._shared_sampler_key()
+        self._sampler, self._step_slot = sampling.attach(
+            self._sampler_key, self._new_sampler, lambda: self._step_count
+        )
+        _running_trackers.add(self)
+        if self._handle_sigterm:
+            _sigterm.hold(self)
+        for item in self._sampler.unavailable:
+            if item.degrades:
+                self._warn_once(
+                    f"unavailable:{item.source}:{item.reason}", _describe_unavailable(item)
+                )
+        self._unmeasured = tuple(
+            f"{item.source}: {item.reason}" for item in self._sampler.unavailable if item.unmeasured
+        )
+        self._run_mark = self._mark(self._sampler.sample())  # exact, also on a shared sampler
+        if isinstance(self._intensity, LiveIntensity):
+            self._intensity.start()
+        if self.config.output_dir is not None:
+            self._writer = RunLogWriter(self.config.output_dir / self._log_file_name())
+            self._writer.write(self._header())
+        return self
+
+    def stop(self, status: RunStatus = "completed") -> Measurement | None:
+        """Take a last exact read, write the summary, stop the sampler and return the run's figures.
+
+        Idempotent: later calls return the same summary. Returns None if the tracker was never
+        started, or in a forked child (the parent owns the run).
+        """
+        if self._summary is not None or self._sampler is None or not self._is_owner():
+            return self._summary
+        _running_trackers.discard(self)
+        sampler = self._sampler
+        assert self._run_mark is not None
+        self._summary = self._measure(RUN_WINDOW, self._run_mark, self._mark(sampler.sample()))
+        sampling.detach(self._sampler_key, sampler, self._step_slot)
+        _sigterm.release(self)
+        if isinstance(self._intensity, LiveIntensity):
+            self._intensity.stop()
+        if self._writer is not None:
+            self._write_samples()
+            self._writer.write(
+                {"type": "summary", "status": status, "run_id": self.run_id}
+                | self._summary.to_dict()
+                | ({"context": self.context} if self.context else {})
+            )
+            self._writer.close()
+        return self._summary
+
+    def __enter__(self) -> Tracker:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.stop("completed")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.stop("interrupted")
+        else:
+            self.stop("failed")
+
+    # -- hot path ----------------------------------------------------------------------------
+
+    def step(self, count: int = 1) -> None:
+        """Record that ``count`` steps finished: a counter and a timestamp, nothing else."""
+        self._step_count += count
+        self._last_step_ns = time.monotonic_ns()
+
+    # -- windows -----------------------------------------------------------------------------
+
+    def begin_window(self, name: str) -> None:
+        """Open the window ``name`` with an exact read. Reopening a name restarts it."""
+        if self._sampler is None or self._summary is not None or not self._is_owner():
+            return
+        self._windows[name] = self._mark(self._sampler.sample())
+
+    def end_window(self, name: str) -> Measurement | None:
+        """Close the window ``name`` with an exact read, log it, and return its figures.
+
+        Returns None when the tracker is not running (never started, stopped, forked child).
+
+        Raises:
+            ValueError: No window of that name is open: a programming error in the caller.
+        """
+        if self._sampler is None or self._summary is not None or not self._is_owner():
+            return None
+        start = self._windows.pop(name, None)
+        if start is None:
+            open_names = ", ".join(repr(n) for n in self._windows) or "none"
+            raise ValueError(
+                f"no open window named {name!r} (open: {open_names}); call begin_window(name) first"
+            )
+        measurement = self._measure(name, start, self._mark(self._sampler.sample()))
+        if self._writer is not None:
+            self._write_samples()
+            self._writer.write({"type": "window"} | measurement.to_dict())
+        return measurement
+
+    def energy_between(
+        self, start_ns: int, end_ns: int, name: str = "interval"
+    ) -> Measurement | None:
+        """Figures for a past interval of ``time.monotonic_ns`` times, interpolated between samples.
+
+        No meter is read. Returns None when the interval is not inside the retained timeline.
+        """
+        if self._sampler is None or end_ns < start_ns:
+            return None
+        start = self._sampler.joules_at(start_ns)
+        end = self._sampler.joules_at(end_ns)
+        if start is None or end is None:
+            return None
+        now_unix, now_ns = time.time(), time.monotonic_ns()
+        return self._measure(
+            name,
+            _Mark(Sample(start_ns, start), now_unix - (now_ns - start_ns) / 1e9, None),
+            _Mark(Sample(end_ns, end), now_unix - (now_ns - end_ns) / 1e9, None),
+        )
+
+    def so_far(self, *, exact: bool = False, name: str = "so far") -> Measurement | None:
+        """The run's figures from ``start`` until now.
+
+        Args:
+            exact: Read every meter now (a window boundary's cost); False answers from the latest
+                sample and reads nothing, cheap enough for step-level logging.
+            name: The name given to the returned measurement.
+
+        Returns:
+            None when the tracker is not running.
+        """
+        if self._sampler is None or self._summary is not None or not self._is_owner():
+            return None
+        assert self._run_mark is not None
+        sample = self._sampler.sample() if exact else self._sampler.latest()
+        return self._measure(name, self._run_mark, self._mark(sample))
+
+    def step_timeline(self) -> list[tuple[float, int, float | None]]:
+        """(seconds since start, steps done, joules so far) through the run, for prediction.
+
+        Dense for the recent past, sparser further back; joules are device joules (before PUE)
+        over the channels with a figure, None where none had one.
+        """
+        if self._sampler is None or self._run_mark is None:
+            return []
+        start = self._run_mark.sample
+        points = []
+        for sample in self._sampler.history():
+            if sample.t_ns < start.t_ns:
+                continue
+            figures = [j for j in sample.joules if j is not None]
+            joules = None
+            if figures:
+                base = sum(j for j in start.joules if j is not None)
+                joules = sum(figures) - base
+            points.append(
+                ((sample.t_ns - start.t_ns) / 1e9, sample.steps_of(self._step_slot), joules)
+            )
+        return points
+
+    def intensity_ahead(self, seconds: float) -> IntensityValue | None:
+        """The intensity expected over the next ``seconds`` (a live forecast where there is one)."""
+        now = time.time()
+        try:
+            return _checked_value(self._intensity.intensity(now, now + max(seconds, 0.0)))
+        except Exception:  # a provider fault: the prediction goes without CO2e
+            return None
+
+    def record(self, kind: str, fields: Mapping[str, object]) -> None:
+        """Append a record of type ``kind`` (e.g. ``"prediction"``) to the run log, if one is kept.
+
+        Args:
+            kind: The record's ``type``; ``read_run_log`` files the types it knows.
+            fields: JSON-ready fields; ``run_id`` and ``t_unix`` are added.
+        """
+        if self._writer is not None and self._summary is None and self._is_owner():
+            self._writer.write(
+                {"type": kind, "run_id": self.run_id, "t_unix": time.time()} | dict(fields)
+            )
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def steps(self) -> int:
+        """Steps recorded so far."""
+        return self._step_count
+
+    @property
+    def started_ns(self) -> int | None:
+        """``time.monotonic_ns()`` of the run's first sample, None before ``start``."""
+        return None if self._run_mark is None else self._run_mark.sample.t_ns
+
+    @property
+    def last_step_ns(self) -> int:
+        """``time.monotonic_ns()`` of the latest ``step`` call, 0 before the first."""
+        return self._last_step_ns
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        """What is being measured (empty before ``start``)."""
+        return self._sampler.channels if self._sampler is not None else ()
+
+    @property
+    def unavailable(self) -> list[Unavailable]:
+        """Sources found but not usable, with the reason and fix (empty before ``start``)."""
+        return self._sampler.unavailable if self._sampler is not None else []
+
+    @property
+    def is_running(self) -> bool:
+        """True between ``start`` and ``stop`` in the process that started it."""
+        return self._sampler is not None and self._summary is None and self._is_owner()
+
+    @property
+    def summary(self) -> Measurement | None:
+        """The whole run's figures once stopped, else None."""
+        return self._summary
+
+    @property
+    def log_problem(self) -> str | None:
+        """What went wrong with the run log (a failed write, a deleted file), or None."""
+        return self._writer.problem if self._writer is not None else None
+
+    @property
+    def log_path(self) -> Path | None:
+        """The run log being written, or None when logging is off or not started."""
+        return self._writer.path if self._writer is not None else None
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _is_owner(self) -> bool:
+        return os.getpid() == self._owner_pid
+
+    def _shared_sampler_key(self) -> Hashable | None:
+        """What the default meters measure: trackers with the same key share one sampler."""
+        if self._meters is not None:
+            return None  # meters of its own: a sampler of its own
+        config = self.config
+        return (
+            config.gpu_ids,
+            self._measure_host,
+            self._exclude_pids,
+            config.powercap_root,
+            config.cpu_watts,
+            config.interval_s,
+        )
+
+    def _log_file_name(self) -> str:
+        """``<run_id>.jsonl``; ``<run_id>-rank<N>.jsonl`` for a rank, whose id others share."""
+        rank = self.context.get("distributed")
+        global_rank = rank.get("global_rank") if isinstance(rank, Mapping) else None
+        if isinstance(global_rank, int) and not isinstance(global_rank, bool):
+            return f"{self.run_id}-rank{global_rank}.jsonl"
+        return f"{self.run_id}.jsonl"
+
+    def _new_sampler(self) -> Sampler:
+        meters = (
+            self._meters
+            if self._meters is not None
+            else default_meters(
+                self.config, measure_host=self._measure_host, exclude_pids=self._exclude_pids
+            )
+        )
+        return Sampler(meters, interval_s=self.config.interval_s)
+
+    def _mark(self, sample: Sample) -> _Mark:
+        unix = time.time() - (time.monotonic_ns() - sample.t_ns) / 1e9
+        return _Mark(sample, unix, self._step_count)
+
+    def _measure(self, name: str, start: _Mark, end: _Mark) -> Measurement:
+        assert self._sampler is not None
+        faults = self._sampler.faults_between(start.sample.t_ns, end.sample.t_ns)
+        figures = []
+        for index, (channel, before, after) in enumerate(
+            zip(self._sampler.channels, start.sample.joules, end.sample.joules, strict=True)
+        ):
+            fault = faults.get(channel.id)
+            unread_since_start = index in end.sample.stale and after == before
+            if after is None or unread_since_start:
+                energy = None  # nothing was measured in this window: unknown, never 0
+                fault = fault or "no reading"
+            elif before is None:
+                energy = after
+                fault = fault or "first reading came after the window started"
+            else:
+                energy = after - before
+            figures.append(ChannelEnergy(channel, energy, fault))
+        return Measurement(
+            name=name,
+            start_unix=start.unix,
+            duration_s=(end.sample.t_ns - start.sample.t_ns) / 1e9,
+            channels=tuple(figures),
+            pue=self.config.pue,
+            steps=None if end.steps is None or start.steps is None else end.steps - start.steps,
+            intensity=self._intensity_for(start, end),
+            unmeasured=self._unmeasured,
+        )
+
+    def _intensity_for(self, start: _Mark, end: _Mark) -> IntensityValue | None:
+        """The energy-weighted mean intensity over the window, so CO2e = energy x it is exact."""
+        try:
+            pieces = []
+            for (t0, joules0), (t1, joules1) in itertools.pairwise(self._split(start, end)):
+                value = self._intensity.intensity(t0, t1)
+                if value is None:
+                    return None
+                value = _checked_value(value)
+                energy = sum(
+                    after - before
+                    for before, after in zip(joules0, joules1, strict=True)
+                    if before is not None and after is not None
+                )
+                pieces.append(Piece(max(energy, 0.0), value))
+            return weighted_intensity(pieces)
+        except Exception as error:  # a provider fault must not reach the training loop
+            self._warn_once(
+                f"intensity:{type(error).__name__}",
+                f"carbon-callbacks: carbon intensity unavailable ({error}); CO2e is left out.",
+            )
+            return None
+
+    def _split(self, start: _Mark, end: _Mark) -> list[tuple[float, tuple[float | None, ...]]]:
+        """(unix time, cumulative joules) at the window's ends and where the intensity changes."""
+        marks = [(start.unix, start.sample.joules)]
+        if isinstance(self._intensity, LiveIntensity) and self._sampler is not None:
+            for point in self._intensity.change_points(start.unix, end.unix):
+                t_ns = start.sample.t_ns + round((point - start.unix) * 1e9)
+                joules = self._sampler.joules_at(t_ns)
+                if joules is not None:  # unknown: the neighbouring pieces merge, time-weighted
+                    marks.append((point, joules))
+        marks.append((end.unix, end.sample.joules))
+        return marks
+
+    def _write_samples(self) -> None:
+        """Append the samples taken since the last such record, about one a second.
+
+        They let a report or plot show power over time; windows alone give only averages.
+        """
+        assert self._writer is not None and self._sampler is not None
+        assert self._run_mark is not None
+        start_ns = self._run_mark.sample.t_ns
+        after_ns = max(self._samples_written_ns, start_ns - 1)  # a shared sampler's older samples
+        fresh = [s for s in self._sampler.history() if s.t_ns > after_ns]
+        if not fresh:
+            return
+        spacing_ns = max(
+            SAMPLES_RECORD_SPACING_NS,
+            (fresh[-1].t_ns - start_ns) // SAMPLES_RECORD_SPAN_FRACTION,
+        )
+        kept = [fresh[0]]
+        for sample in fresh[1:]:
+            if sample.t_ns - kept[-1].t_ns >= spacing_ns:
+                kept.append(sample)
+        if kept[-1].t_ns != fresh[-1].t_ns:
+            kept.append(fresh[-1])  # always the latest: the window's own end
+        self._samples_written_ns = kept[-1].t_ns
+        self._writer.write(
+            {
+                "type": "samples",
+                "run_id": self.run_id,
+                "channels": [c.id for c in self._sampler.channels],
+                "t_s": [(sample.t_ns - start_ns) / 1e9 for sample in kept],
+                "steps": [sample.steps_of(self._step_slot) for sample in kept],
+                "joules": [list(sample.joules) for sample in kept],
+            }
+        )
+
+    def _header(self) -> dict[str, object]:
+        assert self._sampler is not None and self._run_mark is not None
+        return {
+            "type": "header",
+            "schema": SCHEMA_VERSION,
+            "run_id": self.run_id,
+            "run_name": self.config.run_name,
+            "started_unix": self._run_mark.unix,
+            "host": os.uname().nodename,
+            "pid": os.getpid(),
+            "library_version": __version__,
+            "python": sys.version.split()[0],
+            "platform": f"{sys.platform} {os.uname().release} {os.uname().machine}",
+            "channels": [
+                {
+                    "id": c.id,
+                    "kind": c.kind,
+                    "device": c.device,
+                    "method": c.method,
+                    "how": c.how,
+                    "scope": c.scope,
+                    "host_level": c.host_level,
+                }
+                for c in self._sampler.channels
+            ],
+            "unavailable": [
+                {"source": u.source, "reason": u.reason, "fix": u.fix}
+                for u in self._sampler.unavailable
+            ],
+            "sampler_interval_s": self._sampler.interval_s,
+            "config": self.config.public_dict(),
+            "intensity": self._describe_intensity(),
+            "context": self.context,
+        }
+
+    def _describe_intensity(self) -> dict[str, object]:
+        if isinstance(self._intensity, LiveIntensity):
+            return self._intensity.describe()
+        if isinstance(self._intensity, ConstantIntensity):
+            return self._intensity.value.to_dict()
+        return {"provider": repr(self._intensity)}
+
+
+def new_run_id(unix_seconds: int | None = None, nonce: int | None = None) -> str:
+    """A run id: ``<UTC time>-<6 hex digits>``, e.g. ``20250301T120000Z-0a1b2c``.
+
+    Args:
+        unix_seconds: The time in it (default now).
+        nonce: The 24-bit number after it (default random), which keeps runs started in the
+            same second apart.
+    """
+    seconds = int(time.time()) if unix_seconds is None else unix_seconds
+    number = int.from_bytes(os.urandom(3), "big") if nonce is None else nonce
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds)) + f"-{number:06x}"
+
+
+def _checked_run_id(run_id: object) -> str:
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
+        raise ValueError(
+            f"run_id must be 1 to 128 letters, digits, '.', '_' or '-' (it names the log file), "
+            f"got {run_id!r}; write e.g. run_id='20250301T120000Z-0a1b2c' or leave it out"
+        )
+    return run_id
+
+
+def _checked_pids(pids: object) -> tuple[int, ...]:
+    if isinstance(pids, str | bytes) or not isinstance(pids, Sequence):
+        raise TypeError(f"exclude_pids must be a list of process ids, got {pids!r}")
+    if not all(isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 for pid in pids):
+        raise ValueError(f"exclude_pids must hold process ids (ints > 0), got {pids!r}")
+    return tuple(sorted(set(pids)))
+
+
+def _stop_at_exit(tracker: Tracker) -> None:
+    """Close a run still open at interpreter exit, saying why the interpreter is exiting."""
+    tracker.stop(status=_exit_status())
+
+
+def _exit_status() -> RunStatus:
+    """Why the interpreter exits, as a run status.
+
+    ``interrupted`` after an uncaught KeyboardInterrupt, ``failed`` after another uncaught
+    exception (Python keeps it in ``sys.last_type`` before ``atexit`` runs), else ``unfinished``.
+    An interactive session keeps ``sys.last_type`` from any earlier error, so there it proves
+    nothing: the run is ``unfinished``.
+    """
+    last = getattr(sys, "last_type", None)
+    if last is None or hasattr(sys, "ps1") or "IPython" in sys.modules:
+        return "unfinished"
+    return "interrupted" if issubclass(last, KeyboardInterrupt) else "failed"
+
+
+def _stop_on_sigterm() -> None:
+    for tracker in _running_trackers.items():
+        if tracker._handle_sigterm:
+            tracker.stop(status="interrupted")
+
+
+def _disown(tracker: Tracker) -> None:
+    """Nothing to do: a tracker checks its owner pid itself; the child only forgets it."""
+
+
+_running_trackers: ProcessRegistry[Tracker] = ProcessRegistry(
+    at_exit=_stop_at_exit, in_forked_child=_disown
+)
+_sigterm = SigtermGuard(_stop_on_sigterm)
+
+
+def _checked_provider(intensity: object) -> IntensityProvider:
+    if isinstance(intensity, int | float):
+        raise TypeError(
+            f"intensity= takes a provider object; for a constant write "
+            f"intensity_g_per_kwh={intensity!r}"
+        )
+    if not callable(getattr(intensity, "intensity", None)):
+        raise TypeError(
+            f"intensity must have an .intensity(start_unix, end_unix) method, got {intensity!r}; "
+            "for a constant write intensity_g_per_kwh=250.0"
+        )
+    return intensity  # type: ignore[return-value]
+
+
+def _checked_value(value: object) -> IntensityValue:
+    """A provider's answer, which must be an ``IntensityValue`` (a custom provider may err).
+
+    Raises:
+        TypeError: Anything else; the tracker warns once and leaves CO2e out.
+    """
+    if not isinstance(value, IntensityValue):
+        raise TypeError(
+            f"the intensity provider returned {type(value).__name__}, not an IntensityValue; "
+            "return e.g. IntensityValue(250.0, 'my source')"
+        )
+    return value
+
+
+def _describe_unavailable(item: Unavailable) -> str:
+    fix = f" To fix: {item.fix}" if item.fix else ""
+    return (
+        f"carbon-callbacks: {item.source}: {item.reason}; the figures it would give are "
+        f"estimated or missing.{fix}"
+    )

@@ -1,0 +1,108 @@
+"""Forecasts on synthetic step timelines whose final totals are known exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+from carbon_callbacks.training.prediction import Point, detect_warmup, epoch_mean_forecast, forecast
+
+TOTAL = 1000
+
+
+def timeline(
+    steps: int, joules_per_step: list[float], seconds_per_step: list[float]
+) -> list[Point]:
+    """Points after each step, with per-step cost given for every step (sampled every step)."""
+    points: list[Point] = [(0.0, 0, 0.0)]
+    t = j = 0.0
+    for step in range(steps):
+        t += seconds_per_step[step]
+        j += joules_per_step[step]
+        points.append((t, step + 1, j))
+    return points
+
+
+def final(joules_per_step: list[float]) -> float:
+    return sum(joules_per_step)
+
+
+def test_constant_power_is_forecast_within_one_percent_after_warmup() -> None:
+    costs = [2.0] * TOTAL
+    seen = timeline(100, costs, [0.01] * TOTAL)
+    result = forecast(seen, TOTAL)
+    assert result is not None
+    low, mid, high = result.energy_j
+    assert mid == pytest.approx(final(costs), rel=0.01)
+    assert low <= mid <= high and high - low < 0.01 * mid  # no variation: a tight interval
+    assert result.duration_s[1] == pytest.approx(TOTAL * 0.01, rel=0.01)
+    assert result.remaining_s == pytest.approx(9.0, rel=0.01)
+
+
+def test_a_warmup_spike_is_left_out() -> None:
+    costs = [20.0] * 10 + [2.0] * (TOTAL - 10)  # compilation: the first steps cost 10x
+    seconds = [0.2] * 10 + [0.01] * (TOTAL - 10)
+    seen = timeline(200, costs, seconds)
+    assert 10 <= detect_warmup(seen) <= 40
+    result = forecast(seen, TOTAL)
+    assert result is not None
+    assert result.energy_j[1] == pytest.approx(final(costs), rel=0.01)
+    assert result.duration_s[1] == pytest.approx(sum(seconds), rel=0.01)
+    observed = seen[-1][2]
+    assert observed is not None
+    naive = observed / 200 * TOTAL  # the warm-up counted as if it were typical
+    assert abs(naive - final(costs)) > 0.05 * final(costs)  # ...which would be far off
+    fixed = forecast(seen, TOTAL, warmup_steps=10)
+    assert fixed is not None and fixed.warmup_steps == 10
+
+
+def test_a_step_change_moves_the_estimate_and_widens_the_interval() -> None:
+    steady = forecast(timeline(200, [2.0] * TOTAL, [0.01] * TOTAL), TOTAL)
+    costs = [2.0] * 100 + [4.0] * (TOTAL - 100)  # power doubles a tenth of the way in
+    changed = forecast(timeline(200, costs, [0.01] * TOTAL), TOTAL)
+    assert steady is not None and changed is not None
+    assert changed.energy_j[1] == pytest.approx(final(costs), rel=0.02)  # follows the change
+    width = changed.energy_j[2] - changed.energy_j[0]
+    assert width > 10 * (steady.energy_j[2] - steady.energy_j[0]) + 100
+
+
+@pytest.mark.parametrize(
+    "points",
+    [[], [(0.0, 0, 0.0)], [(0.0, 0, 0.0), (0.1, 1, 1.0)], [(0.0, 0, None), (1.0, 5, None)]],
+)
+def test_zero_or_one_step_or_no_energy_gives_no_forecast(points: list[Point]) -> None:
+    assert forecast(points, TOTAL) is None
+
+
+def test_a_finished_run_or_unknown_length_gives_no_forecast() -> None:
+    seen = timeline(100, [1.0] * 100, [0.01] * 100)
+    assert forecast(seen, 100) is None
+    assert forecast(seen, 0) is None
+
+
+def test_the_epoch_mean_method_counts_the_warmup() -> None:
+    assert epoch_mean_forecast([30.0, 10.0], 10) == pytest.approx(200.0)
+    assert epoch_mean_forecast([], 10) is None
+
+
+def test_with_the_epoch_length_work_between_epochs_is_counted() -> None:
+    """Validation after each 100-step epoch takes 0.5 s and 20 J with no step done."""
+    points: list[Point] = [(0.0, 0, 0.0)]
+    t = j = 0.0
+    for step in range(1, 401):
+        t, j = t + 0.01, j + 1.0
+        points.append((t, step, j))
+        if step % 100 == 0:
+            t, j = t + 0.5, j + 20.0
+            points.append((t, step, j))
+    truth = 1000 * 1.0 + 10 * 20.0  # 10 epochs of 100 steps
+    blind = forecast(points, 1000)
+    aware = forecast(points, 1000, period_steps=100)
+    assert blind is not None and aware is not None
+    assert aware.energy_j[1] == pytest.approx(truth, rel=0.01)
+    assert abs(aware.energy_j[1] - truth) < abs(blind.energy_j[1] - truth)
+
+
+def test_no_forecast_before_the_minimum_of_settled_steps() -> None:
+    seen = timeline(60, [2.0] * TOTAL, [0.01] * TOTAL)
+    assert forecast(seen, TOTAL, warmup_steps=0, min_steps=100) is None
+    assert forecast(seen, TOTAL, warmup_steps=0, min_steps=50) is not None
