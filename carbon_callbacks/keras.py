@@ -140,7 +140,9 @@ class CarbonCallback(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Close the epoch and add its metrics to ``logs`` in place, for the callbacks after us."""
-        metrics = self._monitor.end_epoch()
+        # every predicted_* name from the first epoch on (NaN while unknown): CSVLogger fixes its
+        # columns at the first epoch, History lists values by epoch
+        metrics = self._monitor.end_epoch(every_forecast_name=True)
         self._obey_budget()
         if logs is not None:
             logs.update(metrics)

@@ -320,10 +320,15 @@ class TrainingMonitor:
         if self.tracker is not None:
             self.tracker.begin_window(EPOCH_WINDOW)
 
-    def end_epoch(self) -> dict[str, float]:
+    def end_epoch(self, *, every_forecast_name: bool = False) -> dict[str, float]:
         """Metrics at the end of an epoch: totals so far, the epoch's own figures, its phases.
 
         Every rank must call it at the same point (it may run a collective).
+
+        Args:
+            every_forecast_name: Give every ``predicted_*`` metric from the first epoch on, NaN
+                while unknown, for loggers whose columns are fixed at the first epoch (Keras's
+                ``CSVLogger``) or that list values by epoch (``History``).
         """
         now = self._exact()
         start, self._epoch_start = self._epoch_start, None
@@ -331,6 +336,7 @@ class TrainingMonitor:
             epoch_steps = self.tracker.steps - self._epoch_begin_steps
             if epoch_steps > 0:
                 self.outlook.epoch_steps = epoch_steps
+        self.outlook.end_epoch()
         if start is not None and self.tracker is not None:
             self.tracker.end_window(EPOCH_WINDOW)  # the epoch's record in the run log
         epoch_j, epoch_co2e = self._delta(start, now)
@@ -345,6 +351,8 @@ class TrainingMonitor:
             ]
         )
         metrics = self._total_metrics(reduced[:_TOTALS_LEN])
+        if every_forecast_name:
+            metrics = self.outlook.unknown() | metrics
         epoch_j, epoch_co2e, val_j = reduced[_TOTALS_LEN:]
         if start is not None and now is not None and math.isfinite(epoch_j):
             seconds = now.duration_s - start.duration_s
@@ -362,15 +370,23 @@ class TrainingMonitor:
         return metrics
 
     def begin_phase(self, name: str) -> None:
-        """Open a phase inside the epoch (``"val"`` for validation) with an exact read."""
+        """Open a phase inside the epoch (``"val"`` for validation) with an exact read.
+
+        A phase is no training step's cost: the forecast leaves it out of the steps' cost and
+        adds it back once per remaining epoch.
+        """
         start = self._exact()
         if start is not None:
             self._phase_start[name] = start
+            self.outlook.begin_pause(start.duration_s)
 
     def end_phase(self, name: str) -> None:
         """Close the phase ``name``; its energy is added to the epoch's figure for that phase."""
         start = self._phase_start.pop(name, None)
-        joules, _ = self._delta(start, self._exact())
+        end = self._exact()
+        joules, _ = self._delta(start, end)
+        if start is not None and end is not None:
+            self.outlook.end_pause(end.duration_s)
         if joules is not None:
             self._phase_joules[name] = self._phase_joules.get(name, 0.0) + joules
 
