@@ -449,3 +449,42 @@ def test_summary_false_prints_neither_the_forecast_nor_the_summary(
     err = capsys.readouterr().err
     assert ("predicted for" in err) == summary, err
     assert ("carbon-callbacks: training completed" in err) == summary, err
+
+
+def test_the_first_forecast_adds_validation_per_epoch_and_charges_none_to_the_steps(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    """An epoch is 4 J of training and 20 J of validation. The first forecast, at the end of
+    epoch 0, must add 20 J for each of the 3 epochs to come and charge none of it to the steps:
+    4 x 24 J = 96 J in all (the steps alone would give 36 J)."""
+    carbon = CarbonCallback(**OPTIONS, warmup_steps=0, interval_s=0.005)
+    fit(make_model(), [Burn(powercap), carbon], epochs=4)
+    (log,) = run_logs(tmp_path)
+    first = log.predictions[0]
+    assert first["steps_done"] == TRAIN_BATCHES  # made at the end of epoch 0
+    epoch_j = TRAIN_BATCHES * TRAIN_J + VAL_BATCHES * VAL_J
+    assert log.summary["energy_j"] == pytest.approx(4 * epoch_j)
+    low, mid, high = (kwh * J_PER_KWH for kwh in first["energy_kwh"])
+    assert mid == pytest.approx(4 * epoch_j, rel=0.25)
+    assert low <= log.summary["energy_j"] <= high
+
+
+def test_forecast_columns_are_in_every_epoch_nan_until_known(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    """With the whole first epoch left out as warm-up, the first forecast comes at the end of
+    epoch 1; CSVLogger's columns (fixed at epoch 0) and History's lists must have it anyway."""
+    csv_path = tmp_path / "log.csv"
+    carbon = CarbonCallback(**OPTIONS, warmup_steps=TRAIN_BATCHES, interval_s=0.005)
+    history = fit(
+        make_model(), [Burn(powercap), carbon, keras.callbacks.CSVLogger(str(csv_path))], epochs=3
+    )
+    names = [f"carbon/predicted_{name}" for name in ("energy_kwh", "co2e_kg", "duration_s")]
+    for name in names:
+        values = history.history[name]
+        assert len(values) == 3, name
+        assert np.isnan(values[0]) and not np.isnan(values[-1]), (name, values)
+    rows = list(csv.DictReader(csv_path.open()))
+    for name in names:
+        assert rows[0][name] == "nan", name
+        assert float(rows[-1][name]) > 0, name

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from carbon_callbacks.prediction import Point, detect_warmup, epoch_mean_forecast, forecast
+from carbon_callbacks.prediction import (
+    Pause,
+    Point,
+    detect_warmup,
+    epoch_mean_forecast,
+    forecast,
+    project,
+    training_only,
+)
 
 TOTAL = 1000
 
@@ -108,3 +116,66 @@ def test_no_forecast_before_the_minimum_of_settled_steps() -> None:
     seen = timeline(60, [2.0] * TOTAL, [0.01] * TOTAL)
     assert forecast(seen, TOTAL, warmup_steps=0, min_steps=100) is None
     assert forecast(seen, TOTAL, warmup_steps=0, min_steps=50) is not None
+
+
+def epochs_with_validation(epochs: int, late: bool) -> tuple[list[Point], list[Pause]]:
+    """100-step epochs at 1 J and 0.01 s a step, each followed by a validation pass of 20 J and
+    0.5 s (sampled every 0.05 s). With ``late``, an epoch's last step is counted only when its
+    validation ends, as Keras's asynchronous batch-end calls can make it."""
+    points: list[Point] = [(0.0, 0, 0.0)]
+    pauses = []
+    t = j = 0.0
+    for epoch in range(epochs):
+        for step in range(epoch * 100 + 1, epoch * 100 + 101):
+            t, j = t + 0.01, j + 1.0
+            points.append((t, step - 1 if late and step % 100 == 0 else step, j))
+        start = t
+        for _ in range(10):
+            t, j = t + 0.05, j + 2.0
+            points.append((t, (epoch + 1) * 100 - (1 if late else 0), j))
+        points.append((t, (epoch + 1) * 100, j))
+        pauses.append(Pause(start, t))
+    return points, pauses
+
+
+@pytest.mark.parametrize("late", [False, True])
+def test_validation_is_cut_out_of_the_steps_and_added_per_epoch(late: bool) -> None:
+    points, pauses = epochs_with_validation(1, late)
+    truth_j, truth_s = 10 * (100 * 1.0 + 20.0), 10 * (100 * 0.01 + 0.5)
+    result = forecast(points, 1000, period_steps=100, pauses=pauses, pauses_per_period=1.0)
+    assert result is not None
+    assert result.rates.joules_per_step[1] == pytest.approx(1.0)  # no validation in a step
+    assert result.energy_j[1] == pytest.approx(truth_j, rel=0.01)
+    assert result.duration_s[1] == pytest.approx(truth_s, rel=0.01)
+    assert training_only(points, pauses)[-1] == pytest.approx((1.0, 100, 100.0))
+
+
+def test_a_pause_still_going_is_left_out() -> None:
+    points, pauses = epochs_with_validation(1, late=True)
+    going = [Pause(pauses[0].start_s)]
+    assert training_only(points, going)[-1] == pytest.approx((1.0, 99, 100.0))  # its start
+
+
+def test_the_interval_is_never_narrower_than_the_timelines_resolution() -> None:
+    """Steps much faster than the sampling: the same cost in every chunk, 20 J between points.
+
+    The run's end adds up to one sample's worth that no step shows (the final read after the
+    last step); the interval must still hold the outcome."""
+    points: list[Point] = [(0.1 * k, 10 * k, 20.0 * k) for k in range(11)]  # 2 J a step
+    result = forecast(points, 300, warmup_steps=0)
+    assert result is not None
+    low, mid, high = result.energy_j
+    assert mid == pytest.approx(600.0)
+    resolution = 20.0 * (1 + 200 / 100)  # one sample's energy, at the outcome and per 100 steps
+    assert mid - low >= resolution - 1e-9 and high - mid >= resolution - 1e-9
+    assert low <= 600.0 + 20.0 <= high
+    assert result.duration_s[2] - result.duration_s[1] >= 0.1 * 3 - 1e-9
+
+
+def test_a_projection_is_never_below_what_is_used() -> None:
+    result = forecast(timeline(100, [1.0] * TOTAL, [0.01] * TOTAL), TOTAL)
+    assert result is not None
+    later = project(result.rates, TOTAL, 5.0, 900.0, 300)  # power went up tenfold since
+    assert later.energy_j[0] >= 900.0
+    assert later.energy_j[1] == pytest.approx(900.0 + 700 * 1.0)
+    assert later.duration_s[0] >= 5.0
