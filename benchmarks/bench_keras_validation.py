@@ -40,26 +40,33 @@ def one_run(backend: str, epochs: int, train_steps: int, seed: int) -> dict[str,
 
 
 def check_of(folder: Path) -> dict[str, Any]:
-    """The first forecast of the run log in ``folder`` beside its outcome."""
+    """The first forecast of the run log in ``folder`` beside its outcome (None: no forecast)."""
     from carbon_callbacks import read_run_log
     from carbon_callbacks.report import measurement_from_record, prediction_checks
 
     (path,) = folder.glob("*.jsonl")
     log = read_run_log(path)
     assert log.summary is not None
-    (first, *_) = prediction_checks(log.predictions, measurement_from_record(log.summary))
-    assert first.actual_energy_kwh is not None and first.actual_duration_s is not None
-    return {
-        "steps_done": first.steps_done,
-        "total_steps": first.total_steps,
-        "predicted_kwh": list(first.energy_kwh),
-        "actual_kwh": first.actual_energy_kwh,
-        "energy_error": first.energy_error,
-        "inside_interval": first.energy_within,
-        "predicted_s": first.duration_s[1],
-        "actual_s": first.actual_duration_s,
-        "duration_error": first.duration_s[1] / first.actual_duration_s - 1,
+    outcome = measurement_from_record(log.summary)
+    checks = prediction_checks(log.predictions, outcome)
+    result: dict[str, Any] = {
+        "total_steps": log.summary["steps"],
+        "actual_kwh": outcome.energy_kwh,
+        "actual_s": outcome.duration_s,
+        "forecast": None,
     }
+    if checks and checks[0].actual_energy_kwh is not None:
+        first = checks[0]
+        result["forecast"] = {
+            "steps_done": first.steps_done,
+            "total_steps": first.total_steps,
+            "predicted_kwh": list(first.energy_kwh),
+            "energy_error": first.energy_error,
+            "inside_interval": first.energy_within,
+            "predicted_s": first.duration_s[1],
+            "duration_error": first.duration_s[1] / outcome.duration_s - 1,
+        }
+    return result
 
 
 def child(folder: str, epochs: int, train_steps: int, seed: int) -> None:
@@ -94,7 +101,8 @@ def child(folder: str, epochs: int, train_steps: int, seed: int) -> None:
 
 def run(backend: str, epochs: int, train_steps: int, runs: int) -> dict[str, Any]:
     """``runs`` fits with ``backend``; each one's first forecast and outcome, and the medians."""
-    checks = [one_run(backend, epochs, train_steps, seed) for seed in range(runs)]
+    results = [one_run(backend, epochs, train_steps, seed) for seed in range(runs)]
+    made = [r["forecast"] for r in results if r["forecast"] is not None]
     return {
         "machine": {
             "platform": platform.platform(),
@@ -104,10 +112,15 @@ def run(backend: str, epochs: int, train_steps: int, runs: int) -> dict[str, Any
         "backend": backend,
         "epochs": epochs,
         "train_steps_per_epoch": train_steps,
-        "runs": checks,
-        "median_abs_energy_error": statistics.median(abs(c["energy_error"]) for c in checks),
-        "median_abs_duration_error": statistics.median(abs(c["duration_error"]) for c in checks),
-        "inside_interval": sum(bool(c["inside_interval"]) for c in checks),
+        "runs": results,
+        "forecasts_made": len(made),
+        "median_abs_energy_error": (
+            statistics.median(abs(f["energy_error"]) for f in made) if made else None
+        ),
+        "median_abs_duration_error": (
+            statistics.median(abs(f["duration_error"]) for f in made) if made else None
+        ),
+        "inside_interval": sum(bool(f["inside_interval"]) for f in made),
     }
 
 
@@ -118,13 +131,20 @@ def table(results: dict[str, Any]) -> str:
         "| predicted s | actual s |",
         "|---|---|---|---|---|---|---|",
     ]
-    for index, check in enumerate(results["runs"]):
-        low, mid, high = check["predicted_kwh"]
+    for index, result in enumerate(results["runs"]):
+        first = result["forecast"]
+        if first is None:
+            rows.append(
+                f"| {index} | no forecast | - | {result['actual_kwh']:.3g} | - | - "
+                f"| {result['actual_s']:.3g} |"
+            )
+            continue
+        low, mid, high = first["predicted_kwh"]
         rows.append(
-            f"| {index} | {check['steps_done']} of {check['total_steps']} "
-            f"| {mid:.3g} ({low:.3g}-{high:.3g}) | {check['actual_kwh']:.3g} "
-            f"| {check['energy_error']:+.1%} | {check['predicted_s']:.3g} "
-            f"| {check['actual_s']:.3g} |"
+            f"| {index} | {first['steps_done']} of {first['total_steps']} "
+            f"| {mid:.3g} ({low:.3g}-{high:.3g}) | {result['actual_kwh']:.3g} "
+            f"| {first['energy_error']:+.1%} | {first['predicted_s']:.3g} "
+            f"| {result['actual_s']:.3g} |"
         )
     return "\n".join(rows)
 
@@ -145,10 +165,11 @@ def main() -> None:
         return
     results = run(args.backend, args.epochs, args.train_steps, args.runs)
     print(table(results))
-    print(
-        f"median |energy error| {results['median_abs_energy_error']:.1%}, "
-        f"inside the interval {results['inside_interval']} of {len(results['runs'])}"
-    )
+    if results["forecasts_made"]:
+        print(
+            f"median |energy error| {results['median_abs_energy_error']:.1%}, "
+            f"inside the interval {results['inside_interval']} of {results['forecasts_made']}"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
 

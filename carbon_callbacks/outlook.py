@@ -75,22 +75,15 @@ class Outlook:
         self._rates: Rates | None = None
         self._ahead_g_per_kwh: float | None = None
         self._pauses: list[Pause] = []
-        self._epochs_ended = 0
-        self._pauses_by_epoch_end = 0
 
     def begin_pause(self, seconds: float) -> None:
         """A validation pass begins ``seconds`` into the run: no training step's cost."""
         self._pauses.append(Pause(seconds))
 
-    def end_pause(self, seconds: float) -> None:
-        """The validation pass begun last ends ``seconds`` into the run."""
+    def end_pause(self, seconds: float, steps: int) -> None:
+        """The validation pass begun last ends ``seconds`` into the run, ``steps`` steps in."""
         if self._pauses and self._pauses[-1].end_s is None:
-            self._pauses[-1] = Pause(self._pauses[-1].start_s, seconds)
-
-    def end_epoch(self) -> None:
-        """An epoch ended: the validation passes so far count as that many epochs' worth."""
-        self._epochs_ended += 1
-        self._pauses_by_epoch_end = sum(pause.end_s is not None for pause in self._pauses)
+            self._pauses[-1] = Pause(self._pauses[-1].start_s, seconds, steps)
 
     def unknown(self) -> dict[str, float]:
         """Every ``predicted_*`` metric as NaN (unknown) when the run's length is known, else none.
@@ -129,7 +122,8 @@ class Outlook:
         earlier_j, earlier_kg, earlier_steps = earlier
         planned = self.total_steps - earlier_steps
         fitted = False
-        if refresh or now.duration_s - self._fitted_at >= FORECAST_EVERY_S:
+        due = refresh or now.duration_s - self._fitted_at >= FORECAST_EVERY_S
+        if due and (now.steps or 0) < planned:  # a run that is done has nothing to forecast
             self._fitted_at = now.duration_s
             rates = fit_rates(
                 tracker.step_timeline(),
@@ -138,9 +132,6 @@ class Outlook:
                 # inside an epoch, wait for a tenth of the run; an epoch end is evidence enough
                 min_steps=0 if refresh else planned // 10,
                 pauses=self._pauses,
-                pauses_per_period=(
-                    self._pauses_by_epoch_end / self._epochs_ended if self._epochs_ended else 0.0
-                ),
             )
             if rates is not None:  # else the rates learned before still hold
                 self._rates, fitted = rates, True

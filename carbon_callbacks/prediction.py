@@ -4,8 +4,9 @@ Pure functions over ``(seconds, steps, joules)`` points, as ``Tracker.step_timel
 
 1. Pauses (validation passes) are cut out of the timeline: their time and energy are never a
    training step's cost, even when a step is counted late, after the pause began (Keras counts
-   steps at batch ends dispatched to worker threads). Validation comes back as a cost per epoch
-   (``per_period``) once one pass has been seen.
+   steps at batch ends dispatched to worker threads). Validation comes back once one pass has
+   been seen: the latest pass's cost, as often as passes came so far (once an epoch, or every
+   so many steps).
 2. The warm-up (compilation, autotuning, caches filling) is left out: the given number of steps,
    or the leading stretch whose time or energy per step is well above the rest's median.
 3. What follows is cut into chunks of equal steps (whole epochs once two are seen, when the epoch
@@ -15,9 +16,10 @@ Pure functions over ``(seconds, steps, joules)`` points, as ``Tracker.step_timel
    It reflects the variation seen so far: a trend that continues (power drifting upwards) is not
    extrapolated, and the interval can then miss the outcome. It is never narrower than the
    timeline's resolution (one sample's time and energy, scaled up to the steps still to run).
-4. Total = what was measured so far + the remaining steps x the cost per step + the remaining
-   epochs x the cost of validation. ``Rates`` keeps what was learned, so ``project`` gives the
-   totals again from any later point without reading the timeline: never below what is used.
+4. Total = what was measured so far + the remaining steps x the cost per step + the validation
+   passes still to come x the cost of one. ``Rates`` keeps what was learned, so ``project``
+   gives the totals again from any later point without reading the timeline: never below what
+   is used.
 
 Carbontracker's method (mean epoch energy x epochs, warm-up included, no interval) is
 ``epoch_mean_forecast``, kept for the accuracy benchmark.
@@ -50,10 +52,12 @@ class Pause:
     Attributes:
         start_s: Seconds since the start when it began.
         end_s: Seconds since the start when it ended; None while it lasts.
+        steps: Training steps done when it ended; None while it lasts.
     """
 
     start_s: float
     end_s: float | None = None
+    steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,9 @@ class Rates:
         resolution_j: The timeline's energy resolution: the energy of one sample interval.
         resolution_s: The timeline's time resolution: one sample interval.
         warmup_steps: Steps left out as warm-up.
-        period_steps: Steps per epoch, when known.
-        per_period_j: Energy of the pauses (validation) an epoch brings, 0 when none were seen.
-        per_period_s: Time of the pauses an epoch brings.
+        pause_every_steps: Training steps per pause (validation pass) so far; None before one.
+        pause_j: Energy of the latest pause.
+        pause_s: Time of the latest pause.
     """
 
     joules_per_step: tuple[float, float, float]
@@ -78,9 +82,9 @@ class Rates:
     resolution_j: float
     resolution_s: float
     warmup_steps: int
-    period_steps: int | None = None
-    per_period_j: float = 0.0
-    per_period_s: float = 0.0
+    pause_every_steps: float | None = None
+    pause_j: float = 0.0
+    pause_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -121,7 +125,6 @@ def forecast(
     period_steps: int | None = None,
     min_steps: int = 0,
     pauses: Sequence[Pause] = (),
-    pauses_per_period: float = 0.0,
     chunks: int = CHUNKS,
     recent: int = RECENT_CHUNKS,
 ) -> Forecast | None:
@@ -135,9 +138,9 @@ def forecast(
             chunks span whole epochs, so each holds one epoch's worth of the work done between
             epochs (checkpoints), which sub-epoch chunks would miss.
         min_steps: Steps that must have run after the warm-up before a forecast is made.
-        pauses: Validation passes (in time order), cut out of the steps' cost.
-        pauses_per_period: Pauses an epoch brings (1: a validation pass each epoch); with the
-            epoch length, the latest ended pause's cost is added once per remaining epoch.
+        pauses: Validation passes (in time order), cut out of the steps' cost; the latest
+            ended one's cost is added for each pass still to come, at the pace seen so far
+            (training steps done at its end over the passes ended).
         chunks: At most this many chunks.
         recent: The central estimate takes this many of the latest chunks together (the latest
             one alone when chunks span whole epochs).
@@ -157,7 +160,6 @@ def forecast(
         period_steps=period_steps,
         min_steps=min_steps,
         pauses=pauses,
-        pauses_per_period=pauses_per_period,
         chunks=chunks,
         recent=recent,
     )
@@ -173,7 +175,6 @@ def fit_rates(
     period_steps: int | None = None,
     min_steps: int = 0,
     pauses: Sequence[Pause] = (),
-    pauses_per_period: float = 0.0,
     chunks: int = CHUNKS,
     recent: int = RECENT_CHUNKS,
 ) -> Rates | None:
@@ -192,11 +193,11 @@ def fit_rates(
     evidence = settled[-1][1] - settled[0][1]
     if period_steps and evidence >= 2 * period_steps:
         recent = 1  # whole-epoch chunks: the latest epoch alone is the most recent evidence
-    latest = [pause for pause in pauses if pause.end_s is not None][-1:]
-    per_period_s = per_period_j = 0.0
-    if latest and pauses_per_period > 0:
-        seconds, joules = pause_cost(usable, latest[0])
-        per_period_s, per_period_j = seconds * pauses_per_period, joules * pauses_per_period
+    ended = [pause for pause in pauses if pause.end_s is not None]
+    pause_every = pause_s = pause_j = None
+    if ended and ended[-1].steps:
+        pause_every = ended[-1].steps / len(ended)
+        pause_s, pause_j = pause_cost(usable, ended[-1])
     resolution_s, resolution_j = resolution(settled)
     return Rates(
         joules_per_step=_spread([(j, n) for j, _, n, _ in chunk_rates], recent),
@@ -205,9 +206,9 @@ def fit_rates(
         resolution_j=resolution_j,
         resolution_s=resolution_s,
         warmup_steps=warmup,
-        period_steps=period_steps,
-        per_period_j=per_period_j,
-        per_period_s=per_period_s,
+        pause_every_steps=pause_every,
+        pause_j=pause_j or 0.0,
+        pause_s=pause_s or 0.0,
     )
 
 
@@ -216,14 +217,14 @@ def project(
 ) -> Forecast:
     """The run's totals from a point of it (``elapsed_s``, ``joules`` so far, ``steps_done``).
 
-    Remaining steps cost the rates; each remaining epoch adds its validation. The interval is
+    Remaining steps cost the rates; each pause still to come adds its cost. The interval is
     at least the rates' resolution over the remaining steps plus that of the outcome itself, and
     its low end is never below what is used already.
     """
     remaining = max(total_steps - steps_done, 0)
-    epochs_left = 0
-    if rates.period_steps and (rates.per_period_j or rates.per_period_s):
-        epochs_left = math.ceil(remaining / rates.period_steps)
+    pauses_left = 0
+    if rates.pause_every_steps:
+        pauses_left = math.ceil(remaining / rates.pause_every_steps - 1e-9)
     scale = 1 + remaining / max(rates.evidence_steps, 1)
     return Forecast(
         steps_done=steps_done,
@@ -234,14 +235,14 @@ def project(
             joules,
             remaining,
             rates.joules_per_step,
-            epochs_left * rates.per_period_j,
+            pauses_left * rates.pause_j,
             rates.resolution_j * scale,
         ),
         duration_s=_totals(
             elapsed_s,
             remaining,
             rates.seconds_per_step,
-            epochs_left * rates.per_period_s,
+            pauses_left * rates.pause_s,
             rates.resolution_s * scale,
         ),
         rates=rates,

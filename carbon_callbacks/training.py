@@ -336,7 +336,6 @@ class TrainingMonitor:
             epoch_steps = self.tracker.steps - self._epoch_begin_steps
             if epoch_steps > 0:
                 self.outlook.epoch_steps = epoch_steps
-        self.outlook.end_epoch()
         if start is not None and self.tracker is not None:
             self.tracker.end_window(EPOCH_WINDOW)  # the epoch's record in the run log
         epoch_j, epoch_co2e = self._delta(start, now)
@@ -373,7 +372,7 @@ class TrainingMonitor:
         """Open a phase inside the epoch (``"val"`` for validation) with an exact read.
 
         A phase is no training step's cost: the forecast leaves it out of the steps' cost and
-        adds it back once per remaining epoch.
+        adds it back as often as phases came so far (once an epoch, or every so many steps).
         """
         start = self._exact()
         if start is not None:
@@ -386,7 +385,7 @@ class TrainingMonitor:
         end = self._exact()
         joules, _ = self._delta(start, end)
         if start is not None and end is not None:
-            self.outlook.end_pause(end.duration_s)
+            self.outlook.end_pause(end.duration_s, end.steps or 0)
         if joules is not None:
             self._phase_joules[name] = self._phase_joules.get(name, 0.0) + joules
 

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -451,18 +452,43 @@ def test_summary_false_prints_neither_the_forecast_nor_the_summary(
     assert ("carbon-callbacks: training completed" in err) == summary, err
 
 
+LONG_BATCHES = 20
+"""Training batches an epoch in the forecast tests, each 5 ms or more long (``PacedBurn``)."""
+
+
+class PacedBurn(Burn):
+    """``Burn``, and 5 ms asleep a training batch: a step timeline that the sampler (polling every
+    5 ms, and free to run while the main thread sleeps) resolves into several points an epoch."""
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        super().on_train_batch_begin(batch, logs)
+        time.sleep(0.005)
+
+
+def fit_long(callbacks: list[Any], epochs: int) -> Any:
+    """``LONG_BATCHES`` training and ``VAL_BATCHES`` validation batches an epoch."""
+    return make_model().fit(
+        *data(LONG_BATCHES),
+        validation_data=data(VAL_BATCHES, seed=1),
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        verbose=0,
+        callbacks=callbacks,
+    )
+
+
 def test_the_first_forecast_adds_validation_per_epoch_and_charges_none_to_the_steps(
     powercap: FakePowercap, tmp_path: Path
 ) -> None:
-    """An epoch is 4 J of training and 20 J of validation. The first forecast, at the end of
+    """An epoch is 20 J of training and 20 J of validation. The first forecast, at the end of
     epoch 0, must add 20 J for each of the 3 epochs to come and charge none of it to the steps:
-    4 x 24 J = 96 J in all (the steps alone would give 36 J)."""
+    4 x 40 J = 160 J in all (the steps alone would give 100 J)."""
     carbon = CarbonCallback(**OPTIONS, warmup_steps=0, interval_s=0.005)
-    fit(make_model(), [Burn(powercap), carbon], epochs=4)
+    fit_long([PacedBurn(powercap), carbon], epochs=4)
     (log,) = run_logs(tmp_path)
     first = log.predictions[0]
-    assert first["steps_done"] == TRAIN_BATCHES  # made at the end of epoch 0
-    epoch_j = TRAIN_BATCHES * TRAIN_J + VAL_BATCHES * VAL_J
+    assert first["steps_done"] == LONG_BATCHES  # made at the end of epoch 0
+    epoch_j = LONG_BATCHES * TRAIN_J + VAL_BATCHES * VAL_J
     assert log.summary["energy_j"] == pytest.approx(4 * epoch_j)
     low, mid, high = (kwh * J_PER_KWH for kwh in first["energy_kwh"])
     assert mid == pytest.approx(4 * epoch_j, rel=0.25)
@@ -475,9 +501,9 @@ def test_forecast_columns_are_in_every_epoch_nan_until_known(
     """With the whole first epoch left out as warm-up, the first forecast comes at the end of
     epoch 1; CSVLogger's columns (fixed at epoch 0) and History's lists must have it anyway."""
     csv_path = tmp_path / "log.csv"
-    carbon = CarbonCallback(**OPTIONS, warmup_steps=TRAIN_BATCHES, interval_s=0.005)
-    history = fit(
-        make_model(), [Burn(powercap), carbon, keras.callbacks.CSVLogger(str(csv_path))], epochs=3
+    carbon = CarbonCallback(**OPTIONS, warmup_steps=LONG_BATCHES, interval_s=0.005)
+    history = fit_long(
+        [PacedBurn(powercap), carbon, keras.callbacks.CSVLogger(str(csv_path))], epochs=3
     )
     names = [f"carbon/predicted_{name}" for name in ("energy_kwh", "co2e_kg", "duration_s")]
     for name in names:
@@ -488,3 +514,30 @@ def test_forecast_columns_are_in_every_epoch_nan_until_known(
     for name in names:
         assert rows[0][name] == "nan", name
         assert float(rows[-1][name]) > 0, name
+
+
+def test_the_forecast_tests_also_pass_on_the_jax_backend() -> None:
+    """JAX compiles at the first call of a step (validation's too) and runs steps
+    asynchronously, so batch-end calls, which count the steps, can reach us during validation.
+    The backend is fixed when Keras is imported: a child pytest runs the tests on JAX."""
+    tests = [
+        f"{__file__}::test_the_first_forecast_adds_validation_per_epoch_and_charges_none_to_the_steps",
+        f"{__file__}::test_forecast_columns_are_in_every_epoch_nan_until_known",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=ROOT, env=os.environ | {"KERAS_BACKEND": "jax"},
+        capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+
+
+def test_the_validation_benchmark_runs() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_keras_validation
+
+    results = bench_keras_validation.run("torch", epochs=3, train_steps=20, runs=1)
+    (result,) = results["runs"]  # a forecast or not: the run may be too short to resolve steps
+    assert result["total_steps"] == 60 and result["actual_kwh"] > 0
+    assert bench_keras_validation.table(results).count("\n") == 2

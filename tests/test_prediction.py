@@ -134,7 +134,7 @@ def epochs_with_validation(epochs: int, late: bool) -> tuple[list[Point], list[P
             t, j = t + 0.05, j + 2.0
             points.append((t, (epoch + 1) * 100 - (1 if late else 0), j))
         points.append((t, (epoch + 1) * 100, j))
-        pauses.append(Pause(start, t))
+        pauses.append(Pause(start, t, (epoch + 1) * 100))
     return points, pauses
 
 
@@ -142,7 +142,7 @@ def epochs_with_validation(epochs: int, late: bool) -> tuple[list[Point], list[P
 def test_validation_is_cut_out_of_the_steps_and_added_per_epoch(late: bool) -> None:
     points, pauses = epochs_with_validation(1, late)
     truth_j, truth_s = 10 * (100 * 1.0 + 20.0), 10 * (100 * 0.01 + 0.5)
-    result = forecast(points, 1000, period_steps=100, pauses=pauses, pauses_per_period=1.0)
+    result = forecast(points, 1000, period_steps=100, pauses=pauses)
     assert result is not None
     assert result.rates.joules_per_step[1] == pytest.approx(1.0)  # no validation in a step
     assert result.energy_j[1] == pytest.approx(truth_j, rel=0.01)
@@ -179,3 +179,21 @@ def test_a_projection_is_never_below_what_is_used() -> None:
     assert later.energy_j[0] >= 900.0
     assert later.energy_j[1] == pytest.approx(900.0 + 700 * 1.0)
     assert later.duration_s[0] >= 5.0
+
+
+def test_evaluation_every_so_many_steps_comes_back_at_that_pace() -> None:
+    """No epochs: an evaluation of 5 J every 50 steps (as a step-based evaluation strategy)."""
+    points: list[Point] = [(0.0, 0, 0.0)]
+    pauses = []
+    t = j = 0.0
+    for step in range(1, 201):
+        t, j = t + 0.01, j + 1.0
+        points.append((t, step, j))
+        if step % 50 == 0:
+            start = t
+            t, j = t + 0.1, j + 5.0
+            points.append((t, step, j))
+            pauses.append(Pause(start, t, step))
+    result = forecast(points, 1000, pauses=pauses)
+    assert result is not None
+    assert result.energy_j[1] == pytest.approx(1000 * 1.0 + 20 * 5.0, rel=0.01)
