@@ -39,7 +39,7 @@ class CarbonCallback(Callback):
     ``CSVLogger`` in particular fixes its columns at its first epoch and would never write ours if
     it came first. A figure that cannot be measured is left out of the logs, never written as 0.
 
-    The callback declares ``async_safe``: its batch hook only counts steps (never touches
+    The callback declares ``async_safe``: its batch-end hook only counts steps (never touches
     ``self.model``), so Keras keeps dispatching batch-end callbacks asynchronously.
 
     Keras calls no hook when ``fit`` raises. The run then stays open until this callback's next
@@ -133,6 +133,13 @@ class CarbonCallback(Callback):
         reaches an epoch's figures.
         """
         self._monitor.begin_phase("val")
+
+    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Mark a validation batch's start (Keras calls begin hooks in order, on its thread).
+
+        The forecast leaves a pass's first batch, which carries compilation, out of its cost.
+        """
+        self._monitor.phase_batch("val")
 
     def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
         """Close the validation phase; its energy goes into the epoch's ``val_energy_kwh``."""

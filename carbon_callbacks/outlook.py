@@ -75,15 +75,27 @@ class Outlook:
         self._rates: Rates | None = None
         self._ahead_g_per_kwh: float | None = None
         self._pauses: list[Pause] = []
+        self._pause_batches = 0
+        self._warm_end_s: float | None = None
 
     def begin_pause(self, seconds: float) -> None:
         """A validation pass begins ``seconds`` into the run: no training step's cost."""
         self._pauses.append(Pause(seconds))
+        self._pause_batches, self._warm_end_s = 0, None
+
+    def pause_batch(self, seconds: float) -> None:
+        """A batch of the open validation pass begins ``seconds`` into the run."""
+        if self._pauses and self._pauses[-1].end_s is None:
+            if self._pause_batches == 1:
+                self._warm_end_s = seconds  # the first batch, which may compile, is over
+            self._pause_batches += 1
 
     def end_pause(self, seconds: float, steps: int) -> None:
         """The validation pass begun last ends ``seconds`` into the run, ``steps`` steps in."""
         if self._pauses and self._pauses[-1].end_s is None:
-            self._pauses[-1] = Pause(self._pauses[-1].start_s, seconds, steps)
+            began = self._pauses[-1].start_s
+            self._pauses[-1] = Pause(began, seconds, steps, self._pause_batches, self._warm_end_s)
+        self._pause_batches, self._warm_end_s = 0, None
 
     def unknown(self) -> dict[str, float]:
         """Every ``predicted_*`` metric as NaN (unknown) when the run's length is known, else none.

@@ -53,11 +53,15 @@ class Pause:
         start_s: Seconds since the start when it began.
         end_s: Seconds since the start when it ended; None while it lasts.
         steps: Training steps done when it ended; None while it lasts.
+        batches: Its own batches (validation batches) begun, 0 when not counted.
+        warm_end_s: Seconds since the start when its second batch began (the first was over).
     """
 
     start_s: float
     end_s: float | None = None
     steps: int | None = None
+    batches: int = 0
+    warm_end_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -280,10 +284,19 @@ def training_only(points: Sequence[Point], pauses: Sequence[Pause]) -> list[Poin
 
 
 def pause_cost(points: Sequence[Point], pause: Pause) -> tuple[float, float]:
-    """Seconds and joules of an ended pause, the joules interpolated on the timeline."""
+    """Seconds and joules a pass like this ended one takes, the joules interpolated on the timeline.
+
+    With its batches counted, its first batch (which carries compilation: JAX, ``torch.compile``)
+    is left out and the rest scaled up to all of them, as a typical pass would take.
+    """
     if pause.end_s is None or not points:
         return 0.0, 0.0
-    return pause.end_s - pause.start_s, _cost(_interpolator(points), pause.start_s, pause.end_s)
+    start, end, warm_end = pause.start_s, pause.end_s, pause.warm_end_s
+    joules_at = _interpolator(points)
+    if pause.batches >= 2 and warm_end is not None and start <= warm_end < end:
+        scale = pause.batches / (pause.batches - 1)
+        return (end - warm_end) * scale, _cost(joules_at, warm_end, end) * scale
+    return end - start, _cost(joules_at, start, end)
 
 
 def resolution(points: Sequence[Point]) -> tuple[float, float]:

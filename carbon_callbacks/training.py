@@ -16,6 +16,7 @@ The per-step path (``step``) is two additions and a timestamp; nothing in it rea
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -378,6 +379,18 @@ class TrainingMonitor:
         if start is not None:
             self._phase_start[name] = start
             self.outlook.begin_pause(start.duration_s)
+
+    def phase_batch(self, name: str) -> None:
+        """A batch (or a run of batches) of the open phase ``name`` begins: a timestamp, a count.
+
+        The forecast then leaves a pass's first batch, which carries compilation (JAX,
+        ``torch.compile``), out of the cost of the passes to come. Outside the phase it does
+        nothing.
+        """
+        tracker = self.tracker
+        if tracker is None or tracker.started_ns is None or name not in self._phase_start:
+            return
+        self.outlook.pause_batch((time.monotonic_ns() - tracker.started_ns) / 1e9)
 
     def end_phase(self, name: str) -> None:
         """Close the phase ``name``; its energy is added to the epoch's figure for that phase."""

@@ -458,15 +458,28 @@ LONG_BATCHES = 20
 
 class PacedBurn(Burn):
     """``Burn``, and 5 ms asleep a training batch: a step timeline that the sampler (polling every
-    5 ms, and free to run while the main thread sleeps) resolves into several points an epoch."""
+    5 ms, and free to run while the main thread sleeps) resolves into several points an epoch.
+    Validation batches are left to ``CompilingValidation`` when it is there too."""
+
+    def __init__(self, powercap: FakePowercap, validation: bool = True) -> None:
+        super().__init__(powercap)
+        self.validation = validation
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         super().on_train_batch_begin(batch, logs)
         time.sleep(0.005)
 
+    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.validation:
+            super().on_test_batch_begin(batch, logs)
+
 
 def fit_long(callbacks: list[Any], epochs: int) -> Any:
-    """``LONG_BATCHES`` training and ``VAL_BATCHES`` validation batches an epoch."""
+    """``LONG_BATCHES`` training and ``VAL_BATCHES`` validation batches an epoch.
+
+    Ours goes first where the others spend energy in validation's batch-begin hooks, so that it
+    marks a batch's start before that batch's energy, as a real batch spends it after the hooks.
+    """
     return make_model().fit(
         *data(LONG_BATCHES),
         validation_data=data(VAL_BATCHES, seed=1),
@@ -484,7 +497,7 @@ def test_the_first_forecast_adds_validation_per_epoch_and_charges_none_to_the_st
     epoch 0, must add 20 J for each of the 3 epochs to come and charge none of it to the steps:
     4 x 40 J = 160 J in all (the steps alone would give 100 J)."""
     carbon = CarbonCallback(**OPTIONS, warmup_steps=0, interval_s=0.005)
-    fit_long([PacedBurn(powercap), carbon], epochs=4)
+    fit_long([carbon, PacedBurn(powercap)], epochs=4)
     (log,) = run_logs(tmp_path)
     first = log.predictions[0]
     assert first["steps_done"] == LONG_BATCHES  # made at the end of epoch 0
@@ -493,6 +506,51 @@ def test_the_first_forecast_adds_validation_per_epoch_and_charges_none_to_the_st
     low, mid, high = (kwh * J_PER_KWH for kwh in first["energy_kwh"])
     assert mid == pytest.approx(4 * epoch_j, rel=0.25)
     assert low <= log.summary["energy_j"] <= high
+
+
+class CompilingValidation(keras.callbacks.Callback):
+    """Validation batches of ``VAL_J`` each, the very first one ``COMPILE_J`` more (as JAX
+    compiles the evaluation step at its first call). Each batch adds its energy between two
+    15 ms sleeps, so the sampler sees the counter before and after every batch.
+
+    It has a batch-end hook, so Keras calls validation's batch-end hooks synchronously.
+    """
+
+    def __init__(self, powercap: FakePowercap) -> None:
+        super().__init__()
+        self.powercap = powercap
+        self.compiled = False
+
+    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        time.sleep(0.015)
+        extra = 0.0 if self.compiled else COMPILE_J
+        self.compiled = True
+        self.powercap.add_energy(PACKAGE, round((VAL_J + extra) * 1e6))
+        time.sleep(0.015)
+
+    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        pass
+
+
+COMPILE_J = 100.0
+
+
+def test_a_validation_that_compiles_at_its_first_batch_is_not_forecast_to_compile_again(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    """Epochs of 20 J training and 20 J validation; the first validation batch compiles (100 J
+    once). The first forecast, at the end of epoch 0, must count each pass to come at 20 J:
+    260 J in all (the first pass as it came, 120 J, would give 560 J)."""
+    carbon = CarbonCallback(**OPTIONS, warmup_steps=0, interval_s=0.005)
+    fit_long(
+        [carbon, PacedBurn(powercap, validation=False), CompilingValidation(powercap)], epochs=4
+    )
+    (log,) = run_logs(tmp_path)
+    first = log.predictions[0]
+    assert first["steps_done"] == LONG_BATCHES
+    truth = 4 * (LONG_BATCHES * TRAIN_J + VAL_BATCHES * VAL_J) + COMPILE_J
+    assert log.summary["energy_j"] == pytest.approx(truth)
+    assert first["energy_kwh"][1] * J_PER_KWH == pytest.approx(truth, rel=0.25)
 
 
 def test_forecast_columns_are_in_every_epoch_nan_until_known(
@@ -523,6 +581,8 @@ def test_the_forecast_tests_also_pass_on_the_jax_backend() -> None:
     tests = [
         f"{__file__}::test_the_first_forecast_adds_validation_per_epoch_and_charges_none_to_the_steps",
         f"{__file__}::test_forecast_columns_are_in_every_epoch_nan_until_known",
+        f"{__file__}::test_a_validation_that_compiles_at_its_first_batch_is_not_forecast_to_"
+        "compile_again",
     ]
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
@@ -530,7 +590,7 @@ def test_the_forecast_tests_also_pass_on_the_jax_backend() -> None:
         capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout
 
 
 def test_the_validation_benchmark_runs() -> None:
