@@ -78,6 +78,9 @@ class Rates:
         pause_every_steps: Training steps per pause (validation pass) so far; None before one.
         pause_j: Energy of the latest pause.
         pause_s: Time of the latest pause.
+        pause_resolution_j: How far ``pause_j`` may be off: the energy between the samples
+            around the end of the pause's first batch, when that was left out.
+        pause_resolution_s: The same for ``pause_s``.
     """
 
     joules_per_step: tuple[float, float, float]
@@ -89,6 +92,8 @@ class Rates:
     pause_every_steps: float | None = None
     pause_j: float = 0.0
     pause_s: float = 0.0
+    pause_resolution_j: float = 0.0
+    pause_resolution_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -198,10 +203,11 @@ def fit_rates(
     if period_steps and evidence >= 2 * period_steps:
         recent = 1  # whole-epoch chunks: the latest epoch alone is the most recent evidence
     ended = [pause for pause in pauses if pause.end_s is not None]
-    pause_every = pause_s = pause_j = None
+    pause_every = None
+    pause = (0.0, 0.0, 0.0, 0.0)
     if ended and ended[-1].steps:
         pause_every = ended[-1].steps / len(ended)
-        pause_s, pause_j = pause_cost(usable, ended[-1])
+        pause = _pause_estimate(usable, ended[-1])
     resolution_s, resolution_j = resolution(settled)
     return Rates(
         joules_per_step=_spread([(j, n) for j, _, n, _ in chunk_rates], recent),
@@ -211,8 +217,10 @@ def fit_rates(
         resolution_s=resolution_s,
         warmup_steps=warmup,
         pause_every_steps=pause_every,
-        pause_j=pause_j or 0.0,
-        pause_s=pause_s or 0.0,
+        pause_s=pause[0],
+        pause_j=pause[1],
+        pause_resolution_s=pause[2],
+        pause_resolution_j=pause[3],
     )
 
 
@@ -240,14 +248,14 @@ def project(
             remaining,
             rates.joules_per_step,
             pauses_left * rates.pause_j,
-            rates.resolution_j * scale,
+            rates.resolution_j * scale + pauses_left * rates.pause_resolution_j,
         ),
         duration_s=_totals(
             elapsed_s,
             remaining,
             rates.seconds_per_step,
             pauses_left * rates.pause_s,
-            rates.resolution_s * scale,
+            rates.resolution_s * scale + pauses_left * rates.pause_resolution_s,
         ),
         rates=rates,
     )
@@ -289,14 +297,35 @@ def pause_cost(points: Sequence[Point], pause: Pause) -> tuple[float, float]:
     With its batches counted, its first batch (which carries compilation: JAX, ``torch.compile``)
     is left out and the rest scaled up to all of them, as a typical pass would take.
     """
+    seconds, joules, _, _ = _pause_estimate(points, pause)
+    return seconds, joules
+
+
+def _pause_estimate(points: Sequence[Point], pause: Pause) -> tuple[float, float, float, float]:
+    """``pause_cost``, then how far it may be off (seconds, joules).
+
+    That is the time and energy between the points around the first batch's end, scaled alike;
+    0 for a pass taken whole (its ends are exact reads).
+    """
     if pause.end_s is None or not points:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0, 0.0
     start, end, warm_end = pause.start_s, pause.end_s, pause.warm_end_s
     joules_at = _interpolator(points)
     if pause.batches >= 2 and warm_end is not None and start <= warm_end < end:
         scale = pause.batches / (pause.batches - 1)
-        return (end - warm_end) * scale, _cost(joules_at, warm_end, end) * scale
-    return end - start, _cost(joules_at, start, end)
+        index = bisect.bisect_right([t for t, _, _ in points], warm_end)
+        before, after = points[max(index - 1, 0)], points[min(index, len(points) - 1)]
+        spread_s = max(min(after[0], end) - max(before[0], start), 0.0)
+        spread_j = 0.0
+        if before[2] is not None and after[2] is not None:
+            spread_j = max(after[2] - before[2], 0.0)
+        return (
+            (end - warm_end) * scale,
+            _cost(joules_at, warm_end, end) * scale,
+            spread_s * scale,
+            spread_j * scale,
+        )
+    return end - start, _cost(joules_at, start, end), 0.0, 0.0
 
 
 def resolution(points: Sequence[Point]) -> tuple[float, float]:

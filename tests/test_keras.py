@@ -454,12 +454,16 @@ def test_summary_false_prints_neither_the_forecast_nor_the_summary(
 
 LONG_BATCHES = 20
 """Training batches an epoch in the forecast tests, each 5 ms or more long (``PacedBurn``)."""
+VAL_PACE_S = 0.025
+"""Sleeps around a validation batch's energy in the forecast tests: five polls of the sampler."""
 
 
 class PacedBurn(Burn):
     """``Burn``, and 5 ms asleep a training batch: a step timeline that the sampler (polling every
     5 ms, and free to run while the main thread sleeps) resolves into several points an epoch.
-    Validation batches are left to ``CompilingValidation`` when it is there too."""
+    A validation batch adds its energy between two sleeps of ``VAL_PACE_S``, so the sampler
+    sees the counter before and after it. Validation is left to ``CompilingValidation`` when it
+    is there too."""
 
     def __init__(self, powercap: FakePowercap, validation: bool = True) -> None:
         super().__init__(powercap)
@@ -471,7 +475,9 @@ class PacedBurn(Burn):
 
     def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self.validation:
+            time.sleep(VAL_PACE_S)
             super().on_test_batch_begin(batch, logs)
+            time.sleep(VAL_PACE_S)
 
 
 def fit_long(callbacks: list[Any], epochs: int) -> Any:
@@ -511,7 +517,7 @@ def test_the_first_forecast_adds_validation_per_epoch_and_charges_none_to_the_st
 class CompilingValidation(keras.callbacks.Callback):
     """Validation batches of ``VAL_J`` each, the very first one ``COMPILE_J`` more (as JAX
     compiles the evaluation step at its first call). Each batch adds its energy between two
-    15 ms sleeps, so the sampler sees the counter before and after every batch.
+    sleeps of ``VAL_PACE_S``, so the sampler sees the counter before and after every batch.
 
     It has a batch-end hook, so Keras calls validation's batch-end hooks synchronously.
     """
@@ -522,11 +528,11 @@ class CompilingValidation(keras.callbacks.Callback):
         self.compiled = False
 
     def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        time.sleep(0.015)
+        time.sleep(VAL_PACE_S)
         extra = 0.0 if self.compiled else COMPILE_J
         self.compiled = True
         self.powercap.add_energy(PACKAGE, round((VAL_J + extra) * 1e6))
-        time.sleep(0.015)
+        time.sleep(VAL_PACE_S)
 
     def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         pass
