@@ -59,7 +59,7 @@ METRICS: dict[str, str] = {
     "predicted_duration_s": "forecast of the whole run's duration, s",
 }
 """Every metric name (without the prefix) and what it means. A metric that cannot be computed is
-left out of the dict, never reported as 0."""
+left out of the dict (the forecast's are NaN where an adapter asks for every name), never 0."""
 
 
 @dataclass(frozen=True)
