@@ -171,7 +171,7 @@ class LightningCarbonHooks:
     def on_validation_batch_start(
         self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
     ) -> None:
-        """Mark a validation batch's start (the forecast leaves a pass's first one out)."""
+        """Mark a validation batch's start (the forecast paces the first pass by its median)."""
         if not trainer.sanity_checking:
             self.monitor.phase_batch("val")
 

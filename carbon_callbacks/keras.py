@@ -137,7 +137,7 @@ class CarbonCallback(Callback):
     def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         """Mark a validation batch's start (Keras calls begin hooks in order, on its thread).
 
-        The forecast leaves a pass's first batch, which carries compilation, out of its cost.
+        The forecast takes the first pass, which compiles, at its median batch's pace.
         """
         self._monitor.phase_batch("val")
 

@@ -9,7 +9,9 @@ for ``on_budget="stop"`` (from sums, so every rank decides alike).
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 import sys
 import time
 import warnings
@@ -75,27 +77,24 @@ class Outlook:
         self._rates: Rates | None = None
         self._ahead_g_per_kwh: float | None = None
         self._pauses: list[Pause] = []
-        self._pause_batches = 0
-        self._warm_end_s: float | None = None
+        self._batch_starts: list[float] = []
 
     def begin_pause(self, seconds: float) -> None:
         """A validation pass begins ``seconds`` into the run: no training step's cost."""
         self._pauses.append(Pause(seconds))
-        self._pause_batches, self._warm_end_s = 0, None
+        self._batch_starts = []
 
     def pause_batch(self, seconds: float) -> None:
         """A batch of the open validation pass begins ``seconds`` into the run."""
         if self._pauses and self._pauses[-1].end_s is None:
-            if self._pause_batches == 1:
-                self._warm_end_s = seconds  # the first batch, which may compile, is over
-            self._pause_batches += 1
+            self._batch_starts.append(seconds)
 
     def end_pause(self, seconds: float, steps: int) -> None:
         """The validation pass begun last ends ``seconds`` into the run, ``steps`` steps in."""
         if self._pauses and self._pauses[-1].end_s is None:
             began = self._pauses[-1].start_s
-            self._pauses[-1] = Pause(began, seconds, steps, self._pause_batches, self._warm_end_s)
-        self._pause_batches, self._warm_end_s = 0, None
+            self._pauses[-1] = Pause(began, seconds, steps, _typical_s(self._batch_starts, seconds))
+        self._batch_starts = []
 
     def unknown(self) -> dict[str, float]:
         """Every ``predicted_*`` metric as NaN (unknown) when the run's length is known, else none.
@@ -253,6 +252,14 @@ class Outlook:
 
     def _named(self, **values: float) -> dict[str, float]:
         return {f"{self.prefix}{name}": float(value) for name, value in values.items()}
+
+
+def _typical_s(batch_starts: Sequence[float], end_s: float) -> float | None:
+    """A pass's length at the pace of its median batch (from three batches on), else None."""
+    lengths = [b - a for a, b in itertools.pairwise([*batch_starts, end_s])]
+    if len(lengths) < 3:
+        return None
+    return statistics.median(lengths) * len(lengths)
 
 
 def _warning(message: str) -> Callable[[], None]:

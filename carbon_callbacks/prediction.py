@@ -5,8 +5,8 @@ Pure functions over ``(seconds, steps, joules)`` points, as ``Tracker.step_timel
 1. Pauses (validation passes) are cut out of the timeline: their time and energy are never a
    training step's cost, even when a step is counted late, after the pause began (Keras counts
    steps at batch ends dispatched to worker threads). Validation comes back once one pass has
-   been seen: the latest pass's cost, as often as passes came so far (once an epoch, or every
-   so many steps).
+   been seen: the latest pass's cost (the first pass's at its median batch's pace, leaving out
+   compilation), as often as passes came so far (once an epoch, or every so many steps).
 2. The warm-up (compilation, autotuning, caches filling) is left out: the given number of steps,
    or the leading stretch whose time or energy per step is well above the rest's median.
 3. What follows is cut into chunks of equal steps (whole epochs once two are seen, when the epoch
@@ -40,6 +40,8 @@ Point = tuple[float, int, float | None]
 WARMUP_RATIO = 1.5
 """A leading chunk costing this many times the median chunk, per step, counts as warm-up."""
 CHUNKS = 10
+MIN_CHUNKS = 3
+"""Chunks with steps (distinct points of the timeline) needed before a forecast is made."""
 RECENT_CHUNKS = 3
 INTERVAL = 0.8
 """The interval's coverage: from the 10th to the 90th percentile of the chunks' costs."""
@@ -53,15 +55,15 @@ class Pause:
         start_s: Seconds since the start when it began.
         end_s: Seconds since the start when it ended; None while it lasts.
         steps: Training steps done when it ended; None while it lasts.
-        batches: Its own batches (validation batches) begun, 0 when not counted.
-        warm_end_s: Seconds since the start when its second batch began (the first was over).
+        typical_s: Its length at the pace of its median batch (how long it takes without the
+            compilation a first pass carries: JAX compiles for each new batch shape); None when
+            its batches were not timed.
     """
 
     start_s: float
     end_s: float | None = None
     steps: int | None = None
-    batches: int = 0
-    warm_end_s: float | None = None
+    typical_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,10 +78,10 @@ class Rates:
         resolution_s: The timeline's time resolution: one sample interval.
         warmup_steps: Steps left out as warm-up.
         pause_every_steps: Training steps per pause (validation pass) so far; None before one.
-        pause_j: Energy of the latest pause.
-        pause_s: Time of the latest pause.
-        pause_resolution_j: How far ``pause_j`` may be off: the energy between the samples
-            around the end of the pause's first batch, when that was left out.
+        pause_j: Energy of the latest pause (of a typical one, when only the first was seen).
+        pause_s: Time of the latest pause (likewise).
+        pause_resolution_j: How far ``pause_j`` may be off: one sample's energy for a typical
+            pass estimated from the first, 0 for a pass measured whole (exact reads at its ends).
         pause_resolution_s: The same for ``pause_s``.
     """
 
@@ -155,7 +157,9 @@ def forecast(
             one alone when chunks span whole epochs).
 
     Returns None when there is nothing to forecast or too little to go on: no length, the run
-    already done, no measured energy, or fewer than two chunks of steps after the warm-up.
+    already done, no measured energy, or too few chunks of steps after the warm-up: two whole
+    epochs, else ``MIN_CHUNKS`` (steps faster than the sampling land many to a point: a short
+    run's first epoch may show only two, too few to tell the steps from the epoch's end).
     """
     usable = [(t, s, j) for t, s, j in points if j is not None]
     if total_steps <= 0 or len(usable) < 3:
@@ -197,18 +201,22 @@ def fit_rates(
     if not settled or settled[-1][1] - settled[0][1] < min_steps:
         return None
     chunk_rates = _chunk_rates(settled, chunks, period=period_steps)
-    if len(chunk_rates) < 2:
-        return None
     evidence = settled[-1][1] - settled[0][1]
-    if period_steps and evidence >= 2 * period_steps:
+    whole_epochs = bool(period_steps) and evidence >= 2 * (period_steps or 0)
+    if len(chunk_rates) < (2 if whole_epochs else MIN_CHUNKS):
+        return None
+    if whole_epochs:
         recent = 1  # whole-epoch chunks: the latest epoch alone is the most recent evidence
     ended = [pause for pause in pauses if pause.end_s is not None]
     pause_every = None
-    pause = (0.0, 0.0, 0.0, 0.0)
+    pause_s = pause_j = pause_resolution_s = pause_resolution_j = 0.0
+    resolution_s, resolution_j = resolution(settled)
     if ended and ended[-1].steps:
         pause_every = ended[-1].steps / len(ended)
-        pause = _pause_estimate(usable, ended[-1])
-    resolution_s, resolution_j = resolution(settled)
+        first = len(ended) == 1  # the first pass carries compilation: take its typical pace
+        pause_s, pause_j = pause_cost(usable, ended[-1], typical=first)
+        if first and ended[-1].typical_s is not None:
+            pause_resolution_s, pause_resolution_j = resolution_s, resolution_j
     return Rates(
         joules_per_step=_spread([(j, n) for j, _, n, _ in chunk_rates], recent),
         seconds_per_step=_spread([(s, n) for _, s, n, _ in chunk_rates], recent),
@@ -217,10 +225,10 @@ def fit_rates(
         resolution_s=resolution_s,
         warmup_steps=warmup,
         pause_every_steps=pause_every,
-        pause_s=pause[0],
-        pause_j=pause[1],
-        pause_resolution_s=pause[2],
-        pause_resolution_j=pause[3],
+        pause_s=pause_s,
+        pause_j=pause_j,
+        pause_resolution_s=pause_resolution_s,
+        pause_resolution_j=pause_resolution_j,
     )
 
 
@@ -291,41 +299,21 @@ def training_only(points: Sequence[Point], pauses: Sequence[Pause]) -> list[Poin
     return kept
 
 
-def pause_cost(points: Sequence[Point], pause: Pause) -> tuple[float, float]:
-    """Seconds and joules a pass like this ended one takes, the joules interpolated on the timeline.
+def pause_cost(
+    points: Sequence[Point], pause: Pause, *, typical: bool = False
+) -> tuple[float, float]:
+    """Seconds and joules of an ended pause, the joules interpolated on the timeline.
 
-    With its batches counted, its first batch (which carries compilation: JAX, ``torch.compile``)
-    is left out and the rest scaled up to all of them, as a typical pass would take.
-    """
-    seconds, joules, _, _ = _pause_estimate(points, pause)
-    return seconds, joules
-
-
-def _pause_estimate(points: Sequence[Point], pause: Pause) -> tuple[float, float, float, float]:
-    """``pause_cost``, then how far it may be off (seconds, joules).
-
-    That is the time and energy between the points around the first batch's end, scaled alike;
-    0 for a pass taken whole (its ends are exact reads).
+    With ``typical`` and its batches timed, it is taken at the pace of its median batch, its
+    energy scaled alike: what a pass takes without compiling, as the first one does.
     """
     if pause.end_s is None or not points:
-        return 0.0, 0.0, 0.0, 0.0
-    start, end, warm_end = pause.start_s, pause.end_s, pause.warm_end_s
-    joules_at = _interpolator(points)
-    if pause.batches >= 2 and warm_end is not None and start <= warm_end < end:
-        scale = pause.batches / (pause.batches - 1)
-        index = bisect.bisect_right([t for t, _, _ in points], warm_end)
-        before, after = points[max(index - 1, 0)], points[min(index, len(points) - 1)]
-        spread_s = max(min(after[0], end) - max(before[0], start), 0.0)
-        spread_j = 0.0
-        if before[2] is not None and after[2] is not None:
-            spread_j = max(after[2] - before[2], 0.0)
-        return (
-            (end - warm_end) * scale,
-            _cost(joules_at, warm_end, end) * scale,
-            spread_s * scale,
-            spread_j * scale,
-        )
-    return end - start, _cost(joules_at, start, end), 0.0, 0.0
+        return 0.0, 0.0
+    seconds = pause.end_s - pause.start_s
+    joules = _cost(_interpolator(points), pause.start_s, pause.end_s)
+    if typical and pause.typical_s is not None and 0 < pause.typical_s < seconds:
+        return pause.typical_s, joules * pause.typical_s / seconds
+    return seconds, joules
 
 
 def resolution(points: Sequence[Point]) -> tuple[float, float]:

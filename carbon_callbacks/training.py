@@ -383,9 +383,9 @@ class TrainingMonitor:
     def phase_batch(self, name: str) -> None:
         """A batch (or a run of batches) of the open phase ``name`` begins: a timestamp, a count.
 
-        The forecast then leaves a pass's first batch, which carries compilation (JAX,
-        ``torch.compile``), out of the cost of the passes to come. Outside the phase it does
-        nothing.
+        The forecast then takes the first pass, which carries compilation (JAX compiles for
+        each new batch shape), at its median batch's pace for the passes to come. Outside the
+        phase it does nothing.
         """
         tracker = self.tracker
         if tracker is None or tracker.started_ns is None or name not in self._phase_start:

@@ -480,15 +480,15 @@ class PacedBurn(Burn):
             time.sleep(VAL_PACE_S)
 
 
-def fit_long(callbacks: list[Any], epochs: int) -> Any:
-    """``LONG_BATCHES`` training and ``VAL_BATCHES`` validation batches an epoch.
+def fit_long(callbacks: list[Any], epochs: int, val_batches: int = VAL_BATCHES) -> Any:
+    """``LONG_BATCHES`` training and ``val_batches`` validation batches an epoch.
 
     Ours goes first where the others spend energy in validation's batch-begin hooks, so that it
     marks a batch's start before that batch's energy, as a real batch spends it after the hooks.
     """
     return make_model().fit(
         *data(LONG_BATCHES),
-        validation_data=data(VAL_BATCHES, seed=1),
+        validation_data=data(val_batches, seed=1),
         batch_size=BATCH_SIZE,
         epochs=epochs,
         verbose=0,
@@ -515,11 +515,10 @@ def test_the_first_forecast_adds_validation_per_epoch_and_charges_none_to_the_st
 
 
 class CompilingValidation(keras.callbacks.Callback):
-    """Validation batches of ``VAL_J`` each, the very first one ``COMPILE_J`` more (as JAX
-    compiles the evaluation step at its first call). Each batch adds its energy between two
-    sleeps of ``VAL_PACE_S``, so the sampler sees the counter before and after every batch.
-
-    It has a batch-end hook, so Keras calls validation's batch-end hooks synchronously.
+    """Validation batches of ``VAL_J`` each in 2 x ``VAL_PACE_S``; the very first one compiles
+    (as JAX compiles the evaluation step at its first call): ``COMPILE_J`` more, at the same
+    power, so in 10 times as long. Each batch adds its energy between sleeps, so the sampler
+    sees the counter before and after every batch.
     """
 
     def __init__(self, powercap: FakePowercap) -> None:
@@ -529,13 +528,12 @@ class CompilingValidation(keras.callbacks.Callback):
 
     def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         time.sleep(VAL_PACE_S)
-        extra = 0.0 if self.compiled else COMPILE_J
-        self.compiled = True
-        self.powercap.add_energy(PACKAGE, round((VAL_J + extra) * 1e6))
+        if not self.compiled:
+            self.compiled = True
+            self.powercap.add_energy(PACKAGE, round(COMPILE_J * 1e6))
+            time.sleep(2 * VAL_PACE_S * COMPILE_J / VAL_J)
+        self.powercap.add_energy(PACKAGE, round(VAL_J * 1e6))
         time.sleep(VAL_PACE_S)
-
-    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        pass
 
 
 COMPILE_J = 100.0
@@ -544,17 +542,16 @@ COMPILE_J = 100.0
 def test_a_validation_that_compiles_at_its_first_batch_is_not_forecast_to_compile_again(
     powercap: FakePowercap, tmp_path: Path
 ) -> None:
-    """Epochs of 20 J training and 20 J validation; the first validation batch compiles (100 J
-    once). The first forecast, at the end of epoch 0, must count each pass to come at 20 J:
-    260 J in all (the first pass as it came, 120 J, would give 560 J)."""
+    """Epochs of 20 J training and 5 x 10 J validation; the first validation batch compiles
+    (100 J once). The first forecast, at the end of epoch 0, must count each pass to come at
+    50 J: 380 J in all (the first pass as it came, 150 J, would give 680 J)."""
     carbon = CarbonCallback(**OPTIONS, warmup_steps=0, interval_s=0.005)
-    fit_long(
-        [carbon, PacedBurn(powercap, validation=False), CompilingValidation(powercap)], epochs=4
-    )
+    callbacks = [carbon, PacedBurn(powercap, validation=False), CompilingValidation(powercap)]
+    fit_long(callbacks, epochs=4, val_batches=5)
     (log,) = run_logs(tmp_path)
     first = log.predictions[0]
     assert first["steps_done"] == LONG_BATCHES
-    truth = 4 * (LONG_BATCHES * TRAIN_J + VAL_BATCHES * VAL_J) + COMPILE_J
+    truth = 4 * (LONG_BATCHES * TRAIN_J + 5 * VAL_J) + COMPILE_J
     assert log.summary["energy_j"] == pytest.approx(truth)
     assert first["energy_kwh"][1] * J_PER_KWH == pytest.approx(truth, rel=0.25)
 

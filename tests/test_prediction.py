@@ -200,12 +200,12 @@ def test_evaluation_every_so_many_steps_comes_back_at_that_pace() -> None:
     assert result.energy_j[1] == pytest.approx(1000 * 1.0 + 20 * 5.0, rel=0.01)
 
 
-def test_a_pass_whose_first_batch_compiles_costs_what_its_other_batches_do() -> None:
+def test_a_first_pass_that_compiles_is_taken_at_its_median_batchs_pace() -> None:
     """10 validation batches of 0.05 s and 2 J; the first one compiles for 1 s more (40 J)."""
     points: list[Point] = [(0.0, 0, 0.0), (1.0, 100, 100.0), (2.05, 100, 142.0)]
     points += [(2.05 + 0.05 * k, 100, 142.0 + 2.0 * k) for k in range(1, 10)]
-    end = points[-1][0]
-    compiled = Pause(1.0, end, 100, batches=10, warm_end_s=2.05)
-    assert pause_cost(points, compiled) == pytest.approx((0.5, 20.0))
-    uncounted = Pause(1.0, end, 100)  # batches not counted: the pass as it came
-    assert pause_cost(points, uncounted) == pytest.approx((end - 1.0, 60.0))
+    first = Pause(1.0, points[-1][0], 100, typical_s=0.5)  # 10 batches at the median 0.05 s
+    assert pause_cost(points, first, typical=True) == pytest.approx((0.5, 20.0))
+    assert pause_cost(points, first) == pytest.approx((1.5, 60.0))  # as it came
+    untimed = Pause(1.0, points[-1][0], 100)
+    assert pause_cost(points, untimed, typical=True) == pytest.approx((1.5, 60.0))
