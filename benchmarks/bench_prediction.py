@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from carbon_callbacks.training.prediction import (  # noqa: E402
+    Pause,
     Point,
     epoch_mean_forecast,
     forecast,
@@ -74,13 +75,15 @@ WORKLOADS: dict[str, Workload] = {
 
 def timeline(
     workload: Workload, steps: int, epochs: int, seed: int
-) -> tuple[list[Point], list[float]]:
-    """(seconds, steps, joules) after every step (and validation pass), and joules at epoch ends."""
+) -> tuple[list[Point], list[float], list[Pause]]:
+    """(seconds, steps, joules) after every step (and validation pass), joules at epoch ends, and
+    the validation passes (as the training monitor knows them from its ``"val"`` phase)."""
     rng = random.Random(seed)
     per_epoch = steps // epochs
     t = joules = 0.0
     points: list[Point] = [(0.0, 0, 0.0)]
     epoch_ends = []
+    pauses = []
     for step in range(steps):
         time_x, power_x = workload.shape(step / steps)
         seconds = STEP_S * time_x * max(rng.gauss(1.0, TIME_NOISE), 0.1)
@@ -91,10 +94,11 @@ def timeline(
             if workload.validation > 0:
                 seconds = STEP_S * per_epoch * workload.validation
                 joules += seconds * POWER_W * max(rng.gauss(1.0, POWER_NOISE), 0.1)
+                pauses.append(Pause(t, t + seconds, step + 1))
                 t += seconds
                 points.append((t, step + 1, joules))
             epoch_ends.append(joules)
-    return points, epoch_ends
+    return points, epoch_ends, pauses
 
 
 def evaluate(workload: Workload, steps: int, epochs: int, seed: int) -> list[dict[str, Any]]:
@@ -103,7 +107,7 @@ def evaluate(workload: Workload, steps: int, epochs: int, seed: int) -> list[dic
     The forecast sees every point up to the share's step (with the validation pass when the share
     ends an epoch); the epoch-mean method sees the epochs complete by then.
     """
-    points, epoch_ends = timeline(workload, steps, epochs, seed)
+    points, epoch_ends, pauses = timeline(workload, steps, epochs, seed)
     true_j = epoch_ends[-1]
     rows = []
     for fraction in FRACTIONS:
@@ -111,7 +115,12 @@ def evaluate(workload: Workload, steps: int, epochs: int, seed: int) -> list[dic
         complete = seen // (steps // epochs)
         # As the training monitor does: the epoch length is known once an epoch has ended.
         period = steps // epochs if complete else None
-        outlook = forecast([p for p in points if p[1] <= seen], steps, period_steps=period)
+        outlook = forecast(
+            [p for p in points if p[1] <= seen],
+            steps,
+            period_steps=period,
+            pauses=[p for p in pauses if p.steps is not None and p.steps <= seen],
+        )
         epoch_j = [b - a for a, b in itertools.pairwise([0.0, *epoch_ends[:complete]])]
         rows.append(
             {

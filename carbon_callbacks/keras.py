@@ -39,7 +39,7 @@ class CarbonCallback(Callback):
     ``CSVLogger`` in particular fixes its columns at its first epoch and would never write ours if
     it came first. A figure that cannot be measured is left out of the logs, never written as 0.
 
-    The callback declares ``async_safe``: its batch hook only counts steps (never touches
+    The callback declares ``async_safe``: its batch-end hook only counts steps (never touches
     ``self.model``), so Keras keeps dispatching batch-end callbacks asynchronously.
 
     Keras calls no hook when ``fit`` raises. The run then stays open until this callback's next
@@ -134,13 +134,22 @@ class CarbonCallback(Callback):
         """
         self._monitor.begin_phase("val")
 
+    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        """Mark a validation batch's start (Keras calls begin hooks in order, on its thread).
+
+        The forecast takes the first pass, which compiles, at its median batch's pace.
+        """
+        self._monitor.phase_batch("val")
+
     def on_test_end(self, logs: dict[str, Any] | None = None) -> None:
         """Close the validation phase; its energy goes into the epoch's ``val_energy_kwh``."""
         self._monitor.end_phase("val")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Close the epoch and add its metrics to ``logs`` in place, for the callbacks after us."""
-        metrics = self._monitor.end_epoch()
+        # every predicted_* name from the first epoch on (NaN while unknown): CSVLogger fixes its
+        # columns at the first epoch, History lists values by epoch
+        metrics = self._monitor.end_epoch(every_forecast_name=True)
         self._obey_budget()
         if logs is not None:
             logs.update(metrics)

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -449,3 +450,157 @@ def test_summary_false_prints_neither_the_forecast_nor_the_summary(
     err = capsys.readouterr().err
     assert ("predicted for" in err) == summary, err
     assert ("carbon-callbacks: training completed" in err) == summary, err
+
+
+LONG_BATCHES = 20
+"""Training batches an epoch in the forecast tests, each 5 ms or more long (``PacedBurn``)."""
+VAL_PACE_S = 0.025
+"""Sleeps around a validation batch's energy in the forecast tests: five polls of the sampler."""
+
+
+class PacedBurn(Burn):
+    """``Burn``, and 5 ms asleep a training batch: a step timeline that the sampler (polling every
+    5 ms, and free to run while the main thread sleeps) resolves into several points an epoch.
+    A validation batch adds its energy between two sleeps of ``VAL_PACE_S``, so the sampler
+    sees the counter before and after it. Validation is left to ``CompilingValidation`` when it
+    is there too."""
+
+    def __init__(self, powercap: FakePowercap, validation: bool = True) -> None:
+        super().__init__(powercap)
+        self.validation = validation
+
+    def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        super().on_train_batch_begin(batch, logs)
+        time.sleep(0.005)
+
+    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.validation:
+            time.sleep(VAL_PACE_S)
+            super().on_test_batch_begin(batch, logs)
+            time.sleep(VAL_PACE_S)
+
+
+def fit_long(callbacks: list[Any], epochs: int, val_batches: int = VAL_BATCHES) -> Any:
+    """``LONG_BATCHES`` training and ``val_batches`` validation batches an epoch.
+
+    Ours goes first where the others spend energy in validation's batch-begin hooks, so that it
+    marks a batch's start before that batch's energy, as a real batch spends it after the hooks.
+    """
+    return make_model().fit(
+        *data(LONG_BATCHES),
+        validation_data=data(val_batches, seed=1),
+        batch_size=BATCH_SIZE,
+        epochs=epochs,
+        verbose=0,
+        callbacks=callbacks,
+    )
+
+
+def test_the_first_forecast_adds_validation_per_epoch_and_charges_none_to_the_steps(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    """An epoch is 20 J of training and 20 J of validation. The first forecast, at the end of
+    epoch 0, must add 20 J for each of the 3 epochs to come and charge none of it to the steps:
+    4 x 40 J = 160 J in all (the steps alone would give 100 J)."""
+    carbon = CarbonCallback(**OPTIONS, warmup_steps=0, interval_s=0.005)
+    fit_long([carbon, PacedBurn(powercap)], epochs=4)
+    (log,) = run_logs(tmp_path)
+    first = log.predictions[0]
+    assert first["steps_done"] == LONG_BATCHES  # made at the end of epoch 0
+    epoch_j = LONG_BATCHES * TRAIN_J + VAL_BATCHES * VAL_J
+    assert log.summary["energy_j"] == pytest.approx(4 * epoch_j)
+    low, mid, high = (kwh * J_PER_KWH for kwh in first["energy_kwh"])
+    assert mid == pytest.approx(4 * epoch_j, rel=0.25)
+    assert low <= log.summary["energy_j"] <= high
+
+
+class CompilingValidation(keras.callbacks.Callback):
+    """Validation batches of ``VAL_J`` each in 2 x ``VAL_PACE_S``; the very first one compiles
+    (as JAX compiles the evaluation step at its first call): ``COMPILE_J`` more, at the same
+    power, so in 10 times as long. Each batch adds its energy between sleeps, so the sampler
+    sees the counter before and after every batch.
+    """
+
+    def __init__(self, powercap: FakePowercap) -> None:
+        super().__init__()
+        self.powercap = powercap
+        self.compiled = False
+
+    def on_test_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        time.sleep(VAL_PACE_S)
+        if not self.compiled:
+            self.compiled = True
+            self.powercap.add_energy(PACKAGE, round(COMPILE_J * 1e6))
+            time.sleep(2 * VAL_PACE_S * COMPILE_J / VAL_J)
+        self.powercap.add_energy(PACKAGE, round(VAL_J * 1e6))
+        time.sleep(VAL_PACE_S)
+
+
+COMPILE_J = 100.0
+
+
+def test_a_validation_that_compiles_at_its_first_batch_is_not_forecast_to_compile_again(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    """Epochs of 20 J training and 5 x 10 J validation; the first validation batch compiles
+    (100 J once). The first forecast, at the end of epoch 0, must count each pass to come at
+    50 J: 380 J in all (the first pass as it came, 150 J, would give 680 J)."""
+    carbon = CarbonCallback(**OPTIONS, warmup_steps=0, interval_s=0.005)
+    callbacks = [carbon, PacedBurn(powercap, validation=False), CompilingValidation(powercap)]
+    fit_long(callbacks, epochs=4, val_batches=5)
+    (log,) = run_logs(tmp_path)
+    first = log.predictions[0]
+    assert first["steps_done"] == LONG_BATCHES
+    truth = 4 * (LONG_BATCHES * TRAIN_J + 5 * VAL_J) + COMPILE_J
+    assert log.summary["energy_j"] == pytest.approx(truth)
+    assert first["energy_kwh"][1] * J_PER_KWH == pytest.approx(truth, rel=0.25)
+
+
+def test_forecast_columns_are_in_every_epoch_nan_until_known(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    """With the whole first epoch left out as warm-up, the first forecast comes at the end of
+    epoch 1; CSVLogger's columns (fixed at epoch 0) and History's lists must have it anyway."""
+    csv_path = tmp_path / "log.csv"
+    carbon = CarbonCallback(**OPTIONS, warmup_steps=LONG_BATCHES, interval_s=0.005)
+    history = fit_long(
+        [PacedBurn(powercap), carbon, keras.callbacks.CSVLogger(str(csv_path))], epochs=3
+    )
+    names = [f"carbon/predicted_{name}" for name in ("energy_kwh", "co2e_kg", "duration_s")]
+    for name in names:
+        values = history.history[name]
+        assert len(values) == 3, name
+        assert np.isnan(values[0]) and not np.isnan(values[-1]), (name, values)
+    rows = list(csv.DictReader(csv_path.open()))
+    for name in names:
+        assert rows[0][name] == "nan", name
+        assert float(rows[-1][name]) > 0, name
+
+
+def test_the_forecast_tests_also_pass_on_the_jax_backend() -> None:
+    """JAX compiles at the first call of a step (validation's too) and runs steps
+    asynchronously, so batch-end calls, which count the steps, can reach us during validation.
+    The backend is fixed when Keras is imported: a child pytest runs the tests on JAX."""
+    tests = [
+        f"{__file__}::test_the_first_forecast_adds_validation_per_epoch_and_charges_none_to_the_steps",
+        f"{__file__}::test_forecast_columns_are_in_every_epoch_nan_until_known",
+        f"{__file__}::test_a_validation_that_compiles_at_its_first_batch_is_not_forecast_to_"
+        "compile_again",
+    ]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+        cwd=ROOT, env=os.environ | {"KERAS_BACKEND": "jax"},
+        capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
+
+
+def test_the_validation_benchmark_runs() -> None:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_keras_validation
+
+    results = bench_keras_validation.run("torch", epochs=3, train_steps=20, runs=1)
+    (result,) = results["runs"]  # a forecast or not: the run may be too short to resolve steps
+    assert result["total_steps"] == 60 and result["actual_kwh"] > 0
+    assert bench_keras_validation.table(results).count("\n") == 2

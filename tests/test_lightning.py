@@ -615,3 +615,31 @@ def test_summary_false_prints_neither_the_forecast_nor_the_summary(
     shown = caplog.text
     assert ("predicted for" in shown) == summary, shown
     assert ("carbon-callbacks: training completed" in shown) == summary, shown
+
+
+class LongerEpochs(TinyModel):
+    """20 training batches an epoch instead of 4."""
+
+    def train_dataloader(self) -> Any:
+        return data(160)
+
+
+def test_a_logged_forecast_is_never_below_the_energy_used(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    """1 J a step in epoch 0, then 10 J: the forecast made at the end of epoch 0 (60 J for the
+    run) is passed 6 steps into epoch 1. Every logging step must give a forecast made from its
+    own figures, whose low end is at least the energy already used."""
+
+    def burn(model: TinyModel, batch_idx: int) -> None:
+        advance(powercap, 1.0 if model.current_epoch == 0 else 10.0)
+
+    carbon = callback(log_every_n_steps=1, interval_s=0.002, warmup_steps=0)
+    _, rows = fit(tmp_path, carbon, LongerEpochs(on_train=burn), max_epochs=3)
+    logged = [row for row in direct_rows(rows) if row.get(P + "predicted_energy_kwh")]
+    in_epoch_1 = [row for row in logged if 20 < int(row["step"]) < 40]
+    assert len(in_epoch_1) >= 15  # the forecast is logged at (nearly) every step after epoch 0
+    for row in logged:
+        used = joules(row, "energy_kwh")
+        assert joules(row, "predicted_energy_kwh_low") >= used * (1 - 1e-12), row["step"]
+        assert joules(row, "predicted_energy_kwh") >= used, row["step"]

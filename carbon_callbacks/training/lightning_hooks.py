@@ -14,7 +14,8 @@ Hook mapping (``lightning/pytorch/trainer/trainer.py`` ``_run``, ``loops/fit_loo
 - ``on_train_epoch_start`` / ``on_train_epoch_end``: the epoch window; its metrics go through
   ``pl_module.log_dict`` (so they reach every logger, the progress bar and ``callback_metrics``).
 - ``on_validation_start`` / ``on_validation_end`` (not during the sanity check): the ``"val"``
-  phase, which Lightning runs inside the training epoch.
+  phase, which Lightning runs inside the training epoch; ``on_validation_batch_start`` marks its
+  batches.
 - ``on_train_batch_end``: one step per optimizer step; every ``log_every_n_steps`` the
   step-level metrics go straight to ``trainer.loggers`` on global rank 0 (as Lightning's
   ``LearningRateMonitor`` and ``DeviceStatsMonitor`` do), and to the progress bar if asked.
@@ -170,6 +171,13 @@ class LightningCarbonHooks:
         """Open the validation phase inside the training epoch (not for the sanity check)."""
         if not trainer.sanity_checking:
             self.monitor.begin_phase("val")
+
+    def on_validation_batch_start(
+        self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        """Mark a validation batch's start (the forecast paces the first pass by its median)."""
+        if not trainer.sanity_checking:
+            self.monitor.phase_batch("val")
 
     def on_validation_end(self, trainer: Any, pl_module: Any) -> None:
         """Close the validation phase."""

@@ -68,7 +68,7 @@ METRICS: dict[str, str] = {
     "predicted_duration_s": "forecast of the whole run's duration, s",
 }
 """Every metric name (without the prefix) and what it means. A metric that cannot be computed is
-left out of the dict, never reported as 0."""
+left out of the dict (the forecast's are NaN where an adapter asks for every name), never 0."""
 
 
 @dataclass(frozen=True)
@@ -356,10 +356,15 @@ class TrainingMonitor:
         if self.tracker is not None:
             self.tracker.begin_window(EPOCH_WINDOW)
 
-    def end_epoch(self) -> dict[str, float]:
+    def end_epoch(self, *, every_forecast_name: bool = False) -> dict[str, float]:
         """Metrics at the end of an epoch: totals so far, the epoch's own figures, its phases.
 
         Every rank must call it at the same point (it may run a collective).
+
+        Args:
+            every_forecast_name: Give every ``predicted_*`` metric from the first epoch on, NaN
+                while unknown, for loggers whose columns are fixed at the first epoch (Keras's
+                ``CSVLogger``) or that list values by epoch (``History``).
         """
         now = self._exact()
         start, self._epoch_start = self._epoch_start, None
@@ -381,6 +386,8 @@ class TrainingMonitor:
             ]
         )
         metrics = self._total_metrics(reduced[:_TOTALS_LEN])
+        if every_forecast_name:
+            metrics = self.outlook.unknown() | metrics
         epoch_j, epoch_co2e, val_j = reduced[_TOTALS_LEN:]
         if start is not None and now is not None and math.isfinite(epoch_j):
             seconds = now.duration_s - start.duration_s
@@ -398,15 +405,35 @@ class TrainingMonitor:
         return metrics
 
     def begin_phase(self, name: str) -> None:
-        """Open a phase inside the epoch (``"val"`` for validation) with an exact read."""
+        """Open a phase inside the epoch (``"val"`` for validation) with an exact read.
+
+        A phase is no training step's cost: the forecast leaves it out of the steps' cost and
+        adds it back as often as phases came so far (once an epoch, or every so many steps).
+        """
         start = self._exact()
         if start is not None:
             self._phase_start[name] = start
+            self.outlook.begin_pause(start.duration_s)
+
+    def phase_batch(self, name: str) -> None:
+        """A batch (or a run of batches) of the open phase ``name`` begins: a timestamp, a count.
+
+        The forecast then takes the first pass, which carries compilation (JAX compiles for
+        each new batch shape), at its median batch's pace for the passes to come. Outside the
+        phase it does nothing.
+        """
+        tracker = self.tracker
+        if tracker is None or tracker.started_ns is None or name not in self._phase_start:
+            return
+        self.outlook.pause_batch((time.monotonic_ns() - tracker.started_ns) / 1e9)
 
     def end_phase(self, name: str) -> None:
         """Close the phase ``name``; its energy is added to the epoch's figure for that phase."""
         start = self._phase_start.pop(name, None)
-        joules, _ = self._delta(start, self._exact())
+        end = self._exact()
+        joules, _ = self._delta(start, end)
+        if start is not None and end is not None:
+            self.outlook.end_pause(end.duration_s, end.steps or 0)
         if joules is not None:
             self._phase_joules[name] = self._phase_joules.get(name, 0.0) + joules
 

@@ -9,7 +9,9 @@ for ``on_budget="stop"`` (from sums, so every rank decides alike).
 
 from __future__ import annotations
 
+import itertools
 import math
+import statistics
 import sys
 import time
 import warnings
@@ -20,10 +22,12 @@ from carbon_callbacks.reporting.equivalents import car_km
 from carbon_callbacks.tracking.measurement import JOULES_PER_KWH, Measurement
 from carbon_callbacks.tracking.tracker import Tracker
 from carbon_callbacks.training.budget import Budget
-from carbon_callbacks.training.prediction import Forecast, forecast
+from carbon_callbacks.training.prediction import Forecast, Pause, Rates, fit_rates, project
 
 FORECAST_EVERY_S = 10.0
-"""Between epoch ends, the forecast is recomputed at most this often (reading the timeline)."""
+"""Between epoch ends, the forecast's rates are learned again at most this often (reading the
+timeline costs milliseconds); in between, every call projects the latest rates from its own
+figures, which costs nothing, so a logged forecast is never older than the energy beside it."""
 FORECAST_LEN = 6
 """Energy J (low, mid, high), then CO2e kg (low, mid, high)."""
 PREDICTION_RECORD_SPAN_FRACTION = 128
@@ -67,9 +71,43 @@ class Outlook:
         self._said = set()
         self.should_stop = False
         self._forecast = [math.nan] * FORECAST_LEN
-        self._forecast_at = -math.inf
+        self._fitted_at = -math.inf
         self._recorded_at = -math.inf
         self._duration_s: float | None = None
+        self._rates: Rates | None = None
+        self._ahead_g_per_kwh: float | None = None
+        self._pauses: list[Pause] = []
+        self._batch_starts: list[float] = []
+
+    def begin_pause(self, seconds: float) -> None:
+        """A validation pass begins ``seconds`` into the run: no training step's cost."""
+        self._pauses.append(Pause(seconds))
+        self._batch_starts = []
+
+    def pause_batch(self, seconds: float) -> None:
+        """A batch of the open validation pass begins ``seconds`` into the run."""
+        if self._pauses and self._pauses[-1].end_s is None:
+            self._batch_starts.append(seconds)
+
+    def end_pause(self, seconds: float, steps: int) -> None:
+        """The validation pass begun last ends ``seconds`` into the run, ``steps`` steps in."""
+        if self._pauses and self._pauses[-1].end_s is None:
+            began = self._pauses[-1].start_s
+            self._pauses[-1] = Pause(began, seconds, steps, _typical_s(self._batch_starts, seconds))
+        self._batch_starts = []
+
+    def unknown(self) -> dict[str, float]:
+        """Every ``predicted_*`` metric as NaN (unknown) when the run's length is known, else none.
+
+        For loggers that fix their columns at the first epoch (Keras's ``CSVLogger``, ``History``).
+        """
+        if self.total_steps is None:
+            return {}
+        names = ("energy_kwh", "co2e_kg")
+        return self._named(
+            **{f"predicted_{n}{end}": math.nan for n in names for end in ("", "_low", "_high")},
+            predicted_duration_s=math.nan,
+        )
 
     def vector(
         self,
@@ -86,42 +124,50 @@ class Outlook:
             now: The run's figures so far.
             earlier: Facility joules, kg CO2e, steps and seconds of the runs this one resumes:
                 the forecast covers the whole training, every figure over the same span.
-            refresh: Recompute now (an epoch end); else at most every ``FORECAST_EVERY_S``,
-                since reading the timeline costs milliseconds.
+            refresh: Learn the rates again now (an epoch end); else at most every
+                ``FORECAST_EVERY_S``. Either way the totals are projected from ``now``.
 
         NaN means no forecast (the monitor gives 0 for a rank that measures nothing by design).
         """
         if self.total_steps is None:
             return [math.nan] * FORECAST_LEN
-        if not refresh and now.duration_s - self._forecast_at < FORECAST_EVERY_S:
-            return self._forecast
-        self._forecast_at = now.duration_s
         earlier_j, earlier_kg, earlier_steps, earlier_s = earlier
         planned = self.total_steps - earlier_steps
-        outlook = forecast(
-            tracker.step_timeline(),
-            planned,
-            warmup_steps=self._warmup_steps,
-            period_steps=self.epoch_steps,
-            # inside an epoch, wait for a tenth of the run; an epoch end is evidence enough
-            min_steps=0 if refresh else planned // 10,
-        )
-        if outlook is None:
+        fitted = False
+        due = refresh or now.duration_s - self._fitted_at >= FORECAST_EVERY_S
+        if due and (now.steps or 0) < planned:  # a run that is done has nothing to forecast
+            self._fitted_at = now.duration_s
+            rates = fit_rates(
+                tracker.step_timeline(),
+                warmup_steps=self._warmup_steps,
+                period_steps=self.epoch_steps,
+                # inside an epoch, wait for a tenth of the run; an epoch end is evidence enough
+                min_steps=0 if refresh else planned // 10,
+                pauses=self._pauses,
+            )
+            if rates is not None:  # else the rates learned before still hold
+                self._rates, fitted = rates, True
+        if self._rates is None or now.energy_j is None or now.steps is None:
             self._forecast, self._duration_s = [math.nan] * FORECAST_LEN, None
             return self._forecast
+        outlook = project(self._rates, planned, now.duration_s, now.energy_j, now.steps)
+        if fitted:
+            ahead = tracker.intensity_ahead(outlook.remaining_s)
+            self._ahead_g_per_kwh = None if ahead is None else ahead.g_per_kwh
         energy = [earlier_j + joules * now.pue for joules in outlook.energy_j]
         co2e = [math.nan] * 3
-        ahead = tracker.intensity_ahead(outlook.remaining_s)
-        if ahead is not None and now.energy_j is not None and now.co2e_kg is not None:
+        if self._ahead_g_per_kwh is not None and now.co2e_kg is not None:
             so_far_j = earlier_j + now.energy_j * now.pue
             so_far_kg = earlier_kg + now.co2e_kg
             co2e = [
-                so_far_kg + max(total - so_far_j, 0.0) / JOULES_PER_KWH * ahead.g_per_kwh / 1000
+                so_far_kg
+                + max(total - so_far_j, 0.0) / JOULES_PER_KWH * self._ahead_g_per_kwh / 1000
                 for total in energy
             ]
         self._duration_s = earlier_s + outlook.duration_s[1]
         self._forecast = [*energy, *co2e]
-        if (refresh or "forecast" not in self._said) and self._record_due(now.duration_s):
+        first = "forecast" not in self._said
+        if fitted and (refresh or first) and self._record_due(now.duration_s):
             self._recorded_at = now.duration_s
             record = _prediction_record(outlook, energy, co2e, earlier)
             tracker.record("prediction", record)
@@ -207,6 +253,14 @@ class Outlook:
 
     def _named(self, **values: float) -> dict[str, float]:
         return {f"{self.prefix}{name}": float(value) for name, value in values.items()}
+
+
+def _typical_s(batch_starts: Sequence[float], end_s: float) -> float | None:
+    """A pass's length at the pace of its median batch (from three batches on), else None."""
+    lengths = [b - a for a, b in itertools.pairwise([*batch_starts, end_s])]
+    if len(lengths) < 3:
+        return None
+    return statistics.median(lengths) * len(lengths)
 
 
 def _warning(message: str) -> Callable[[], None]:
