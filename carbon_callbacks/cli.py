@@ -37,7 +37,7 @@ from carbon_callbacks._version import __version__
 
 if TYPE_CHECKING:
     from carbon_callbacks.reporting.equivalents import CarBaseline
-    from carbon_callbacks.reporting.report import Estimate
+    from carbon_callbacks.reporting.estimate import Estimate
     from carbon_callbacks.tracking.measurement import Measurement
     from carbon_callbacks.tracking.tracker import RunStatus, Tracker
 
@@ -363,7 +363,8 @@ def _print_summary(
 def _report(args: argparse.Namespace) -> int:
     from carbon_callbacks.reporting.equivalents import check_countries
     from carbon_callbacks.reporting.export import model_card_block, paper_paragraph
-    from carbon_callbacks.reporting.report import build_report, report_dict
+    from carbon_callbacks.reporting.report import build_report
+    from carbon_callbacks.reporting.report_json import report_dict
     from carbon_callbacks.reporting.text import format_report
 
     compare = [code.strip() for code in args.compare.split(",") if code.strip()]
@@ -391,7 +392,7 @@ def _report(args: argparse.Namespace) -> int:
 def _estimate(args: argparse.Namespace) -> int:
     from carbon_callbacks.intensity.resolve import intensity_settings, resolve
     from carbon_callbacks.reporting.boards import hardware_energy
-    from carbon_callbacks.reporting.report import make_estimate
+    from carbon_callbacks.reporting.estimate import make_estimate
     from carbon_callbacks.reporting.text import format_estimate
 
     hardware_options = {
@@ -459,7 +460,7 @@ def _car(args: argparse.Namespace) -> CarBaseline:
 
 
 def _load_estimate(path: str) -> Estimate:
-    from carbon_callbacks.reporting.report import Estimate
+    from carbon_callbacks.reporting.estimate import Estimate
 
     try:
         with open(path, encoding="utf-8") as file:

@@ -20,14 +20,11 @@ from carbon_callbacks.reporting.equivalents import (
 from carbon_callbacks.tracking.measurement import Measurement
 
 if TYPE_CHECKING:
-    from carbon_callbacks.reporting.report import (
-        Estimate,
-        PredictionCheck,
-        Report,
-        RunReport,
-        Totals,
-        Training,
-    )
+    from carbon_callbacks.reporting.estimate import Estimate
+    from carbon_callbacks.reporting.forecasts import PredictionCheck
+    from carbon_callbacks.reporting.report import Report, Totals
+    from carbon_callbacks.reporting.runs import RunReport
+    from carbon_callbacks.reporting.trainings import Training
 
 
 def printable(text: str) -> str:
@@ -187,7 +184,7 @@ def format_run_summary(
     Raises:
         UnknownLocationError: A country in ``compare`` is unknown.
     """
-    from carbon_callbacks.reporting.report import prediction_checks
+    from carbon_callbacks.reporting.forecasts import prediction_checks
 
     kwh = measurement.energy_kwh
     how = "includes estimated figures" if measurement.estimated else "measured"

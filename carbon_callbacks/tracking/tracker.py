@@ -40,7 +40,8 @@ from carbon_callbacks.intensity.combine import Piece, weighted_intensity
 from carbon_callbacks.intensity.live import LiveIntensity
 from carbon_callbacks.intensity.resolve import intensity_settings, provider_for, resolve
 from carbon_callbacks.meters.base import Channel, Meter, Unavailable
-from carbon_callbacks.runlog.records import SCHEMA_VERSION, RunLogWriter
+from carbon_callbacks.runlog.schema import SCHEMA_VERSION
+from carbon_callbacks.runlog.writer import RunLogWriter
 from carbon_callbacks.tracking import sampler as sampling
 from carbon_callbacks.tracking.config import TrackerConfig, resolve_config
 from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
