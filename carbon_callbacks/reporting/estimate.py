@@ -7,8 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from carbon_callbacks._internal import strict_json
 from carbon_callbacks._version import __version__
 from carbon_callbacks.intensity.base import IntensityValue
+from carbon_callbacks.reporting.boards import hardware_energy
 from carbon_callbacks.reporting.equivalents import (
     EEA_NEW_CARS_2023,
     CarBaseline,
@@ -141,3 +143,81 @@ def make_estimate(
         (*assumptions, *standing),
         hardware,
     )
+
+
+def estimate_of(
+    intensity: IntensityValue,
+    *,
+    energy_kwh: float | None = None,
+    gpu: str | None = None,
+    count: int | None = None,
+    hours: float | None = None,
+    utilization: float | None = None,
+    cpu_watts: float | None = None,
+    pue: float = 1.0,
+    car: CarBaseline = EEA_NEW_CARS_2023,
+) -> Estimate:
+    """An estimate of a given energy, or of GPUs run for hours (``carbon-callbacks estimate``).
+
+    Give ``energy_kwh``, or ``gpu`` with ``hours`` (and optionally ``count``, default 1,
+    ``utilization``, default 1.0: an upper bound, and ``cpu_watts``); the hardware options go
+    with ``gpu`` only.
+
+    Raises:
+        ValueError: The options do not fit together, a board is unknown, or a value is out of
+            range; the message names the option and what to write.
+    """
+    if gpu is None:
+        hardware_options = {
+            "--count": count,
+            "--hours": hours,
+            "--utilization": utilization,
+            "--cpu-watts": cpu_watts,
+        }
+        given = [name for name, value in hardware_options.items() if value is not None]
+        if given:
+            verb = "goes" if len(given) == 1 else "go"
+            raise ValueError(f"{', '.join(given)} {verb} with --gpu, not with --energy-kwh")
+        if energy_kwh is None:
+            raise ValueError("an estimate needs an energy or a GPU: write --energy-kwh 120")
+        return make_estimate(
+            energy_kwh,
+            intensity,
+            pue=pue,
+            car=car,
+            assumptions=[f"energy at the devices given: {energy_kwh:g} kWh"],
+        )
+    if hours is None:
+        raise ValueError("--gpu needs --hours: write e.g. --gpu 'H100 SXM' --hours 24")
+    hardware = hardware_energy(
+        gpu,
+        1 if count is None else count,
+        hours,
+        1.0 if utilization is None else utilization,
+        cpu_watts,
+    )
+    return make_estimate(
+        hardware.energy_kwh,
+        intensity,
+        pue=pue,
+        car=car,
+        assumptions=hardware.assumptions(),
+        hardware=hardware.to_dict(),
+    )
+
+
+def load_estimate(path: str) -> Estimate:
+    """Read an estimate saved by ``carbon-callbacks estimate --save``; the file is untrusted.
+
+    Raises:
+        OSError: The file cannot be read.
+        ValueError: It is not JSON, or not a saved estimate.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = strict_json.loads(file.read())
+    except (ValueError, RecursionError) as error:
+        raise ValueError(f"{path} is not JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a saved estimate")
+    return Estimate.from_dict(data)

@@ -46,7 +46,7 @@ def sum_windows(windows: Sequence[Measurement]) -> Measurement:
         pue=_effective_pue(windows),
         steps=None if any(s is None for s in steps) else sum(cast(int, s) for s in steps),
         intensity=_merged_intensity(windows),
-        unmeasured=tuple(dict.fromkeys(item for w in windows for item in w.unmeasured)),
+        unmeasured=tuple(unique(item for w in windows for item in w.unmeasured)),
     )
 
 

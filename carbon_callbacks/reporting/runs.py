@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
 
+from carbon_callbacks._internal.unique import unique
 from carbon_callbacks.meters.base import Scope
 from carbon_callbacks.reporting.forecasts import PredictionCheck, prediction_checks
 from carbon_callbacks.reporting.grouping import LogRank, log_rank, log_span, run_id_of, run_name_of
@@ -109,7 +110,7 @@ def run_report(logs: Sequence[RunLog]) -> RunReport:
     first = logs[0]
     return RunReport(
         name=run_name_of(first),
-        run_ids=tuple(dict.fromkeys(run_id_of(log) for log in logs)),  # ranks may share one
+        run_ids=tuple(unique(run_id_of(log) for log in logs)),  # ranks may share one
         paths=tuple(log.path for log in logs),
         status=min((figures.status for figures in per_log), key=_status_rank),
         basis=_worst_basis([figures.basis for figures in per_log]),

@@ -17,7 +17,7 @@ from carbon_callbacks.reporting.equivalents import (
     compare_regions,
     times_phrase,
 )
-from carbon_callbacks.tracking.measurement import Measurement
+from carbon_callbacks.tracking.measurement import JOULES_PER_KWH, Measurement
 
 if TYPE_CHECKING:
     from carbon_callbacks.reporting.estimate import Estimate
@@ -51,7 +51,7 @@ def format_energy(joules: float | None) -> str:
         return "not measured"
     if joules < 3600.0:
         return f"{joules:.1f} J"
-    return f"{joules / 3.6e6:.4g} kWh"
+    return f"{joules / JOULES_PER_KWH:.4g} kWh"
 
 
 def format_measurement(measurement: Measurement) -> list[str]:
