@@ -10,6 +10,7 @@ in ``text``, ``report_json`` and ``export``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,17 +48,8 @@ class Totals:
     partial: bool
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready form."""
-        return {
-            "runs": self.runs,
-            "energy_kwh": self.energy_kwh,
-            "co2e_kg": self.co2e_kg,
-            "duration_s": self.duration_s,
-            "runs_without_energy": self.runs_without_energy,
-            "runs_without_co2e": self.runs_without_co2e,
-            "estimated": self.estimated,
-            "partial": self.partial,
-        }
+        """JSON-ready form: every field."""
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)

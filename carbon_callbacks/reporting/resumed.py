@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,14 +30,8 @@ class Resumed:
     duration_s: float
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready form."""
-        return {
-            "run_id": self.run_id,
-            "energy_kwh": self.energy_kwh,
-            "co2e_kg": self.co2e_kg,
-            "steps": self.steps,
-            "duration_s": self.duration_s,
-        }
+        """JSON-ready form: every field."""
+        return dataclasses.asdict(self)
 
 
 def resumed_from_record(record: Mapping[str, Any]) -> Resumed:
