@@ -42,7 +42,8 @@ def one_run(backend: str, epochs: int, train_steps: int, seed: int) -> dict[str,
 def check_of(folder: Path) -> dict[str, Any]:
     """The first forecast of the run log in ``folder`` beside its outcome (None: no forecast)."""
     from carbon_callbacks import read_run_log
-    from carbon_callbacks.reporting.report import measurement_from_record, prediction_checks
+    from carbon_callbacks.reporting.forecasts import prediction_checks
+    from carbon_callbacks.runlog.decode import measurement_from_record
 
     (path,) = folder.glob("*.jsonl")
     log = read_run_log(path)

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from carbon_callbacks._internal.warnings import CarbonCallbacksWarning
     from carbon_callbacks.intensity.base import ConstantIntensity, IntensityValue
     from carbon_callbacks.meters.base import Channel, Unavailable
-    from carbon_callbacks.runlog.records import RunLog, read_run_log
+    from carbon_callbacks.runlog.reader import RunLog, read_run_log
     from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
     from carbon_callbacks.tracking.tracker import Tracker
 
@@ -26,10 +26,10 @@ _LAZY = {
     "ConstantIntensity": "carbon_callbacks.intensity.base",
     "IntensityValue": "carbon_callbacks.intensity.base",
     "Measurement": "carbon_callbacks.tracking.measurement",
-    "RunLog": "carbon_callbacks.runlog.records",
+    "RunLog": "carbon_callbacks.runlog.reader",
     "Tracker": "carbon_callbacks.tracking.tracker",
     "Unavailable": "carbon_callbacks.meters.base",
-    "read_run_log": "carbon_callbacks.runlog.records",
+    "read_run_log": "carbon_callbacks.runlog.reader",
 }
 
 __all__ = [

@@ -37,7 +37,6 @@ from carbon_callbacks._version import __version__
 
 if TYPE_CHECKING:
     from carbon_callbacks.reporting.equivalents import CarBaseline
-    from carbon_callbacks.reporting.report import Estimate
     from carbon_callbacks.tracking.measurement import Measurement
     from carbon_callbacks.tracking.tracker import RunStatus, Tracker
 
@@ -204,13 +203,8 @@ def _devices(*, as_json: bool) -> int:
     sampler.stop()
     if as_json:
         report = {
-            "channels": [
-                {"id": c.id, "kind": c.kind, "device": c.device, "method": c.method, "how": c.how}
-                for c in sampler.channels
-            ],
-            "unavailable": [
-                {"source": u.source, "reason": u.reason, "fix": u.fix} for u in sampler.unavailable
-            ],
+            "channels": [channel.to_dict() for channel in sampler.channels],
+            "unavailable": [unavailable.to_dict() for unavailable in sampler.unavailable],
         }
         print(json.dumps(report, indent=2))
     else:
@@ -347,9 +341,7 @@ def _print_summary(
             "exit_code": exit_code,
             "status": status,
             "log_path": log_path,
-            "unavailable": [
-                {"source": u.source, "reason": u.reason, "fix": u.fix} for u in tracker.unavailable
-            ],
+            "unavailable": [unavailable.to_dict() for unavailable in tracker.unavailable],
         }
         print(json.dumps(report, indent=2))
         return
@@ -362,15 +354,17 @@ def _print_summary(
 
 def _report(args: argparse.Namespace) -> int:
     from carbon_callbacks.reporting.equivalents import check_countries
+    from carbon_callbacks.reporting.estimate import load_estimate
     from carbon_callbacks.reporting.export import model_card_block, paper_paragraph
-    from carbon_callbacks.reporting.report import build_report, report_dict
+    from carbon_callbacks.reporting.report import build_report
+    from carbon_callbacks.reporting.report_json import report_dict
     from carbon_callbacks.reporting.text import format_report
 
     compare = [code.strip() for code in args.compare.split(",") if code.strip()]
     try:
         car = _car(args)
         check_countries(compare)
-        estimate = None if args.estimate is None else _load_estimate(args.estimate)
+        estimate = None if args.estimate is None else load_estimate(args.estimate)
         report = build_report(args.path)
         if args.model_card:
             text = model_card_block(report, args.training_type)
@@ -390,52 +384,26 @@ def _report(args: argparse.Namespace) -> int:
 
 def _estimate(args: argparse.Namespace) -> int:
     from carbon_callbacks.intensity.resolve import intensity_settings, resolve
-    from carbon_callbacks.reporting.boards import hardware_energy
-    from carbon_callbacks.reporting.report import make_estimate
+    from carbon_callbacks.reporting.estimate import estimate_of
     from carbon_callbacks.reporting.text import format_estimate
 
-    hardware_options = {
-        "--count": args.count,
-        "--hours": args.hours,
-        "--utilization": args.utilization,
-        "--cpu-watts": args.cpu_watts,
-    }
     try:
         car = _car(args)
         settings = intensity_settings(
             intensity_g_per_kwh=args.intensity, country=args.country, zone=args.zone, environ={}
         )
         intensity = resolve(settings, environ={}).static
-        if args.gpu is None:
-            given = [name for name, value in hardware_options.items() if value is not None]
-            if given:
-                verb = "goes" if len(given) == 1 else "go"
-                raise ValueError(f"{', '.join(given)} {verb} with --gpu, not with --energy-kwh")
-            estimate = make_estimate(
-                args.energy_kwh,
-                intensity,
-                pue=args.pue,
-                car=car,
-                assumptions=[f"energy at the devices given: {args.energy_kwh:g} kWh"],
-            )
-        else:
-            if args.hours is None:
-                raise ValueError("--gpu needs --hours: write e.g. --gpu 'H100 SXM' --hours 24")
-            hardware = hardware_energy(
-                args.gpu,
-                1 if args.count is None else args.count,
-                args.hours,
-                1.0 if args.utilization is None else args.utilization,
-                args.cpu_watts,
-            )
-            estimate = make_estimate(
-                hardware.energy_kwh,
-                intensity,
-                pue=args.pue,
-                car=car,
-                assumptions=hardware.assumptions(),
-                hardware=hardware.to_dict(),
-            )
+        estimate = estimate_of(
+            intensity,
+            energy_kwh=args.energy_kwh,
+            gpu=args.gpu,
+            count=args.count,
+            hours=args.hours,
+            utilization=args.utilization,
+            cpu_watts=args.cpu_watts,
+            pue=args.pue,
+            car=car,
+        )
         report = estimate.to_dict()
         if args.save is not None:
             with open(args.save, "w", encoding="utf-8") as file:
@@ -456,19 +424,6 @@ def _car(args: argparse.Namespace) -> CarBaseline:
     if args.car_g_per_km is not None:
         return custom_car(args.car_g_per_km)
     return CAR_BASELINES[args.car_baseline]
-
-
-def _load_estimate(path: str) -> Estimate:
-    from carbon_callbacks.reporting.report import Estimate
-
-    try:
-        with open(path, encoding="utf-8") as file:
-            data = json.load(file)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not JSON ({error})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a saved estimate")
-    return Estimate.from_dict(data)
 
 
 def _one_line(error: BaseException) -> str:

@@ -392,3 +392,16 @@ def test_report_and_estimate_bad_input_gets_one_line_and_exit_2(tmp_path: Path) 
         assert result.stderr.startswith("carbon-callbacks: error:"), (args, result.stderr)
         assert expected in result.stderr, (args, result.stderr)
         assert result.stdout == "", args
+
+
+def test_devices_json_shows_channels_as_the_run_log_header_does(
+    tmp_path: Path, powercap: object
+) -> None:
+    devices = json.loads(cli("devices", "--json").stdout)
+    run = cli("run", "--output-dir", str(tmp_path), "--", sys.executable, "-c", "pass")
+    assert run.returncode == 0, run.stderr
+    (log_path,) = tmp_path.glob("*.jsonl")
+    header = read_run_log(log_path).header
+    assert header is not None
+    assert devices["channels"] == header["channels"]
+    assert devices["unavailable"] == header["unavailable"]

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 from carbon_callbacks import read_run_log
-from carbon_callbacks.reporting.report import group_logs
+from carbon_callbacks.reporting.grouping import group_logs
 from tests.conftest import CHILD_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,6 @@ caller, which warns once and goes on.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Mapping
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard
 
+from carbon_callbacks._internal import strict_json
 from carbon_callbacks.intensity.base import IntensitySlot
 
 CACHE_DIR_ENV = "CARBON_CALLBACKS_CACHE_DIR"
@@ -58,18 +58,15 @@ class IntensityCache:
     def load(self) -> CachedSeries | None:
         """The cached series, or None when there is none or it is unreadable or malformed.
 
-        The file is data from disk, checked as strictly as an API answer: every slot must be
+        The file is data from disk, checked as strictly as an API answer and parsed as strictly as
+        a run log (``_internal.strict_json``): every slot must be
         ``[start, end, g_per_kwh, forecast]`` with finite numbers, ``end > start``, an intensity
         >= 0 and a true/false flag; one bad slot refuses the whole file (it is refetched).
         """
         try:
             if self.path.stat().st_size > MAX_FILE_BYTES:
                 return None
-            document = json.loads(
-                self.path.read_text(encoding="utf-8"),
-                parse_constant=_refuse,
-                parse_float=_finite,
-            )
+            document = strict_json.loads(self.path.read_text(encoding="utf-8"))
             if not isinstance(document, dict):
                 return None
             version, fetched, rows = (document.get(k) for k in ("version", "fetched_unix", "slots"))
@@ -123,18 +120,5 @@ def _slot(row: object) -> IntensitySlot:
 
 
 def _is_number(value: object) -> TypeGuard[int | float]:
-    """A finite number; JSON's true and false are not numbers here."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return abs(value) < 1e300 if isinstance(value, int) else math.isfinite(value)
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text[:20]} is out of range")
-    return value
-
-
-def _refuse(name: str) -> float:
-    raise ValueError(f"{name} is not a number a cache holds")
+    """A number; JSON's true and false are not numbers here (``strict_json`` refused the rest)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)

@@ -7,13 +7,11 @@ as one figure, that is the window's energy times the energy-weighted mean intens
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
+from carbon_callbacks._internal.unique import unique
 from carbon_callbacks.intensity.base import Basis, IntensityValue
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -46,14 +44,14 @@ def weighted_intensity(pieces: Sequence[Piece]) -> IntensityValue | None:
         mean = sum(v.g_per_kwh for v in values) / len(values)
     else:
         mean = sum(w * v.g_per_kwh for w, v in zip(weights, values, strict=True))
-    bases = _distinct(v.basis for v in values)
+    bases = unique(v.basis for v in values)
     basis: Basis | None = bases[0] if len(bases) == 1 else "mixed" if bases else None
-    years = _distinct(v.year for v in values)
-    zones = _distinct(v.zone for v in values)
-    fallbacks = _distinct(v.fallback for v in values)
+    years = unique(v.year for v in values)
+    zones = unique(v.zone for v in values)
+    fallbacks = unique(v.fallback for v in values)
     return IntensityValue(
         g_per_kwh=mean,
-        source=" + ".join(_distinct(v.source for v in values)),
+        source=" + ".join(unique(v.source for v in values)),
         zone=" + ".join(z for z in zones if z is not None) or None,
         basis=basis,
         year=years[0] if len(years) == 1 else None,
@@ -61,11 +59,3 @@ def weighted_intensity(pieces: Sequence[Piece]) -> IntensityValue | None:
         guessed_location=any(v.guessed_location for v in values),
         fallback="; ".join(f for f in fallbacks if f is not None) or None,
     )
-
-
-def _distinct(items: Iterable[T]) -> list[T]:
-    seen: list[T] = []
-    for item in items:
-        if item not in seen:
-            seen.append(item)
-    return seen

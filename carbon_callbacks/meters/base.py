@@ -51,6 +51,18 @@ class Channel:
         """True for a channel of the whole node, counted once per node in a distributed run."""
         return self.scope == "host"
 
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form, as the run log's header and ``carbon-callbacks devices`` show it."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "device": self.device,
+            "method": self.method,
+            "how": self.how,
+            "scope": self.scope,
+            "host_level": self.host_level,
+        }
+
 
 @dataclass(frozen=True)
 class Unavailable:
@@ -75,6 +87,10 @@ class Unavailable:
     def unmeasured(self) -> bool:
         """True when hardware that draws power goes uncounted: the run's figures are partial."""
         return self.degrades and self.stand_in is None
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form: the source, why it cannot be used, and the fix."""
+        return {"source": self.source, "reason": self.reason, "fix": self.fix}
 
 
 @dataclass

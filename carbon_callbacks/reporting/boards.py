@@ -12,8 +12,10 @@ import difflib
 import functools
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from carbon_callbacks._internal.unique import unique
 
 _VENDOR_WORDS = re.compile(r"\b(nvidia|tesla|geforce)\b")
 
@@ -135,10 +137,10 @@ def find_accelerator(name: str) -> Accelerator:
     """
     query = _key(name)
     keyed = [(_key(spelling), board) for board in accelerators() for spelling in _spellings(board)]
-    exact = _distinct(board for key, board in keyed if key == query)
+    exact = unique(board for key, board in keyed if key == query)
     if len(exact) == 1:
         return exact[0]
-    prefixed = _distinct(board for key, board in keyed if query and key.startswith(query))
+    prefixed = unique(board for key, board in keyed if query and key.startswith(query))
     if len(prefixed) == 1:
         return prefixed[0]
     if len(prefixed) > 1:
@@ -194,7 +196,7 @@ def _closest(query: str, keyed: Sequence[tuple[str, Accelerator]]) -> list[Accel
         if ratio >= 0.6:
             prefix = _common_prefix(query, key)
             scored.append((-(ratio + prefix / 1000), key, board))
-    return _distinct(board for _score, _key, board in sorted(scored, key=_first_two))[:3]
+    return unique(board for _score, _key, board in sorted(scored, key=_first_two))[:3]
 
 
 def _common_prefix(first: str, second: str) -> int:
@@ -222,11 +224,3 @@ def _spellings(board: Accelerator) -> tuple[str, ...]:
 def _key(text: str) -> str:
     """``"NVIDIA H100-SXM"`` -> ``"h100sxm"``: case, vendor words and punctuation ignored."""
     return re.sub(r"[^a-z0-9]", "", _VENDOR_WORDS.sub("", text.casefold()))
-
-
-def _distinct(boards: Iterable[Accelerator]) -> list[Accelerator]:
-    picked: list[Accelerator] = []
-    for board in boards:
-        if board not in picked:
-            picked.append(board)
-    return picked

@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from typing import Literal
 
+from carbon_callbacks._internal.unique import unique
 from carbon_callbacks._version import __version__
 from carbon_callbacks.intensity import static
 from carbon_callbacks.intensity.base import IntensityValue
@@ -30,7 +31,7 @@ from carbon_callbacks.reporting.text import (
     format_mass,
     format_number,
 )
-from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
+from carbon_callbacks.tracking.measurement import JOULES_PER_KWH, ChannelEnergy, Measurement
 
 TrainingType = Literal["pre-training", "fine-tuning"]
 TRAINING_TYPES: tuple[TrainingType, ...] = ("pre-training", "fine-tuning")
@@ -85,7 +86,7 @@ def paper_paragraph(report: Report, car: CarBaseline = EEA_NEW_CARS_2023) -> str
     totals = report.totals
     if totals.energy_kwh is None:
         raise ExportError("no run has an energy figure to report")
-    device_kwh = sum((m.energy_j or 0.0) for m in measurements) / 3.6e6
+    device_kwh = sum((m.energy_j or 0.0) for m in measurements) / JOULES_PER_KWH
     pues = sorted({m.pue for m in measurements})
     pue = (
         ""
@@ -237,11 +238,7 @@ def _measurements(report: Report) -> list[Measurement]:
 
 
 def _unique_intensities(measurements: Sequence[Measurement]) -> list[IntensityValue]:
-    values: list[IntensityValue] = []
-    for measurement in measurements:
-        if measurement.intensity is not None and measurement.intensity not in values:
-            values.append(measurement.intensity)
-    return values
+    return unique(m.intensity for m in measurements if m.intensity is not None)
 
 
 def _attributions(values: Sequence[IntensityValue]) -> list[str]:

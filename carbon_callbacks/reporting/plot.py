@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from carbon_callbacks.runlog.records import RunLog, read_run_log
+from carbon_callbacks.runlog.reader import RunLog, read_run_log
 from carbon_callbacks.tracking.measurement import JOULES_PER_KWH
 
 INSTALL_HINT = "pip install 'carbon-callbacks[plot]'"

@@ -17,17 +17,14 @@ from carbon_callbacks.reporting.equivalents import (
     compare_regions,
     times_phrase,
 )
-from carbon_callbacks.tracking.measurement import Measurement
+from carbon_callbacks.tracking.measurement import JOULES_PER_KWH, Measurement
 
 if TYPE_CHECKING:
-    from carbon_callbacks.reporting.report import (
-        Estimate,
-        PredictionCheck,
-        Report,
-        RunReport,
-        Totals,
-        Training,
-    )
+    from carbon_callbacks.reporting.estimate import Estimate
+    from carbon_callbacks.reporting.forecasts import PredictionCheck
+    from carbon_callbacks.reporting.report import Report, Totals
+    from carbon_callbacks.reporting.runs import RunReport
+    from carbon_callbacks.reporting.trainings import Training
 
 
 def printable(text: str) -> str:
@@ -54,7 +51,7 @@ def format_energy(joules: float | None) -> str:
         return "not measured"
     if joules < 3600.0:
         return f"{joules:.1f} J"
-    return f"{joules / 3.6e6:.4g} kWh"
+    return f"{joules / JOULES_PER_KWH:.4g} kWh"
 
 
 def format_measurement(measurement: Measurement) -> list[str]:
@@ -187,7 +184,7 @@ def format_run_summary(
     Raises:
         UnknownLocationError: A country in ``compare`` is unknown.
     """
-    from carbon_callbacks.reporting.report import prediction_checks
+    from carbon_callbacks.reporting.forecasts import prediction_checks
 
     kwh = measurement.energy_kwh
     how = "includes estimated figures" if measurement.estimated else "measured"

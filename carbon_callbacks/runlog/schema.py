@@ -1,4 +1,14 @@
-"""What each run-log record type must look like: field types, checked before a record is filed.
+"""The run log's format: its version, its record types, and what each record must look like.
+
+A run log is JSON Lines, one file per run, written append-only; each line is one record with a
+``"type"``:
+
+- ``header``: run id, host, library version, channels and how they are measured, configuration;
+- ``window``: one finished window (an epoch, a validation pass, ...), a ``Measurement`` as a dict;
+- ``samples``: cumulative joules per channel over time, written at window ends (for plots);
+- ``prediction``: a forecast of the whole run made during it;
+- ``resume``: for a run resumed from a checkpoint, the run it continues and the totals carried on;
+- ``summary``: the whole run, with how it ended (``status``).
 
 A check takes a value and where it is (``"channels[2].energy_j"``) and returns what is wrong, or
 None. A record's listed fields are checked when present (readers supply defaults for missing
@@ -9,6 +19,9 @@ from __future__ import annotations
 
 import reprlib
 from collections.abc import Callable, Mapping
+
+SCHEMA_VERSION = 1
+"""The header's ``schema``: raised when a record changes in a way older readers misread."""
 
 SHOWN = reprlib.Repr()
 """Shows a value from a log in a message, cut short (a hostile log may hold anything)."""

@@ -22,10 +22,9 @@ from carbon_callbacks._internal.env import (
     range_text,
 )
 from carbon_callbacks.intensity.resolve import IntensitySettings
+from carbon_callbacks.tracking.measurement import MAX_PUE
 
 DEFAULT_OUTPUT_DIR = "carbon-runs"
-MAX_PUE = 1000.0
-"""The largest PUE accepted (real data centres are below 3); keeps every figure finite."""
 MAX_CPU_WATTS = 10_000.0
 """The most watts per busy core accepted for the CPU estimate (real cores draw a few to ~20)."""
 _INTEGER = re.compile(r"[+-]?[0-9]+")

@@ -8,6 +8,8 @@ from carbon_callbacks.intensity.base import IntensityValue
 from carbon_callbacks.meters.base import Channel
 
 JOULES_PER_KWH = 3.6e6
+MAX_PUE = 1000.0
+"""The largest PUE accepted (real data centres are below 3); keeps every figure finite."""
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,8 @@ from carbon_callbacks.intensity.combine import Piece, weighted_intensity
 from carbon_callbacks.intensity.live import LiveIntensity
 from carbon_callbacks.intensity.resolve import intensity_settings, provider_for, resolve
 from carbon_callbacks.meters.base import Channel, Meter, Unavailable
-from carbon_callbacks.runlog.records import SCHEMA_VERSION, RunLogWriter
+from carbon_callbacks.runlog.schema import SCHEMA_VERSION
+from carbon_callbacks.runlog.writer import RunLogWriter
 from carbon_callbacks.tracking import sampler as sampling
 from carbon_callbacks.tracking.config import TrackerConfig, resolve_config
 from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
@@ -591,22 +592,8 @@ class Tracker:
             "library_version": __version__,
             "python": sys.version.split()[0],
             "platform": f"{sys.platform} {os.uname().release} {os.uname().machine}",
-            "channels": [
-                {
-                    "id": c.id,
-                    "kind": c.kind,
-                    "device": c.device,
-                    "method": c.method,
-                    "how": c.how,
-                    "scope": c.scope,
-                    "host_level": c.host_level,
-                }
-                for c in self._sampler.channels
-            ],
-            "unavailable": [
-                {"source": u.source, "reason": u.reason, "fix": u.fix}
-                for u in self._sampler.unavailable
-            ],
+            "channels": [channel.to_dict() for channel in self._sampler.channels],
+            "unavailable": [unavailable.to_dict() for unavailable in self._sampler.unavailable],
             "sampler_interval_s": self._sampler.interval_s,
             "config": self.config.public_dict(),
             "intensity": self._describe_intensity(),

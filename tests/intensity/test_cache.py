@@ -56,3 +56,12 @@ def test_file_holds_only_slots(tmp_path: Path) -> None:
     cache.save(5.0, SLOTS)
     document = json.loads(cache.path.read_text())
     assert set(document) == {"version", "fetched_unix", "slots"}
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "9" * 30])
+def test_a_number_no_figure_can_be_refuses_the_file(tmp_path: Path, number: str) -> None:
+    cache = IntensityCache(tmp_path, "p", "z")
+    cache.path.write_text(
+        f'{{"version": 1, "fetched_unix": 1, "slots": [[0, 1800, {number}, false]]}}'
+    )
+    assert cache.load() is None

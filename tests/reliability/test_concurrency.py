@@ -36,7 +36,7 @@ from transformers import Trainer
 from carbon_callbacks import CarbonCallbacksWarning, Tracker, read_run_log
 from carbon_callbacks.keras import CarbonCallback as KerasCallback
 from carbon_callbacks.meters.nvml import NvmlMeter
-from carbon_callbacks.runlog.records import RunLog
+from carbon_callbacks.runlog.reader import RunLog
 from carbon_callbacks.tracking.measurement import Measurement
 from carbon_callbacks.transformers import CarbonCallback as HFCallback
 from tests.conftest import sampler_threads

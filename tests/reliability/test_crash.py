@@ -31,7 +31,7 @@ import pytest
 
 from carbon_callbacks import read_run_log
 from carbon_callbacks.cli import main as cli_main
-from carbon_callbacks.runlog.records import RunLog
+from carbon_callbacks.runlog.reader import RunLog
 from tests.meters.fake_powercap import FakePowercap
 from tests.reliability.programs.common import JOULES_PER_STEP, STEPS_PER_EPOCH
 

@@ -43,7 +43,7 @@ import pytest
 
 from carbon_callbacks._internal.warnings import CarbonCallbacksWarning
 from carbon_callbacks.meters.base import Channel, Reading, Unavailable
-from carbon_callbacks.runlog.records import read_run_log
+from carbon_callbacks.runlog.reader import read_run_log
 from carbon_callbacks.tracking.sampler import DEFAULT_MAX_SAMPLES, MAX_CHECKPOINTS, Sample, Sampler
 from carbon_callbacks.tracking.tracker import Tracker
 from carbon_callbacks.training import TrainingMonitor

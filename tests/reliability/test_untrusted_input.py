@@ -44,9 +44,10 @@ from hypothesis import strategies as st
 from carbon_callbacks import cli
 from carbon_callbacks.intensity.base import IntensitySlot
 from carbon_callbacks.intensity.cache import CACHE_VERSION, CachedSeries, IntensityCache
+from carbon_callbacks.reporting.logs import ReportError
 from carbon_callbacks.reporting.plot import NothingToPlot, plot_data
-from carbon_callbacks.reporting.report import Report, ReportError, build_report
-from carbon_callbacks.runlog.records import RunLog, read_run_log
+from carbon_callbacks.reporting.report import Report, build_report
+from carbon_callbacks.runlog.reader import RunLog, read_run_log
 
 RUNS = Path(__file__).resolve().parents[1] / "data" / "runs"
 REAL_LOGS = sorted(RUNS.rglob("*.jsonl"))

@@ -11,8 +11,9 @@ from carbon_callbacks.intensity.base import IntensityValue
 from carbon_callbacks.meters.base import Channel
 from carbon_callbacks.reporting.equivalents import EEA_NEW_CARS_2018, large_grid_extremes
 from carbon_callbacks.reporting.export import ExportError, model_card_block, paper_paragraph
-from carbon_callbacks.reporting.report import Report, build_report, run_report, totals
-from carbon_callbacks.runlog.records import RunLog
+from carbon_callbacks.reporting.report import Report, build_report, totals
+from carbon_callbacks.reporting.runs import run_report
+from carbon_callbacks.runlog.reader import RunLog
 from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
 
 RUNS = Path(__file__).parents[1] / "data" / "runs"

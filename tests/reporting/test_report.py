@@ -11,20 +11,15 @@ import pytest
 from carbon_callbacks.intensity.base import IntensityValue
 from carbon_callbacks.meters.base import Channel
 from carbon_callbacks.reporting.equivalents import EEA_NEW_CARS_2018, EEA_NEW_CARS_2023
-from carbon_callbacks.reporting.report import (
-    Estimate,
-    Report,
-    ReportError,
-    build_report,
-    group_logs,
-    link_trainings,
-    make_estimate,
-    report_dict,
-    run_report,
-    totals,
-)
+from carbon_callbacks.reporting.estimate import Estimate, make_estimate
+from carbon_callbacks.reporting.grouping import group_logs
+from carbon_callbacks.reporting.logs import ReportError
+from carbon_callbacks.reporting.report import Report, build_report, totals
+from carbon_callbacks.reporting.report_json import report_dict
+from carbon_callbacks.reporting.runs import run_report
 from carbon_callbacks.reporting.text import format_report, format_run_summary
-from carbon_callbacks.runlog.records import RunLog, read_run_log
+from carbon_callbacks.reporting.trainings import link_trainings
+from carbon_callbacks.runlog.reader import RunLog, read_run_log
 from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
 
 RUNS = Path(__file__).parents[1] / "data" / "runs"

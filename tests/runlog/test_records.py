@@ -9,7 +9,8 @@ import pytest
 
 from carbon_callbacks import Tracker
 from carbon_callbacks._internal.warnings import CarbonCallbacksWarning
-from carbon_callbacks.runlog.records import RunLogWriter, read_run_log
+from carbon_callbacks.runlog.reader import read_run_log
+from carbon_callbacks.runlog.writer import RunLogWriter
 from tests.meters.fake_powercap import FakePowercap
 
 
@@ -91,7 +92,7 @@ def test_disk_full_warns_once_and_stops_logging(
         writer.write({"type": "window"})
         writer.write({"type": "window"})
     assert len(caught) == 1
-    assert writer.failed
+    assert writer.problem is not None and "cannot write the run log" in writer.problem
     writer.close()
 
 
@@ -101,7 +102,7 @@ def test_unwritable_folder_warns_instead_of_raising(tmp_path: Path) -> None:
     writer = RunLogWriter(blocker / "run.jsonl")  # a folder that cannot be created
     with pytest.warns(CarbonCallbacksWarning, match="cannot write the run log"):
         writer.write({"type": "header"})
-    assert writer.failed
+    assert writer.problem is not None and "cannot write the run log" in writer.problem
 
 
 def test_samples_and_predictions_are_read_back(tmp_path: Path, powercap: FakePowercap) -> None:

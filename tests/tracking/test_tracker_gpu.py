@@ -8,7 +8,7 @@ import pytest
 
 from carbon_callbacks import Tracker, read_run_log
 from carbon_callbacks._internal.warnings import CarbonCallbacksWarning
-from carbon_callbacks.reporting.report import run_report
+from carbon_callbacks.reporting.runs import run_report
 from carbon_callbacks.reporting.text import format_run_summary
 from carbon_callbacks.training import RankInfo, TrainingMonitor
 from tests.meters.fake_powercap import FakePowercap

@@ -1,0 +1,223 @@
+"""Estimates made without a run: CO2e of a given energy, or of hardware and hours."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from carbon_callbacks._internal import strict_json
+from carbon_callbacks._version import __version__
+from carbon_callbacks.intensity.base import IntensityValue
+from carbon_callbacks.reporting.boards import hardware_energy
+from carbon_callbacks.reporting.equivalents import (
+    EEA_NEW_CARS_2023,
+    CarBaseline,
+    car_km,
+)
+from carbon_callbacks.runlog import decode
+
+ESTIMATE_KIND = "carbon-callbacks estimate"
+"""The ``kind`` field of a saved estimate file."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A CO2e figure computed from an energy (given, or from hardware and hours), not measured.
+
+    Attributes:
+        device_energy_kwh: Energy at the devices, before PUE.
+        pue: Data-centre overhead applied.
+        intensity: The carbon intensity used, with its provenance.
+        car: The car baseline for the distance equivalent.
+        assumptions: What the figure assumes, one sentence each.
+        hardware: The hardware form's inputs (``HardwareEnergy.to_dict``); None for a given energy.
+        library_version: The version that made it.
+    """
+
+    device_energy_kwh: float
+    pue: float
+    intensity: IntensityValue
+    car: CarBaseline = EEA_NEW_CARS_2023
+    assumptions: tuple[str, ...] = ()
+    hardware: Mapping[str, object] | None = None
+    library_version: str = __version__
+
+    @property
+    def energy_kwh(self) -> float:
+        """Facility energy: device energy x PUE."""
+        return self.device_energy_kwh * self.pue
+
+    @property
+    def co2e_kg(self) -> float:
+        """Facility energy x intensity."""
+        return self.energy_kwh * self.intensity.g_per_kwh / 1000.0
+
+    @property
+    def car_km(self) -> float:
+        """The distance an average new car emits the same CO2 over."""
+        return car_km(self.co2e_kg, self.car.g_per_km)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready form, also the format of a saved estimate file."""
+        return {
+            "kind": ESTIMATE_KIND,
+            "estimated": True,
+            "method": "energy given" if self.hardware is None else "hardware",
+            "device_energy_kwh": self.device_energy_kwh,
+            "pue": self.pue,
+            "energy_kwh": self.energy_kwh,
+            "co2e_kg": self.co2e_kg,
+            "intensity": self.intensity.to_dict(),
+            "car_km": self.car_km,
+            "car": self.car.to_dict(),
+            "hardware": None if self.hardware is None else dict(self.hardware),
+            "assumptions": list(self.assumptions),
+            "library_version": self.library_version,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Estimate:
+        """Read a saved estimate back.
+
+        Raises:
+            ValueError: Not an estimate file, or a field is missing or of the wrong type.
+        """
+        if data.get("kind") != ESTIMATE_KIND:
+            raise ValueError(
+                "not a saved estimate (write one with: carbon-callbacks estimate ... --save FILE)"
+            )
+        try:
+            car = data["car"]
+            hardware = data.get("hardware")
+            return cls(
+                device_energy_kwh=decode.bounded_number(data["device_energy_kwh"]),
+                pue=decode.bounded_number(data["pue"]),
+                intensity=decode.intensity_from_dict(data["intensity"]),
+                car=CarBaseline(
+                    decode.bounded_number(car["g_per_km"]),
+                    None if car["year"] is None else int(car["year"]),
+                    str(car["test_cycle"]),
+                    str(car["source"]),
+                ),
+                assumptions=tuple(str(line) for line in data["assumptions"]),
+                hardware=dict(hardware) if isinstance(hardware, Mapping) else None,
+                library_version=str(data.get("library_version", "")),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"the estimate file is damaged ({error!r})") from None
+
+
+def make_estimate(
+    device_energy_kwh: float,
+    intensity: IntensityValue,
+    *,
+    pue: float = 1.0,
+    car: CarBaseline = EEA_NEW_CARS_2023,
+    assumptions: Sequence[str] = (),
+    hardware: Mapping[str, object] | None = None,
+) -> Estimate:
+    """An estimate with the standing assumptions (PUE, intensity, car baseline) listed.
+
+    Raises:
+        ValueError: The energy is negative or not finite, or the PUE is below 1.
+    """
+    if not math.isfinite(device_energy_kwh) or device_energy_kwh < 0:
+        raise ValueError(
+            f"energy must be a finite number of kWh >= 0, got {device_energy_kwh!r}; "
+            "write --energy-kwh 120"
+        )
+    if not math.isfinite(pue) or pue < 1.0:
+        raise ValueError(f"PUE must be a number >= 1.0, got {pue!r}; write --pue 1.2")
+    standing = [
+        f"PUE {pue:g}" + (" (the default: no data-centre overhead counted)" if pue == 1.0 else ""),
+        f"carbon intensity {intensity.g_per_kwh:g} gCO2e/kWh ({intensity.source})",
+        f"car distance at {car.describe()}",
+    ]
+    return Estimate(
+        device_energy_kwh,
+        pue,
+        intensity,
+        car,
+        (*assumptions, *standing),
+        hardware,
+    )
+
+
+def estimate_of(
+    intensity: IntensityValue,
+    *,
+    energy_kwh: float | None = None,
+    gpu: str | None = None,
+    count: int | None = None,
+    hours: float | None = None,
+    utilization: float | None = None,
+    cpu_watts: float | None = None,
+    pue: float = 1.0,
+    car: CarBaseline = EEA_NEW_CARS_2023,
+) -> Estimate:
+    """An estimate of a given energy, or of GPUs run for hours (``carbon-callbacks estimate``).
+
+    Give ``energy_kwh``, or ``gpu`` with ``hours`` (and optionally ``count``, default 1,
+    ``utilization``, default 1.0: an upper bound, and ``cpu_watts``); the hardware options go
+    with ``gpu`` only.
+
+    Raises:
+        ValueError: The options do not fit together, a board is unknown, or a value is out of
+            range; the message names the option and what to write.
+    """
+    if gpu is None:
+        hardware_options = {
+            "--count": count,
+            "--hours": hours,
+            "--utilization": utilization,
+            "--cpu-watts": cpu_watts,
+        }
+        given = [name for name, value in hardware_options.items() if value is not None]
+        if given:
+            verb = "goes" if len(given) == 1 else "go"
+            raise ValueError(f"{', '.join(given)} {verb} with --gpu, not with --energy-kwh")
+        if energy_kwh is None:
+            raise ValueError("an estimate needs an energy or a GPU: write --energy-kwh 120")
+        return make_estimate(
+            energy_kwh,
+            intensity,
+            pue=pue,
+            car=car,
+            assumptions=[f"energy at the devices given: {energy_kwh:g} kWh"],
+        )
+    if hours is None:
+        raise ValueError("--gpu needs --hours: write e.g. --gpu 'H100 SXM' --hours 24")
+    hardware = hardware_energy(
+        gpu,
+        1 if count is None else count,
+        hours,
+        1.0 if utilization is None else utilization,
+        cpu_watts,
+    )
+    return make_estimate(
+        hardware.energy_kwh,
+        intensity,
+        pue=pue,
+        car=car,
+        assumptions=hardware.assumptions(),
+        hardware=hardware.to_dict(),
+    )
+
+
+def load_estimate(path: str) -> Estimate:
+    """Read an estimate saved by ``carbon-callbacks estimate --save``; the file is untrusted.
+
+    Raises:
+        OSError: The file cannot be read.
+        ValueError: It is not JSON, or not a saved estimate.
+    """
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = strict_json.loads(file.read())
+    except (ValueError, RecursionError) as error:
+        raise ValueError(f"{path} is not JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a saved estimate")
+    return Estimate.from_dict(data)
