@@ -7,7 +7,7 @@ of the run observed (10%, 25%, 50%), it compares with the true final energy:
 
 - ``prediction.forecast`` (what the callbacks use): its central estimate, and whether the truth
   lies inside its 80% interval;
-- ``prediction.epoch_mean_forecast`` (carbontracker's method): the mean of the complete epochs seen
+- ``epoch_mean_forecast`` here (carbontracker's method): the mean of the complete epochs seen
   x the number of epochs.
 
 Noise is per step (time and power), drawn from ``random.Random(seed)``: the figures are the same on
@@ -24,7 +24,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,9 +35,16 @@ sys.path.insert(0, str(ROOT))
 from carbon_callbacks.training.prediction import (  # noqa: E402
     Pause,
     Point,
-    epoch_mean_forecast,
     forecast,
 )
+
+
+def epoch_mean_forecast(epoch_joules: Sequence[float], total_epochs: int) -> float | None:
+    """Carbontracker's forecast: the mean energy of the epochs so far x the number of epochs."""
+    if not epoch_joules or total_epochs <= 0:
+        return None
+    return statistics.fmean(epoch_joules) * total_epochs
+
 
 STEP_S = 0.1
 POWER_W = 200.0

@@ -20,7 +20,9 @@ from typing import Any
 
 from keras.callbacks import Callback
 
+from carbon_callbacks.reporting.text import format_forecast_line, format_training_summary
 from carbon_callbacks.training.monitor import DEFAULT_PREFIX, TrainingMonitor
+from carbon_callbacks.training.outcome import ForecastFigures
 
 _STEP_LOCK = threading.Lock()
 """Serialises step counting: Keras may run ``on_train_batch_end`` on several worker threads at once.
@@ -83,6 +85,7 @@ class CarbonCallback(Callback):
                 "check_every_n_steps=50 (0: check only at epoch ends)"
             )
         self._monitor = TrainingMonitor(prefix=prefix, quiet=not summary, **tracker_options)
+        self._monitor.announce = _announce
         self._summary = summary
         self._check_every_n_steps = check_every_n_steps
         self._last_batch = -1
@@ -164,7 +167,11 @@ class CarbonCallback(Callback):
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         """Finish the run (also after early stopping) and print its summary."""
-        lines = self._monitor.finish()
-        if self._summary:
-            for line in lines:
-                print(line, file=sys.stderr)
+        lines = format_training_summary(self._monitor.finish())
+        if self._summary and lines:
+            print("\n".join(lines), file=sys.stderr)
+
+
+def _announce(forecast: ForecastFigures) -> None:
+    """Show the first forecast on stderr, where the summary goes (Keras has no logger)."""
+    print(format_forecast_line(forecast), file=sys.stderr)

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities.rank_zero import rank_zero_info
 
+from carbon_callbacks.reporting.text import format_forecast_line, format_training_summary
 from carbon_callbacks.training.lightning_hooks import LightningCarbonHooks
 
 __all__ = ["CarbonCallback"]
@@ -31,3 +32,5 @@ class CarbonCallback(LightningCarbonHooks, Callback):
     """
 
     _info = staticmethod(rank_zero_info)
+    _forecast_line = staticmethod(format_forecast_line)
+    _summary_lines = staticmethod(format_training_summary)

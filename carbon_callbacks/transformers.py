@@ -32,7 +32,7 @@ Hook mapping (transformers ``trainer.py`` / ``trainer_callback.py``):
   log of that step; when ``control.should_evaluate`` is set, the ``val`` phase opens, since
   evaluation follows (transformers has no hook at evaluation start) and ``on_evaluate`` closes it.
 - ``on_log``: after the trainer's log of a logging step, the step-level metrics.
-- ``on_train_end``: stop, print the summary on global rank 0.
+- ``on_train_end``: stop, print the summary on global rank 0 (to stderr, as the other adapters).
 
 transformers has no hook for a training that raises: its measurement then goes on until the next
 ``train()`` with this callback, which closes the run as ``unfinished``, or until the interpreter
@@ -53,7 +53,9 @@ from transformers import Trainer, TrainerCallback
 from transformers.trainer_callback import ExportableState
 
 from carbon_callbacks._internal.warnings import WarnOnce
+from carbon_callbacks.reporting.text import format_forecast_line, format_training_summary
 from carbon_callbacks.training.monitor import DEFAULT_PREFIX, RankInfo, TrainingMonitor
+from carbon_callbacks.training.outcome import ForecastFigures
 from carbon_callbacks.training.torch_runtime import distributed_sum, nvml_ids_of
 
 __all__ = ["CarbonCallback"]
@@ -80,8 +82,8 @@ class CarbonCallback(TrainerCallback, ExportableState):
 
     Args:
         prefix: Prepended to every metric name.
-        summary: Print the run's summary on global rank 0 when training ends, and the one-line
-            forecast once it is known; False prints neither.
+        summary: Print the run's summary to stderr on global rank 0 when training ends, and
+            the one-line forecast once it is known; False prints neither.
         tracker_options: Passed to ``Tracker`` (``country=``, ``zone=``, ``pue=``, ``output_dir=``,
             ...); checked now.
 
@@ -96,6 +98,7 @@ class CarbonCallback(TrainerCallback, ExportableState):
         self._summary = summary
         self._options = tracker_options
         self._monitor = TrainingMonitor(prefix=prefix, quiet=not summary, **tracker_options)
+        self._monitor.announce = _announce
         self._trainer: Any = None
         self._warn_once = WarnOnce()
         self._samples_per_step = 0
@@ -137,11 +140,11 @@ class CarbonCallback(TrainerCallback, ExportableState):
         self._monitor.set_total_steps(state.max_steps)
 
     def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        """Stop measuring and print the summary on global rank 0."""
+        """Stop measuring and print the summary on global rank 0, to stderr."""
         self._settle(state)
-        lines = self._monitor.finish()
+        lines = format_training_summary(self._monitor.finish())
         if self._summary and lines:
-            print("\n".join(lines))
+            print("\n".join(lines), file=sys.stderr)
         self._trainer = None
 
     # -- epochs ------------------------------------------------------------------------------
@@ -329,3 +332,12 @@ def _is_json_value(value: Any) -> bool:
     if value is None or isinstance(value, (str, int, float, bool)):
         return True
     return isinstance(value, (list, tuple)) and all(_is_json_value(item) for item in value)
+
+
+def _announce(forecast: ForecastFigures) -> None:
+    """Show the first forecast on stderr, with the summary.
+
+    As Keras's callback and Lightning's ``rank_zero_info`` (whose handler writes to stderr) do:
+    transformers' own logger would hide both at its default verbosity (warnings only).
+    """
+    print(format_forecast_line(forecast), file=sys.stderr)

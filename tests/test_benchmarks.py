@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -58,3 +60,10 @@ def test_long_run_benchmark_produces_figures() -> None:
     assert results["week_traced"]["tracemalloc_peak_mib"] > 0
     assert results["million_steps_traced"]["tracemalloc_peak_mib"] > 0
     assert bench_long_run.table(results).count("\n| ") == 1 + len(series)
+
+
+def test_the_epoch_mean_method_counts_the_warmup() -> None:
+    from bench_prediction import epoch_mean_forecast
+
+    assert epoch_mean_forecast([30.0, 10.0], 10) == pytest.approx(200.0)
+    assert epoch_mean_forecast([], 10) is None

@@ -185,7 +185,7 @@ def test_metrics_reach_log_history_and_an_earlier_callback(
         {k: v for k, v in e.items() if k != "step"} for e in carbon_entries(history)
     ]
     assert sampler_threads() == []
-    assert "carbon-callbacks: training completed" in capsys.readouterr().out
+    assert "carbon-callbacks: training completed" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("eval_strategy", ["no", "epoch"])
@@ -505,7 +505,7 @@ def test_the_example_trains_and_prints_the_summary(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, timeout=CHILD_TIMEOUT_S,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "carbon-callbacks: training completed" in result.stdout
+    assert "carbon-callbacks: training completed" in result.stderr
     assert "carbon/epoch_energy_kwh" in result.stdout
 
 
@@ -564,4 +564,4 @@ def test_summary_false_prints_neither_the_forecast_nor_the_summary(
     assert any("carbon/predicted_energy_kwh" in entry for entry in trainer.state.log_history)
     printed = capsys.readouterr()
     assert ("predicted for" in printed.err) == summary, printed.err
-    assert ("carbon-callbacks: training completed" in printed.out) == summary, printed.out
+    assert ("carbon-callbacks: training completed" in printed.err) == summary, printed.err

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from carbon_callbacks.reporting.report import Report, Totals
     from carbon_callbacks.reporting.runs import RunReport
     from carbon_callbacks.reporting.trainings import Training
+    from carbon_callbacks.training.outcome import ForecastFigures, TrainingOutcome
 
 
 def printable(text: str) -> str:
@@ -418,3 +419,54 @@ def _prediction_phrase(check: PredictionCheck) -> str:
         f"{made}: {predicted}; actual {format_kwh(check.actual_energy_kwh)}{partial}, "
         f"{inside} the{level} interval{off}"
     )
+
+
+def format_training_summary(outcome: TrainingOutcome | None) -> list[str]:
+    """The lines a callback shows at the end of training; none without an outcome (other ranks).
+
+    A forecast is for the whole planned run: it is set beside the outcome only when the run did
+    its planned steps.
+    """
+    if outcome is None:
+        return []
+    measurement = outcome.measurement
+    lines = [
+        f"carbon-callbacks: training {outcome.status} in {measurement.duration_s:.1f} s",
+        *format_run_summary(measurement, outcome.forecasts if outcome.finished else None),
+    ]
+    if not outcome.finished:
+        lines.append(f"stopped at step {outcome.steps_done} of the {outcome.total_steps} planned")
+    if outcome.log_problem is not None:
+        lines.append(f"run log: {outcome.log_problem}")
+    if outcome.world_size > 1 or outcome.resumed:
+        scope = f"all {outcome.world_size} ranks" if outcome.world_size > 1 else "this run"
+        if outcome.resumed:
+            scope += " and the runs it resumed"
+        energy, co2e = outcome.total_energy_kwh, outcome.total_co2e_kg
+        lines.append(
+            f"total ({scope}): "
+            + ("energy not measured" if energy is None else f"{energy:.4g} kWh")
+            + ("" if co2e is None else f", {co2e * 1000:.4g} g CO2e")
+        )
+    return lines
+
+
+def format_forecast_line(forecast: ForecastFigures) -> str:
+    """The one line announcing a run's first forecast, with its 80% interval."""
+    low, mid, high = forecast.energy_kwh
+    line = (
+        f"carbon-callbacks: predicted for {forecast.total_steps} steps: "
+        f"{mid:.3g} kWh ({low:.3g}-{high:.3g})"
+    )
+    if forecast.co2e_kg is not None:
+        low, mid, high = (kg * 1000 for kg in forecast.co2e_kg)
+        line += f", {mid:.3g} g CO2e ({low:.3g}-{high:.3g})"
+    if forecast.duration_s is not None:
+        line += f", {forecast.duration_s / 60:.3g} min"
+    line += " (80% interval)"
+    if forecast.co2e_kg is not None:
+        line += (
+            f"; as much CO2e as an average new car driven {car_km(forecast.co2e_kg[1]):.3g} km "
+            "(EEA 2023)"
+        )
+    return line

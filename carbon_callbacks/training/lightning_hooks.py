@@ -30,11 +30,13 @@ Hook mapping (``lightning/pytorch/trainer/trainer.py`` ``_run``, ``loops/fit_loo
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, ClassVar
 
 import torch
 
 from carbon_callbacks.training.monitor import DEFAULT_PREFIX, RankInfo, Reducer, TrainingMonitor
+from carbon_callbacks.training.outcome import ForecastFigures, TrainingOutcome
 from carbon_callbacks.training.torch_runtime import nvml_ids_of
 
 
@@ -57,6 +59,16 @@ class LightningCarbonHooks:
 
     _info: ClassVar[Callable[[str], object]]
     """How the summary is shown: the Lightning package's ``rank_zero_info``."""
+
+    @staticmethod
+    def _forecast_line(forecast: ForecastFigures) -> str:
+        """How the first forecast is worded: the adapter sets ``reporting.text``'s."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _summary_lines(outcome: TrainingOutcome | None) -> list[str]:
+        """How the end-of-training summary is worded: the adapter sets ``reporting.text``'s."""
+        raise NotImplementedError
 
     def __init__(
         self,
@@ -107,7 +119,7 @@ class LightningCarbonHooks:
             num_nodes=trainer.num_nodes,
             devices=nvml_ids_of(strategy.root_device),
         )
-        self.monitor.announce = type(self)._info
+        self.monitor.announce = partial(_announce, type(self)._info, type(self)._forecast_line)
         # A fresh fit owes nothing to an earlier one with this callback; a resumed fit gets its
         # checkpoint's totals after this (Lightning restores callback state after ``setup``).
         self.monitor.load_state_dict({})
@@ -119,8 +131,9 @@ class LightningCarbonHooks:
 
     def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
         """Stop (on every rank: it sums over them), log the final totals and show the summary."""
-        lines = self.monitor.finish("completed")
+        outcome = self.monitor.finish("completed")
         self._log_to_loggers(trainer, self.monitor.final_metrics)
+        lines = type(self)._summary_lines(outcome)
         if self._summary and lines:
             type(self)._info("\n".join(lines))
 
@@ -271,3 +284,10 @@ def _batch_size(batch: Any) -> int:
         shape = batch.shape  # a quarter of len(batch)'s cost
         return shape[0] if shape else 0
     return 0
+
+
+def _announce(
+    show: Callable[[str], object], word: Callable[[ForecastFigures], str], forecast: ForecastFigures
+) -> None:
+    """Show the first forecast as ``word`` puts it (a module-level function: it pickles)."""
+    show(word(forecast))

@@ -3,143 +3,60 @@
 An adapter maps its framework's hooks onto ``TrainingMonitor`` and hands the returned metric dicts
 to the framework's own logger; everything else lives here once:
 
-- the metric names (one table, ``METRICS``), all prefixed (default ``carbon/``);
+- the metric names (one table, ``METRICS`` in ``metrics``), all prefixed (default ``carbon/``);
 - epochs as exact windows, phases inside them (validation inside a Lightning training epoch);
 - step-level metrics over the interval since the previous call, from the sampler's timeline;
 - the devices: the accelerators the trainer uses (none for a CPU run), not every visible one;
 - distributed runs: each rank measures its own accelerator and its own process tree (the CPU
   estimate), one rank per node the host-level channels (RAPL: the whole socket); the ranks share
-  rank 0's run id; totals are summed across ranks by a ``Reducer`` the adapter supplies (the
-  framework's collective);
+  rank 0's run id (``ranks``); totals are summed across ranks by a ``Reducer`` the adapter
+  supplies (the framework's collective), as the named figures of ``sums``;
 - resume: ``state_dict`` / ``load_state_dict`` carry the totals of the runs before this one and
   the id of the run that saved them; the resumed run's log gets a ``resume`` record naming it, so
   a report links the segments of one training, and forecasts cover the whole training (energy,
   CO2e, steps and duration alike) with the earlier part stated, so each is compared like with like.
 
 The per-step path (``step``) is two additions and a timestamp; nothing in it reads a meter.
+At the end, ``finish`` hands over the figures (``TrainingOutcome``); ``reporting.text`` words them.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
-import os
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-from carbon_callbacks.reporting.text import format_run_summary
-from carbon_callbacks.tracking.measurement import JOULES_PER_KWH, Measurement
-from carbon_callbacks.tracking.tracker import RunStatus, Tracker, new_run_id
+from carbon_callbacks.tracking.measurement import Measurement
+from carbon_callbacks.tracking.tracker import RunStatus, Tracker
 from carbon_callbacks.training.budget import Budget, OnBudget
-from carbon_callbacks.training.outlook import FORECAST_LEN, Outlook
+from carbon_callbacks.training.metrics import (
+    DEFAULT_PREFIX,
+    METRICS,
+    epoch_metrics,
+    interval_metrics,
+    run_metrics,
+    unknown_forecast_metrics,
+)
+from carbon_callbacks.training.outcome import ForecastFigures, TrainingOutcome
+from carbon_callbacks.training.outlook import Outlook
+from carbon_callbacks.training.ranks import RankInfo, agree_on_run
+from carbon_callbacks.training.resume import Earlier
+from carbon_callbacks.training.sums import (
+    EpochSums,
+    ForecastSums,
+    IntervalSums,
+    Reducer,
+    RunSums,
+)
 
-Reducer = Callable[[Sequence[float]], Sequence[float]]
-"""Sums a vector element-wise across ranks; the identity in a single process. NaN marks unknown."""
+__all__ = ["DEFAULT_PREFIX", "METRICS", "RankInfo", "Reducer", "TrainingMonitor"]
 
-DEFAULT_PREFIX = "carbon/"
 EPOCH_WINDOW = "epoch"
 """The name of the run-log window of each epoch."""
-_TOTALS_LEN = 4 + FORECAST_LEN
-"""Leading entries of every summed vector: 4 totals, then the forecast's figures."""
 
-METRICS: dict[str, str] = {
-    "energy_kwh": "energy so far, kWh (all ranks, x PUE)",
-    "co2e_kg": "CO2e so far, kg",
-    "intensity_g_per_kwh": "carbon intensity used so far, gCO2e/kWh (energy-weighted)",
-    "power_w": "average power over the logging interval (or epoch), W (x PUE)",
-    "energy_per_step_j": "energy per optimizer step over the interval, J",
-    "energy_per_sample_j": "energy per training sample over the interval, J (when samples known)",
-    "energy_per_token_j": "energy per token over the interval, J (when tokens known)",
-    "epoch_energy_kwh": "energy of the epoch just ended, kWh",
-    "epoch_co2e_kg": "CO2e of the epoch just ended, kg",
-    "train_energy_kwh": "training part of the epoch (epoch minus validation), kWh",
-    "val_energy_kwh": "validation inside the epoch, kWh",
-    "estimated": "1 when any figure comes from a model (the CPU estimate), else 0",
-    "partial": "1 when some figure is incomplete (a channel failed, a device unmeasured), else 0",
-    "predicted_energy_kwh": "forecast of the whole run's energy, kWh (after the warm-up)",
-    "predicted_energy_kwh_low": "low end of the forecast's 80% interval, kWh",
-    "predicted_energy_kwh_high": "high end of the forecast's 80% interval, kWh",
-    "predicted_co2e_kg": "forecast of the whole run's CO2e, kg (live intensity forecast if any)",
-    "predicted_co2e_kg_low": "low end of the CO2e forecast's interval, kg",
-    "predicted_co2e_kg_high": "high end of the CO2e forecast's interval, kg",
-    "predicted_duration_s": "forecast of the whole run's duration, s",
-}
-"""Every metric name (without the prefix) and what it means. A metric that cannot be computed is
-left out of the dict (the forecast's are NaN where an adapter asks for every name), never 0."""
-
-
-@dataclass(frozen=True)
-class RankInfo:
-    """Where this process sits in a distributed run.
-
-    Attributes:
-        global_rank: Rank among all processes.
-        local_rank: Rank among the processes of this node.
-        world_size: Number of processes.
-        num_nodes: Number of nodes.
-        devices: NVML indices or UUIDs of the GPUs this process trains on: ``()`` for none (a
-            CPU run), None when unknown, which measures every GPU the process can see.
-    """
-
-    global_rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-    num_nodes: int = 1
-    devices: tuple[int | str, ...] | None = None
-
-    @property
-    def distributed(self) -> bool:
-        """True when more than one process takes part."""
-        return self.world_size > 1
-
-    @property
-    def measures_host(self) -> bool:
-        """Only local rank 0 measures host-level channels (RAPL), so the node is counted once.
-
-        Process-level channels (the CPU estimate of this process tree) are every rank's own.
-        """
-        return self.local_rank == 0
-
-    @property
-    def measures_nothing(self) -> bool:
-        """A rank with no accelerator whose host another rank measures: no channel adds 0.
-
-        Such a rank has no channel when the node has RAPL (read by local rank 0); without RAPL it
-        has its CPU estimate. Any other rank without a figure is unknown, never 0.
-        """
-        return self.distributed and not self.measures_host and not self.devices
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready form for the run log."""
-        return {
-            "global_rank": self.global_rank,
-            "local_rank": self.local_rank,
-            "world_size": self.world_size,
-            "num_nodes": self.num_nodes,
-            "devices": None if self.devices is None else list(self.devices),
-        }
-
-
-@dataclass
-class _Totals:
-    """What earlier (resumed) runs contributed; added to this run's figures."""
-
-    energy_j: float = 0.0
-    co2e_kg: float = 0.0
-    steps: int = 0
-    samples: int = 0
-    tokens: int = 0
-    duration_s: float = 0.0
-    run_id: str | None = None
-    """The run that saved these totals: the one this run continues."""
-
-    @property
-    def resumed(self) -> bool:
-        """True when there is an earlier run to continue."""
-        return self.run_id is not None or self.steps > 0
+_Sums = TypeVar("_Sums", bound=RunSums)
 
 
 @dataclass
@@ -196,17 +113,17 @@ class TrainingMonitor:
         # validate now, to fail at construction rather than at fit; building a Tracker opens
         # nothing (meters, threads and HTTP sessions open at start, and close at stop)
         Tracker(**self._options)
-        self.outlook = Outlook(Budget(max_energy_kwh, max_co2e_kg, on_budget), warmup_steps, prefix)
+        self.outlook = Outlook(Budget(max_energy_kwh, max_co2e_kg, on_budget), warmup_steps)
         """The forecast, its announcement and the budget decisions."""
         self.outlook.quiet = quiet
         self._epoch_begin_steps: int | None = None
         self.tracker: Tracker | None = None
         self.rank = RankInfo()
         self._reduce: Reducer = _identity
-        self._previous = _Totals()
-        self._previous_scope = "this rank"
+        self._previous = Earlier()
         self._resume_recorded = False
-        self._last_reduced: list[float] | None = None
+        self._last_reduced: tuple[float, float] | None = None
+        """All ranks' facility J and kg CO2e at the latest collective, for a checkpoint."""
         self._samples = 0
         self._tokens = 0
         self._epoch_start: Measurement | None = None
@@ -234,14 +151,14 @@ class TrainingMonitor:
         if self.rank.devices is not None and "gpu_ids" not in options:
             options["gpu_ids"] = list(self.rank.devices)
         if self.rank.distributed:
-            run_id, other_ranks = self._agree_on_run()
+            run_id, other_ranks = agree_on_run(self.rank, self._reduce_vector)
             options["measure_host"] = self.rank.measures_host
             options["exclude_pids"] = other_ranks
             options["run_id"] = run_id
             options["context"] = {"distributed": self.rank.to_dict() | {"run_id": run_id}}
         self.tracker = Tracker(**options).start()
-        if self.rank.global_rank != 0 and self._previous_scope == "all ranks":
-            self._previous = _Totals()  # global rank 0 carries the checkpoint's all-ranks totals
+        if self.rank.global_rank != 0 and self._previous.scope == "all ranks":
+            self._previous = Earlier()  # global rank 0 carries the checkpoint's all-ranks totals
         self._resume_recorded = False
         self._record_resume()
         self._samples = self._tokens = 0
@@ -267,48 +184,37 @@ class TrainingMonitor:
             collective: Sum over the ranks (every rank must then call it at the same point);
                 False gives this rank's figures without waiting on others (exception paths).
         """
-        local = self._total_vector(self._exact()) + [math.nan] * FORECAST_LEN
-        return self._total_metrics(self._reduce_vector(local) if collective else local)
+        local = self._run_sums(self._exact(), ForecastSums.filled(math.nan))
+        return self._conclude(self._sum(local) if collective else local)
 
-    def finish(self, status: RunStatus = "completed") -> list[str]:
-        """Stop at the normal end of training and return the summary to show on global rank 0.
+    def finish(self, status: RunStatus = "completed") -> TrainingOutcome | None:
+        """Stop at the normal end of training and hand over what global rank 0 shows.
 
         Every rank must call it (it sums the totals over the ranks); the totals are kept in
-        ``final_metrics`` for the adapter to log. Other ranks, and a second call, get ``[]``.
+        ``final_metrics`` for the adapter to log. Other ranks, and a second call, get None.
+        ``reporting.text.format_training_summary`` words the outcome.
         """
         if not self.is_running:
-            return []
+            return None
         # the totals come from the stop's own read, so the logged figures equal the run log's
         # summary (two reads a moment apart differ wherever energy goes on being counted)
         measurement = self.stop(status)
-        local = self._total_vector(measurement) + [math.nan] * FORECAST_LEN
-        self.final_metrics = self._total_metrics(self._reduce_vector(local))
+        local = self._run_sums(measurement, ForecastSums.filled(math.nan))
+        self.final_metrics = self._conclude(self._sum(local))
         if measurement is None or self.rank.global_rank != 0:
-            return []
-        steps_done = self._previous.steps + (measurement.steps or 0)
-        total_steps = self.outlook.total_steps
-        finished = total_steps is None or steps_done >= total_steps
-        lines = [
-            f"carbon-callbacks: training {status} in {measurement.duration_s:.1f} s",
-            # a forecast is for the whole planned run: set beside the outcome only when it ran
-            *format_run_summary(measurement, self.outlook.records if finished else None),
-        ]
-        if not finished:
-            lines.append(f"stopped at step {steps_done} of the {total_steps} planned")
-        if self.tracker is not None and self.tracker.log_problem is not None:
-            lines.append(f"run log: {self.tracker.log_problem}")
-        if self.rank.distributed or self._previous.steps:
-            scope = f"all {self.rank.world_size} ranks" if self.rank.distributed else "this run"
-            if self._previous.steps:
-                scope += " and the runs it resumed"
-            energy = self.final_metrics.get(f"{self.prefix}energy_kwh")
-            co2e = self.final_metrics.get(f"{self.prefix}co2e_kg")
-            lines.append(
-                f"total ({scope}): "
-                + ("energy not measured" if energy is None else f"{energy:.4g} kWh")
-                + ("" if co2e is None else f", {co2e * 1000:.4g} g CO2e")
-            )
-        return lines
+            return None
+        return TrainingOutcome(
+            status=status,
+            measurement=measurement,
+            forecasts=list(self.outlook.records),
+            steps_done=self._previous.steps + (measurement.steps or 0),
+            total_steps=self.outlook.total_steps,
+            log_problem=None if self.tracker is None else self.tracker.log_problem,
+            world_size=self.rank.world_size,
+            resumed=self._previous.steps > 0,
+            total_energy_kwh=self.final_metrics.get(f"{self.prefix}energy_kwh"),
+            total_co2e_kg=self.final_metrics.get(f"{self.prefix}co2e_kg"),
+        )
 
     @property
     def is_running(self) -> bool:
@@ -325,12 +231,15 @@ class TrainingMonitor:
         return self.outlook.should_stop
 
     @property
-    def announce(self) -> Callable[[str], object]:
-        """Shows the one-off lines (the first forecast) on global rank 0; default: stderr."""
+    def announce(self) -> Callable[[ForecastFigures], object]:
+        """Shows the first forecast on global rank 0, once; by default nothing is shown.
+
+        The callbacks show it as ``reporting.text.format_forecast_line`` words it.
+        """
         return self.outlook.announce
 
     @announce.setter
-    def announce(self, show: Callable[[str], object]) -> None:
+    def announce(self, show: Callable[[ForecastFigures], object]) -> None:
         self.outlook.announce = show
 
     # -- hot path ----------------------------------------------------------------------------
@@ -376,31 +285,19 @@ class TrainingMonitor:
             self.tracker.end_window(EPOCH_WINDOW)  # the epoch's record in the run log
         epoch_j, epoch_co2e = self._delta(start, now)
         val_j = self._phase_joules.get("val")
-        reduced = self._reduce_vector(
-            [
-                *self._total_vector(now),
-                *self._forecast_vector(now, refresh=True),
-                _nan(epoch_j),
-                _nan(epoch_co2e),
-                _nan(val_j),
-            ]
+        summed = self._sum(
+            EpochSums.extended(
+                self._run_sums(now, self._forecast_sums(now, refresh=True)),
+                epoch_energy_j=_nan(epoch_j),
+                epoch_co2e_kg=_nan(epoch_co2e),
+                val_energy_j=_nan(val_j),
+            )
         )
-        metrics = self._total_metrics(reduced[:_TOTALS_LEN])
-        if every_forecast_name:
-            metrics = self.outlook.unknown() | metrics
-        epoch_j, epoch_co2e, val_j = reduced[_TOTALS_LEN:]
-        if start is not None and now is not None and math.isfinite(epoch_j):
-            seconds = now.duration_s - start.duration_s
-            metrics |= self._named(epoch_energy_kwh=epoch_j / JOULES_PER_KWH)
-            if math.isfinite(epoch_co2e):
-                metrics |= self._named(epoch_co2e_kg=epoch_co2e)
-            if seconds > 0:
-                metrics |= self._named(power_w=epoch_j / seconds)
-            if math.isfinite(val_j):
-                metrics |= self._named(
-                    val_energy_kwh=val_j / JOULES_PER_KWH,
-                    train_energy_kwh=(epoch_j - val_j) / JOULES_PER_KWH,
-                )
+        metrics = self._conclude(summed)
+        if every_forecast_name and self.outlook.total_steps is not None:
+            metrics = unknown_forecast_metrics(self.prefix) | metrics
+        if start is not None and now is not None:
+            metrics |= epoch_metrics(self.prefix, summed, now.duration_s - start.duration_s)
         self._interval = self._interval_point(now)
         return metrics
 
@@ -456,28 +353,20 @@ class TrainingMonitor:
         if now is not None and self._needs_exact(now, previous):
             now = tracker.so_far(exact=True)
         point = self._interval_point(now)
-        interval = [math.nan, 0.0, 0.0]
+        run = self._run_sums(now, self._forecast_sums(now, refresh=False))
         if previous is not None and point is not None:
-            interval = [
-                _nan(_minus(point.energy_j, previous.energy_j)),
-                float(point.samples - previous.samples),
-                float(point.tokens - previous.tokens),
-            ]
-        reduced = self._reduce_vector(
-            [*self._total_vector(now), *self._forecast_vector(now, refresh=False), *interval]
-        )
-        metrics = self._total_metrics(reduced[:_TOTALS_LEN])
-        joules, samples, tokens = reduced[_TOTALS_LEN:]
-        seconds = 0.0 if previous is None or point is None else point.seconds - previous.seconds
-        if seconds > 0 and math.isfinite(joules):  # no new sample since the last call: no interval
-            steps = point.steps - previous.steps  # type: ignore[union-attr]
-            metrics |= self._named(power_w=joules / seconds)
-            if steps > 0:
-                metrics |= self._named(energy_per_step_j=joules / steps)
-            if samples > 0:
-                metrics |= self._named(energy_per_sample_j=joules / samples)
-            if tokens > 0:
-                metrics |= self._named(energy_per_token_j=joules / tokens)
+            summed = self._sum(
+                IntervalSums.extended(
+                    run,
+                    interval_energy_j=_nan(_minus(point.energy_j, previous.energy_j)),
+                    interval_samples=float(point.samples - previous.samples),
+                    interval_tokens=float(point.tokens - previous.tokens),
+                )
+            )
+            seconds, steps = point.seconds - previous.seconds, point.steps - previous.steps
+        else:
+            summed, seconds, steps = self._sum(IntervalSums.extended(run)), 0.0, 0
+        metrics = self._conclude(summed) | interval_metrics(self.prefix, summed, seconds, steps)
         self._interval = point
         return metrics
 
@@ -495,23 +384,14 @@ class TrainingMonitor:
         if tracker is not None:
             figures = tracker.summary or tracker.so_far(exact=False)
         energy_j, co2e_kg = self._own_figures(figures)
-        scope = "this rank"
-        energy_j += self._previous.energy_j
-        co2e_kg += self._previous.co2e_kg
+        totals, scope = (
+            (self._previous.energy_j + energy_j, self._previous.co2e_kg + co2e_kg),
+            "this rank",
+        )
         if self.rank.distributed and self._last_reduced is not None:
-            energy_j, co2e_kg = self._last_reduced
-            scope = "all ranks"
-        return {
-            "energy_j": energy_j if math.isfinite(energy_j) else self._previous.energy_j,
-            "co2e_kg": co2e_kg if math.isfinite(co2e_kg) else self._previous.co2e_kg,
-            "steps": self._previous.steps + ((figures.steps or 0) if figures is not None else 0),
-            "samples": self._previous.samples + self._samples,
-            "tokens": self._previous.tokens + self._tokens,
-            "duration_s": self._previous.duration_s
-            + (figures.duration_s if figures is not None else 0.0),
-            "run_id": tracker.run_id if tracker is not None else self._previous.run_id,
-            "scope": scope,
-        }
+            totals, scope = self._last_reduced, "all ranks"
+        run_id = tracker.run_id if tracker is not None else None
+        return self._previous.state(figures, totals, scope, self._samples, self._tokens, run_id)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue the totals of a checkpointed run (before ``start``, or just after it).
@@ -519,17 +399,7 @@ class TrainingMonitor:
         Lightning restores callback state after its ``setup`` hook started the run; the run log
         then gets its ``resume`` record at once.
         """
-        run_id = state.get("run_id")
-        self._previous = _Totals(
-            energy_j=float(state.get("energy_j", 0.0)),
-            co2e_kg=float(state.get("co2e_kg", 0.0)),
-            steps=int(state.get("steps", 0)),
-            samples=int(state.get("samples", 0)),
-            tokens=int(state.get("tokens", 0)),
-            duration_s=float(state.get("duration_s", 0.0)),
-            run_id=None if run_id is None else str(run_id),
-        )
-        self._previous_scope = str(state.get("scope", "this rank"))
+        self._previous = Earlier.from_state(state)
         self._record_resume()
 
     # -- internals ---------------------------------------------------------------------------
@@ -541,41 +411,7 @@ class TrainingMonitor:
             return
         assert self.tracker is not None
         self._resume_recorded = True
-        self.tracker.record(
-            "resume",
-            {
-                "resumes": previous.run_id,
-                "energy_kwh": previous.energy_j / JOULES_PER_KWH,
-                "co2e_kg": previous.co2e_kg,
-                "steps": previous.steps,
-                "duration_s": previous.duration_s,
-                "scope": self._previous_scope,
-            },
-        )
-
-    def _agree_on_run(self) -> tuple[str, list[int]]:
-        """Global rank 0's run id, and the pids of the other ranks on this node: one collective.
-
-        The vector summed is [rank 0's time, rank 0's nonce, then (pid, node) per global rank],
-        each entry set by one rank alone (all integers below 2**53, exact in float64). If the
-        collective fails, this rank keeps an id of its own and excludes no process.
-        """
-        size, me = self.rank.world_size, self.rank.global_rank
-        seconds, nonce = int(time.time()), int.from_bytes(os.urandom(3), "big")
-        node = _node_key()
-        local = [0.0] * (2 + 2 * size)
-        if me == 0:
-            local[0], local[1] = float(seconds), float(nonce)
-        local[2 + 2 * me], local[3 + 2 * me] = float(os.getpid()), float(node)
-        agreed = self._reduce_vector(local)
-        if len(agreed) != len(local) or agreed[0] <= 0 or agreed is local:
-            return new_run_id(seconds, nonce), []
-        others = [
-            int(agreed[2 + 2 * rank])
-            for rank in range(size)
-            if rank != me and agreed[3 + 2 * rank] == node and agreed[2 + 2 * rank] > 0
-        ]
-        return new_run_id(int(agreed[0]), int(agreed[1])), others
+        self.tracker.record("resume", previous.record())
 
     def _needs_exact(self, latest: Measurement, previous: _Interval | None) -> bool:
         """Whether the latest sample is too old to use: read the meters instead.
@@ -596,54 +432,51 @@ class TrainingMonitor:
             return None
         return tracker.so_far(exact=True)
 
-    def _total_vector(self, now: Measurement | None) -> list[float]:
-        """This rank's [facility J, kg CO2e, estimated 0/1, partial 0/1] so far, with resumes."""
+    def _run_sums(self, now: Measurement | None, forecast: ForecastSums) -> RunSums:
+        """This rank's totals so far (with the runs it resumed) and its forecast, to sum."""
         energy_j, co2e_kg = self._own_figures(now)
-        return [
-            self._previous.energy_j + energy_j,
-            self._previous.co2e_kg + co2e_kg,
-            1.0 if now is not None and now.estimated else 0.0,
-            1.0 if now is not None and now.partial else 0.0,
-        ]
-
-    def _total_metrics(self, totals: Sequence[float]) -> dict[str, float]:
-        """Metrics from a (summed) totals vector: the totals, the forecast, budget decisions."""
-        energy_j, co2e_kg, estimated, partial = totals[:4]
-        if not math.isfinite(energy_j):
-            return {}
-        metrics = self._named(
-            energy_kwh=energy_j / JOULES_PER_KWH,
-            estimated=min(estimated, 1.0),
-            partial=min(partial, 1.0),
+        return RunSums(
+            energy_j=self._previous.energy_j + energy_j,
+            co2e_kg=self._previous.co2e_kg + co2e_kg,
+            estimated=1.0 if now is not None and now.estimated else 0.0,
+            partial=1.0 if now is not None and now.partial else 0.0,
+            forecast=forecast,
         )
-        if math.isfinite(co2e_kg):
-            metrics |= self._named(co2e_kg=co2e_kg)
-            if energy_j > 0:
-                metrics |= self._named(
-                    intensity_g_per_kwh=co2e_kg * 1000 / (energy_j / JOULES_PER_KWH)
-                )
-        metrics |= self.outlook.metrics(totals[4:_TOTALS_LEN])
-        self.outlook.judge(metrics, self.rank.global_rank)
-        return metrics
 
-    def _forecast_vector(self, now: Measurement | None, *, refresh: bool) -> list[float]:
+    def _conclude(self, sums: RunSums) -> dict[str, float]:
+        """Judge the summed totals (announce, budget), then convert them into metrics."""
+        self.outlook.judge(sums, self.rank.global_rank)
+        return run_metrics(self.prefix, sums, self.outlook.duration_s)
+
+    def _forecast_sums(self, now: Measurement | None, *, refresh: bool) -> ForecastSums:
         if self.tracker is None or now is None:
-            return [math.nan] * FORECAST_LEN
+            return ForecastSums.filled(math.nan)
         if self._adds_nothing(now):
-            return [0.0] * FORECAST_LEN
-        previous = self._previous
-        earlier = (previous.energy_j, previous.co2e_kg, previous.steps, previous.duration_s)
-        return self.outlook.vector(self.tracker, now, earlier, refresh=refresh)
+            return ForecastSums.filled(0.0)
+        return self.outlook.vector(self.tracker, now, self._previous.forecast_span, refresh=refresh)
 
-    def _reduce_vector(self, local: list[float]) -> list[float]:
-        if not self.rank.distributed:
+    def _sum(self, local: _Sums) -> _Sums:
+        """``local`` summed over the ranks; ``local`` itself in a single process or on failure."""
+        reduced = self._reduce_vector(local.to_vector())
+        if reduced is None:
             return local
+        summed = local.from_vector(reduced)
+        self._last_reduced = (summed.energy_j, summed.co2e_kg)
+        return summed
+
+    def _reduce_vector(self, local: list[float]) -> list[float] | None:
+        """``local`` summed over the ranks; None when not summed.
+
+        None in a single process, or when the collective fails or changes the vector's length:
+        training then goes on with this rank's figures.
+        """
+        if not self.rank.distributed:
+            return None
         try:
             reduced = [float(value) for value in self._reduce(local)]
         except Exception:  # a failed collective must not stop training: report this rank alone
-            return local
-        self._last_reduced = reduced[:2]
-        return reduced
+            return None
+        return reduced if len(reduced) == len(local) else None
 
     def _interval_point(self, now: Measurement | None) -> _Interval | None:
         if now is None:
@@ -655,9 +488,6 @@ class TrainingMonitor:
             samples=self._samples,
             tokens=self._tokens,
         )
-
-    def _named(self, **values: float) -> dict[str, float]:
-        return {f"{self.prefix}{name}": float(value) for name, value in values.items()}
 
     def _adds_nothing(self, measurement: Measurement | None) -> bool:
         """True for figures of a rank that measures nothing by design (they add 0 to the sums)."""
@@ -681,12 +511,6 @@ class TrainingMonitor:
             return 0.0, 0.0
         joules = _minus(_facility_j(end), _facility_j(start))
         return joules, _minus(end.co2e_kg, start.co2e_kg)
-
-
-def _node_key() -> int:
-    """This machine's host name as a 48-bit number (exact in float64), to tell nodes apart."""
-    digest = hashlib.blake2b(socket.gethostname().encode(), digest_size=6).digest()
-    return int.from_bytes(digest, "big")
 
 
 def _facility_j(measurement: Measurement | None) -> float | None:

@@ -1,10 +1,10 @@
 """What lies ahead of a training run: its forecast, and what to say or do about it and the budget.
 
 ``Outlook`` is the part of the training monitor that looks forward. It gives this rank's whole-run
-forecast as six numbers to sum over the ranks with the totals, turns the summed forecast into the
-``predicted_*`` metrics, and judges the summed totals against the budget: it announces the first
-forecast once, warns once when the forecast or the totals pass a limit, and raises ``should_stop``
-for ``on_budget="stop"`` (from sums, so every rank decides alike).
+forecast (``ForecastSums``) to sum over the ranks with the totals, and judges the summed totals
+against the budget: it hands the first forecast's figures to ``announce`` once (the adapters show
+them as reporting words them), warns once when the forecast or the totals pass a limit, and raises
+``should_stop`` for ``on_budget="stop"`` (from sums, so every rank decides alike).
 """
 
 from __future__ import annotations
@@ -12,24 +12,22 @@ from __future__ import annotations
 import itertools
 import math
 import statistics
-import sys
 import time
 import warnings
 from collections.abc import Callable, Sequence
 
 from carbon_callbacks._internal.warnings import CarbonCallbacksWarning
-from carbon_callbacks.reporting.equivalents import car_km
 from carbon_callbacks.tracking.measurement import JOULES_PER_KWH, Measurement
 from carbon_callbacks.tracking.tracker import Tracker
 from carbon_callbacks.training.budget import Budget
+from carbon_callbacks.training.outcome import ForecastFigures
 from carbon_callbacks.training.prediction import Forecast, Pause, Rates, fit_rates, project
+from carbon_callbacks.training.sums import ForecastSums, RunSums
 
 FORECAST_EVERY_S = 10.0
 """Between epoch ends, the forecast's rates are learned again at most this often (reading the
 timeline costs milliseconds); in between, every call projects the latest rates from its own
 figures, which costs nothing, so a logged forecast is never older than the energy beside it."""
-FORECAST_LEN = 6
-"""Energy J (low, mid, high), then CO2e kg (low, mid, high)."""
 PREDICTION_RECORD_SPAN_FRACTION = 128
 """Forecasts are recorded at epoch ends at most every (run length so far / this): every epoch
 in an ordinary run, a few hundred records in a week of short epochs rather than one each."""
@@ -41,15 +39,13 @@ class Outlook:
     Args:
         budget: The limits and what reaching them means.
         warmup_steps: Steps to leave out of the forecast; None detects them.
-        prefix: The metric-name prefix.
     """
 
-    def __init__(self, budget: Budget, warmup_steps: int | None, prefix: str) -> None:
+    def __init__(self, budget: Budget, warmup_steps: int | None) -> None:
         self.budget = budget
-        self.prefix = prefix
         self._warmup_steps = warmup_steps
-        self.announce: Callable[[str], object] = _to_stderr
-        """Shows the one-off lines (the first forecast) on global rank 0."""
+        self.announce: Callable[[ForecastFigures], object] = _show_nothing
+        """Shows the first forecast on global rank 0 (the adapters: as reporting words it)."""
         self.quiet = False
         """True announces nothing; the forecast is still logged and recorded."""
         self.total_steps: int | None = None
@@ -70,7 +66,6 @@ class Outlook:
         self.epoch_steps = None
         self._said = set()
         self.should_stop = False
-        self._forecast = [math.nan] * FORECAST_LEN
         self._fitted_at = -math.inf
         self._recorded_at = -math.inf
         self._duration_s: float | None = None
@@ -96,18 +91,10 @@ class Outlook:
             self._pauses[-1] = Pause(began, seconds, steps, _typical_s(self._batch_starts, seconds))
         self._batch_starts = []
 
-    def unknown(self) -> dict[str, float]:
-        """Every ``predicted_*`` metric as NaN (unknown) when the run's length is known, else none.
-
-        For loggers that fix their columns at the first epoch (Keras's ``CSVLogger``, ``History``).
-        """
-        if self.total_steps is None:
-            return {}
-        names = ("energy_kwh", "co2e_kg")
-        return self._named(
-            **{f"predicted_{n}{end}": math.nan for n in names for end in ("", "_low", "_high")},
-            predicted_duration_s=math.nan,
-        )
+    @property
+    def duration_s(self) -> float | None:
+        """The latest forecast of the whole training's duration (not summed: time is shared)."""
+        return self._duration_s
 
     def vector(
         self,
@@ -116,8 +103,8 @@ class Outlook:
         earlier: tuple[float, float, int, float],
         *,
         refresh: bool,
-    ) -> list[float]:
-        """This rank's whole-run forecast [energy J low, mid, high, CO2e kg low, mid, high].
+    ) -> ForecastSums:
+        """This rank's whole-run forecast: facility joules and kg CO2e (low, central, high).
 
         Args:
             tracker: The running tracker (its step timeline, its intensity ahead, its run log).
@@ -130,7 +117,7 @@ class Outlook:
         NaN means no forecast (the monitor gives 0 for a rank that measures nothing by design).
         """
         if self.total_steps is None:
-            return [math.nan] * FORECAST_LEN
+            return ForecastSums.filled(math.nan)
         earlier_j, earlier_kg, earlier_steps, earlier_s = earlier
         planned = self.total_steps - earlier_steps
         fitted = False
@@ -148,8 +135,8 @@ class Outlook:
             if rates is not None:  # else the rates learned before still hold
                 self._rates, fitted = rates, True
         if self._rates is None or now.energy_j is None or now.steps is None:
-            self._forecast, self._duration_s = [math.nan] * FORECAST_LEN, None
-            return self._forecast
+            self._duration_s = None
+            return ForecastSums.filled(math.nan)
         outlook = project(self._rates, planned, now.duration_s, now.energy_j, now.steps)
         if fitted:
             ahead = tracker.intensity_ahead(outlook.remaining_s)
@@ -165,47 +152,48 @@ class Outlook:
                 for total in energy
             ]
         self._duration_s = earlier_s + outlook.duration_s[1]
-        self._forecast = [*energy, *co2e]
         first = "forecast" not in self._said
         if fitted and (refresh or first) and self._record_due(now.duration_s):
             self._recorded_at = now.duration_s
             record = _prediction_record(outlook, energy, co2e, earlier)
             tracker.record("prediction", record)
             self.records.append(record | {"t_unix": time.time()})
-        return self._forecast
+        return ForecastSums(*energy, *co2e)
 
     def _record_due(self, seconds: float) -> bool:
         """Whether a forecast made ``seconds`` into the run is kept (thinned in long runs)."""
         return seconds - self._recorded_at >= seconds / PREDICTION_RECORD_SPAN_FRACTION
 
-    def metrics(self, summed: Sequence[float]) -> dict[str, float]:
-        """The ``predicted_*`` metrics from a forecast vector summed over the ranks."""
-        e_low, e_mid, e_high, c_low, c_mid, c_high = summed
-        if not math.isfinite(e_mid):
-            return {}
-        metrics = self._named(
-            predicted_energy_kwh=e_mid / JOULES_PER_KWH,
-            predicted_energy_kwh_low=e_low / JOULES_PER_KWH,
-            predicted_energy_kwh_high=e_high / JOULES_PER_KWH,
-        )
-        if math.isfinite(c_mid):
-            metrics |= self._named(
-                predicted_co2e_kg=c_mid, predicted_co2e_kg_low=c_low, predicted_co2e_kg_high=c_high
-            )
-        if self._duration_s is not None:
-            metrics |= self._named(predicted_duration_s=self._duration_s)
-        return metrics
+    def judge(self, sums: RunSums, global_rank: int) -> None:
+        """Announce the first forecast; warn when it exceeds a budget; act on a reached budget.
 
-    def judge(self, metrics: dict[str, float], global_rank: int) -> None:
-        """Announce the first forecast; warn when it exceeds a budget; act on a reached budget."""
-        energy = metrics.get(f"{self.prefix}energy_kwh")
-        co2e = metrics.get(f"{self.prefix}co2e_kg")
-        predicted_energy = metrics.get(f"{self.prefix}predicted_energy_kwh")
-        predicted_co2e = metrics.get(f"{self.prefix}predicted_co2e_kg")
-        if predicted_energy is not None:
+        ``sums`` are summed over the ranks, so every rank decides alike; nothing is judged while
+        the energy is unknown.
+        """
+        if not math.isfinite(sums.energy_j):
+            return
+        energy = sums.energy_j / JOULES_PER_KWH
+        co2e = sums.co2e_kg if math.isfinite(sums.co2e_kg) else None
+        forecast = sums.forecast
+        if math.isfinite(forecast.energy_j):
+            figures = ForecastFigures(
+                total_steps=self.total_steps,
+                energy_kwh=(
+                    forecast.energy_low_j / JOULES_PER_KWH,
+                    forecast.energy_j / JOULES_PER_KWH,
+                    forecast.energy_high_j / JOULES_PER_KWH,
+                ),
+                co2e_kg=(
+                    (forecast.co2e_low_kg, forecast.co2e_kg, forecast.co2e_high_kg)
+                    if math.isfinite(forecast.co2e_kg)
+                    else None
+                ),
+                duration_s=self._duration_s,
+            )
             if not self.quiet:
-                self._once("forecast", global_rank, lambda: self.announce(self._line(metrics)))
-            over = self.budget.predicted_over(predicted_energy, predicted_co2e)
+                self._once("forecast", global_rank, lambda: self.announce(figures))
+            predicted_co2e = None if figures.co2e_kg is None else figures.co2e_kg[1]
+            over = self.budget.predicted_over(figures.energy_kwh[1], predicted_co2e)
             if over is not None:
                 self._once("budget-forecast", global_rank, _warning(f"this run is {over}"))
         reached = self.budget.reached(energy, co2e)
@@ -217,32 +205,6 @@ class Outlook:
             )
             self.should_stop = self.should_stop or stopping
 
-    def _line(self, metrics: dict[str, float]) -> str:
-        """The one line announcing the forecast."""
-
-        def named(name: str) -> float:
-            return metrics[f"{self.prefix}{name}"]
-
-        line = (
-            f"carbon-callbacks: predicted for {self.total_steps} steps: "
-            f"{named('predicted_energy_kwh'):.3g} kWh "
-            f"({named('predicted_energy_kwh_low'):.3g}-{named('predicted_energy_kwh_high'):.3g})"
-        )
-        has_co2e = f"{self.prefix}predicted_co2e_kg" in metrics
-        if has_co2e:
-            line += (
-                f", {named('predicted_co2e_kg') * 1000:.3g} g CO2e "
-                f"({named('predicted_co2e_kg_low') * 1000:.3g}-"
-                f"{named('predicted_co2e_kg_high') * 1000:.3g})"
-            )
-        if f"{self.prefix}predicted_duration_s" in metrics:
-            line += f", {named('predicted_duration_s') / 60:.3g} min"
-        line += " (80% interval)"
-        if has_co2e:
-            km = car_km(named("predicted_co2e_kg"))
-            line += f"; as much CO2e as an average new car driven {km:.3g} km (EEA 2023)"
-        return line
-
     def _once(self, key: str, global_rank: int, action: Callable[[], object]) -> None:
         """Run ``action`` the first time ``key`` comes up, on global rank 0 only."""
         if key in self._said:
@@ -250,9 +212,6 @@ class Outlook:
         self._said.add(key)
         if global_rank == 0:
             action()
-
-    def _named(self, **values: float) -> dict[str, float]:
-        return {f"{self.prefix}{name}": float(value) for name, value in values.items()}
 
 
 def _typical_s(batch_starts: Sequence[float], end_s: float) -> float | None:
@@ -301,5 +260,5 @@ def _prediction_record(
     return record
 
 
-def _to_stderr(line: str) -> None:
-    print(line, file=sys.stderr)
+def _show_nothing(forecast: ForecastFigures) -> None:
+    """The default ``announce``: a loop of your own sets one (``reporting.text`` words it)."""

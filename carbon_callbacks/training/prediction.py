@@ -21,8 +21,8 @@ Pure functions over ``(seconds, steps, joules)`` points, as ``Tracker.step_timel
    gives the totals again from any later point without reading the timeline: never below what
    is used.
 
-Carbontracker's method (mean epoch energy x epochs, warm-up included, no interval) is
-``epoch_mean_forecast``, kept for the accuracy benchmark.
+Carbontracker's method (mean epoch energy x epochs, warm-up included, no interval), the accuracy
+benchmark's baseline, lives with it (``benchmarks/bench_prediction.py``).
 """
 
 from __future__ import annotations
@@ -352,13 +352,6 @@ def detect_warmup(points: Sequence[Point], chunks: int = CHUNKS) -> int:
         else:
             break
     return warmup
-
-
-def epoch_mean_forecast(epoch_joules: Sequence[float], total_epochs: int) -> float | None:
-    """Carbontracker's forecast: the mean energy of the epochs so far x the number of epochs."""
-    if not epoch_joules or total_epochs <= 0:
-        return None
-    return statistics.fmean(epoch_joules) * total_epochs
 
 
 def _chunk_rates(

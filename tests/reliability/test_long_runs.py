@@ -43,6 +43,7 @@ import pytest
 
 from carbon_callbacks._internal.warnings import CarbonCallbacksWarning
 from carbon_callbacks.meters.base import Channel, Reading, Unavailable
+from carbon_callbacks.reporting.text import format_training_summary
 from carbon_callbacks.runlog.reader import read_run_log
 from carbon_callbacks.tracking.sampler import DEFAULT_MAX_SAMPLES, MAX_CHECKPOINTS, Sample, Sampler
 from carbon_callbacks.tracking.tracker import Tracker
@@ -213,7 +214,7 @@ def test_a_million_steps_keep_memory_and_the_run_log_flat(powercap: FakePowercap
             if epoch + 1 in (epochs // 2, epochs):
                 retained = len(tracker.step_timeline())
                 traced[f"after epoch {epoch + 1}"] = (tracemalloc.get_traced_memory()[0], retained)
-        lines = monitor.finish()
+        lines = format_training_summary(monitor.finish())
     finally:
         tracemalloc.stop()
         monitor.stop("failed")  # only if the loop raised: finish() has stopped it otherwise

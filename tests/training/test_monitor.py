@@ -16,8 +16,10 @@ from carbon_callbacks import CarbonCallbacksWarning, read_run_log
 from carbon_callbacks.intensity import static
 from carbon_callbacks.meters import cpu_estimate
 from carbon_callbacks.meters.base import Channel, Reading, Unavailable
+from carbon_callbacks.reporting.text import format_forecast_line, format_training_summary
 from carbon_callbacks.tracking.tracker import new_run_id
 from carbon_callbacks.training import METRICS, RankInfo, TrainingMonitor
+from carbon_callbacks.training.outcome import ForecastFigures
 from tests.meters.fake_powercap import FakePowercap
 
 WH_UJ = 3_600_000_000  # one watt-hour in microjoules
@@ -206,7 +208,7 @@ def test_resume_adds_the_checkpointed_totals(powercap: FakePowercap) -> None:
     resumed.begin_epoch()
     powercap.add_energy("intel-rapl:0", WH_UJ)
     metrics = resumed.end_epoch()
-    lines = resumed.finish()
+    lines = format_training_summary(resumed.finish())
     assert metrics["carbon/energy_kwh"] == pytest.approx(0.002)
     assert resumed.state_dict()["energy_j"] == pytest.approx(7200.0)
     assert any("the runs it resumed" in line for line in lines)
@@ -233,7 +235,7 @@ def test_only_local_rank_zero_measures_the_host(powercap: FakePowercap) -> None:
     rank1.begin_epoch()
     powercap.add_energy("intel-rapl:0", WH_UJ)
     metrics = rank1.end_epoch()
-    assert rank1.finish() == []  # only global rank 0 shows the summary
+    assert rank1.finish() is None  # only global rank 0 shows the summary
     assert metrics["carbon/epoch_energy_kwh"] == 0.0  # measures nothing by design: adds nothing
 
     rank0 = TrainingMonitor(write_log=False)
@@ -285,12 +287,12 @@ def test_bad_options_fail_at_construction() -> None:
 
 def test_finish_runs_once_and_stop_is_idempotent(powercap: FakePowercap) -> None:
     monitor = TrainingMonitor(write_log=False)
-    assert monitor.finish() == [] and monitor.stop() is None  # never started
+    assert monitor.finish() is None and monitor.stop() is None  # never started
     monitor.start()
-    lines = monitor.finish()
+    lines = format_training_summary(monitor.finish())
     assert lines[0].startswith("carbon-callbacks: training completed in ")
     assert any(line.startswith("energy:") for line in lines)
-    assert monitor.finish() == [] and not monitor.is_running
+    assert monitor.finish() is None and not monitor.is_running
 
 
 def test_distributed_checkpoints_carry_all_ranks_totals_to_global_rank_zero_only(
@@ -349,8 +351,8 @@ def run_steps(monitor: TrainingMonitor, powercap: FakePowercap, steps: int, uj: 
 
 def test_the_forecast_is_logged_recorded_and_announced_once(powercap: FakePowercap) -> None:
     monitor = TrainingMonitor(interval_s=0.005, intensity_g_per_kwh=100.0, warmup_steps=2)
-    lines: list[str] = []
-    monitor.announce = lines.append
+    announced: list[ForecastFigures] = []
+    monitor.announce = announced.append
     monitor.set_total_steps(120)
     monitor.start()
     monitor.begin_epoch()
@@ -371,6 +373,7 @@ def test_the_forecast_is_logged_recorded_and_announced_once(powercap: FakePowerc
         metrics["carbon/predicted_energy_kwh"] * 0.1, rel=0.01
     )
     assert metrics["carbon/predicted_duration_s"] > 0
+    lines = [format_forecast_line(forecast) for forecast in announced]
     assert len(lines) == 1 and "predicted for 120 steps" in lines[0] and "80% interval" in lines[0]
     assert monitor.tracker is not None and monitor.tracker.log_path is not None
     predictions = read_run_log(monitor.tracker.log_path).predictions
@@ -465,8 +468,8 @@ def test_a_gpu_rank_without_its_gpu_is_unknown_not_zero() -> None:
 
 def test_a_second_run_of_the_same_monitor_has_its_own_forecasts(powercap: FakePowercap) -> None:
     monitor = TrainingMonitor(interval_s=0.005, intensity_g_per_kwh=100.0, warmup_steps=2)
-    lines: list[str] = []
-    monitor.announce = lines.append
+    announced: list[ForecastFigures] = []
+    monitor.announce = announced.append
     for _ in range(2):  # a callback reused for a second fit (stopped early: half its steps)
         monitor.set_total_steps(80)
         monitor.start()
@@ -475,7 +478,7 @@ def test_a_second_run_of_the_same_monitor_has_its_own_forecasts(powercap: FakePo
         monitor.end_epoch()
         monitor.finish()
         assert len(monitor.outlook.records) == 1  # this run's forecast only
-    assert len(lines) == 2  # each run announces its own first forecast
+    assert len(announced) == 2  # each run announces its own first forecast
 
 
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")

@@ -8,7 +8,6 @@ from carbon_callbacks.training.prediction import (
     Pause,
     Point,
     detect_warmup,
-    epoch_mean_forecast,
     forecast,
     pause_cost,
     project,
@@ -88,11 +87,6 @@ def test_a_finished_run_or_unknown_length_gives_no_forecast() -> None:
     seen = timeline(100, [1.0] * 100, [0.01] * 100)
     assert forecast(seen, 100) is None
     assert forecast(seen, 0) is None
-
-
-def test_the_epoch_mean_method_counts_the_warmup() -> None:
-    assert epoch_mean_forecast([30.0, 10.0], 10) == pytest.approx(200.0)
-    assert epoch_mean_forecast([], 10) is None
 
 
 def test_with_the_epoch_length_work_between_epochs_is_counted() -> None:
