@@ -23,37 +23,44 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import sys
 import time
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING
 
-from carbon_callbacks._internal.process_hooks import ProcessRegistry
-from carbon_callbacks._internal.signals import SigtermGuard
 from carbon_callbacks._internal.warnings import WarnOnce
-from carbon_callbacks._version import __version__
 from carbon_callbacks.intensity.base import ConstantIntensity, IntensityProvider, IntensityValue
 from carbon_callbacks.intensity.combine import Piece, weighted_intensity
 from carbon_callbacks.intensity.live import LiveIntensity
-from carbon_callbacks.intensity.resolve import intensity_settings, provider_for, resolve
+from carbon_callbacks.intensity.resolve import (
+    IntensitySettings,
+    provider_for,
+    resolve,
+)
+from carbon_callbacks.intensity.resolve import (
+    intensity_settings as merged_settings,
+)
 from carbon_callbacks.meters.base import Channel, Meter, Unavailable
-from carbon_callbacks.runlog.records import SCHEMA_VERSION, RunLogWriter
+from carbon_callbacks.meters.defaults import default_meters
+from carbon_callbacks.runlog.records import RunLogWriter
+from carbon_callbacks.tracking import lifetime, run_record
 from carbon_callbacks.tracking import sampler as sampling
-from carbon_callbacks.tracking.config import TrackerConfig, resolve_config
+from carbon_callbacks.tracking.config import resolve_config
+from carbon_callbacks.tracking.lifetime import RunStatus
 from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
 from carbon_callbacks.tracking.sampler import Sample, Sampler
 
-RunStatus = Literal["completed", "failed", "interrupted", "unfinished"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from carbon_callbacks.intensity.settings import IntensityOptions
+
+__all__ = ["RUN_WINDOW", "RunStatus", "Tracker", "new_run_id"]
+
 _RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 RUN_WINDOW = "run"
-SAMPLES_RECORD_SPACING_NS = 1_000_000_000
-"""Samples written to the run log are at least this far apart (one a second)..."""
-SAMPLES_RECORD_SPAN_FRACTION = 4096
-"""... or, in long runs, the run's length so far over this, so a week-long run writes tens of
-thousands of samples rather than 600,000 (a plot needs no more)."""
 
 
 @dataclass(frozen=True)
@@ -65,27 +72,6 @@ class _Mark:
     steps: int | None
 
 
-def default_meters(
-    config: TrackerConfig, *, measure_host: bool = True, exclude_pids: Sequence[int] = ()
-) -> list[Meter]:
-    """The meters a tracker uses unless given others: NVIDIA GPUs, then RAPL or the CPU estimate.
-
-    ``measure_host=False`` leaves out the host-level channels (RAPL CPU packages and DRAM: the
-    whole socket), which one rank per node measures in a distributed run; the process-level CPU
-    estimate stays, since it covers this process tree alone. ``exclude_pids`` are processes the
-    estimate leaves out with their descendants (other ranks, which measure themselves).
-    """
-    from carbon_callbacks.meters.cpu_estimate import DEFAULT_WATTS_PER_CORE, CpuEstimateMeter
-    from carbon_callbacks.meters.host import HostMeter
-    from carbon_callbacks.meters.nvml import NvmlMeter
-    from carbon_callbacks.meters.rapl import RaplMeter
-
-    watts = config.cpu_watts if config.cpu_watts is not None else DEFAULT_WATTS_PER_CORE
-    estimate = CpuEstimateMeter(watts, exclude_pids)
-    host = HostMeter(RaplMeter(root=config.powercap_root), estimate, host_level=measure_host)
-    return [NvmlMeter(gpu_ids=config.gpu_ids), host]
-
-
 class Tracker:
     """Measures the energy (and, given an intensity, the CO2e) of a run and of windows inside it.
 
@@ -94,6 +80,9 @@ class Tracker:
         interval_s: Sampler polling interval in seconds (default 0.1).
         pue: Data-centre power usage effectiveness, >= 1.0 (default 1.0: no overhead counted).
         intensity_g_per_kwh: A constant carbon intensity that overrides every other source.
+            It and the location options up to ``electricitymaps_token`` are the fields of
+            ``IntensitySettings`` (``carbon_callbacks.intensity.settings``), merged with their
+            ``CARBON_CALLBACKS_*`` variables.
         country: ISO 3166 alpha-2 or alpha-3 code (or English name) of where the run uses power.
         zone: A grid zone (Electricity Maps names: ``"DK-DK1"``, ``"GB"``, ``"US-CAL-CISO"``).
         cloud: ``"gcp"``, ``"aws"`` or ``"azure"``, with ``region``.
@@ -102,6 +91,9 @@ class Tracker:
         live: Use live grid data for the zone (UK, Denmark, or any zone with an Electricity Maps
             token); the yearly value covers any gap.
         electricitymaps_token: Electricity Maps API token (default ``ELECTRICITYMAPS_API_TOKEN``).
+        intensity_settings: The location and intensity options as one object, already merged
+            and checked by ``carbon_callbacks.intensity.resolve.intensity_settings`` (as the
+            command line builds them), instead of the keyword options above.
         intensity: A custom ``IntensityProvider`` used instead of the resolution above.
         cpu_watts: Watts per busy core for the CPU estimate (used only without RAPL).
         output_dir: Folder for the JSONL run log (default ``carbon-runs``).
@@ -133,14 +125,7 @@ class Tracker:
         gpu_ids: Sequence[int | str] | None = None,
         interval_s: float | None = None,
         pue: float | None = None,
-        intensity_g_per_kwh: float | None = None,
-        country: str | None = None,
-        zone: str | None = None,
-        cloud: str | None = None,
-        region: str | None = None,
-        uk_postcode: str | None = None,
-        live: bool | None = None,
-        electricitymaps_token: str | None = None,
+        intensity_settings: IntensitySettings | None = None,
         intensity: IntensityProvider | None = None,
         cpu_watts: float | None = None,
         output_dir: str | os.PathLike[str] | None = None,
@@ -153,7 +138,19 @@ class Tracker:
         run_id: str | None = None,
         context: Mapping[str, object] | None = None,
         handle_sigterm: bool = True,
+        **location: Unpack[IntensityOptions],
     ) -> None:
+        if intensity_settings is not None and any(v is not None for v in location.values()):
+            given = ", ".join(f"{name}=" for name in location)
+            raise ValueError(
+                f"intensity_settings= holds the location and intensity options; give {given} "
+                "inside it or leave intensity_settings out"
+            )
+        if intensity_settings is not None and not isinstance(intensity_settings, IntensitySettings):
+            raise TypeError(
+                f"intensity_settings must be an IntensitySettings, got {intensity_settings!r}; "
+                "or pass the options themselves, e.g. country='SE'"
+            )
         self.config = resolve_config(
             interval_s=interval_s,
             pue=pue,
@@ -163,16 +160,7 @@ class Tracker:
             gpu_ids=gpu_ids,
             powercap_root=powercap_root,
             run_name=run_name,
-            intensity=intensity_settings(
-                intensity_g_per_kwh=intensity_g_per_kwh,
-                country=country,
-                zone=zone,
-                cloud=cloud,
-                region=region,
-                uk_postcode=uk_postcode,
-                live=live,
-                electricitymaps_token=electricitymaps_token,
-            ),
+            intensity=intensity_settings or merged_settings(**location),
         )
         settings = self.config.intensity
         if intensity is not None and (settings.g_per_kwh is not None or settings.live):
@@ -214,9 +202,7 @@ class Tracker:
         self._sampler, self._step_slot = sampling.attach(
             self._sampler_key, self._new_sampler, lambda: self._step_count
         )
-        _running_trackers.add(self)
-        if self._handle_sigterm:
-            _sigterm.hold(self)
+        lifetime.opened(self)
         for item in self._sampler.unavailable:
             if item.degrades:
                 self._warn_once(
@@ -230,7 +216,18 @@ class Tracker:
             self._intensity.start()
         if self.config.output_dir is not None:
             self._writer = RunLogWriter(self.config.output_dir / self._log_file_name())
-            self._writer.write(self._header())
+            self._writer.write(
+                run_record.header_record(
+                    run_id=self.run_id,
+                    started_unix=self._run_mark.unix,
+                    channels=self._sampler.channels,
+                    unavailable=self._sampler.unavailable,
+                    interval_s=self._sampler.interval_s,
+                    config=self.config,
+                    intensity=self._describe_intensity(),
+                    context=self.context,
+                )
+            )
         return self
 
     def stop(self, status: RunStatus = "completed") -> Measurement | None:
@@ -241,12 +238,12 @@ class Tracker:
         """
         if self._summary is not None or self._sampler is None or not self._is_owner():
             return self._summary
-        _running_trackers.discard(self)
+        lifetime.stopping(self)
         sampler = self._sampler
         assert self._run_mark is not None
         self._summary = self._measure(RUN_WINDOW, self._run_mark, self._mark(sampler.sample()))
         sampling.detach(self._sampler_key, sampler, self._step_slot)
-        _sigterm.release(self)
+        lifetime.stopped(self)
         if isinstance(self._intensity, LiveIntensity):
             self._intensity.stop()
         if self._writer is not None:
@@ -395,6 +392,11 @@ class Tracker:
     # -- state -------------------------------------------------------------------------------
 
     @property
+    def handles_sigterm(self) -> bool:
+        """True when SIGTERM closes the run as ``"interrupted"`` (``handle_sigterm=``)."""
+        return self._handle_sigterm
+
+    @property
     def steps(self) -> int:
         """Steps recorded so far."""
         return self._step_count
@@ -471,7 +473,11 @@ class Tracker:
             self._meters
             if self._meters is not None
             else default_meters(
-                self.config, measure_host=self._measure_host, exclude_pids=self._exclude_pids
+                gpu_ids=self.config.gpu_ids,
+                powercap_root=self.config.powercap_root,
+                cpu_watts=self.config.cpu_watts,
+                measure_host=self._measure_host,
+                exclude_pids=self._exclude_pids,
             )
         )
         return Sampler(meters, interval_s=self.config.interval_s)
@@ -556,62 +562,17 @@ class Tracker:
         fresh = [s for s in self._sampler.history() if s.t_ns > after_ns]
         if not fresh:
             return
-        spacing_ns = max(
-            SAMPLES_RECORD_SPACING_NS,
-            (fresh[-1].t_ns - start_ns) // SAMPLES_RECORD_SPAN_FRACTION,
-        )
-        kept = [fresh[0]]
-        for sample in fresh[1:]:
-            if sample.t_ns - kept[-1].t_ns >= spacing_ns:
-                kept.append(sample)
-        if kept[-1].t_ns != fresh[-1].t_ns:
-            kept.append(fresh[-1])  # always the latest: the window's own end
+        kept = run_record.thinned(fresh, start_ns)
         self._samples_written_ns = kept[-1].t_ns
         self._writer.write(
-            {
-                "type": "samples",
-                "run_id": self.run_id,
-                "channels": [c.id for c in self._sampler.channels],
-                "t_s": [(sample.t_ns - start_ns) / 1e9 for sample in kept],
-                "steps": [sample.steps_of(self._step_slot) for sample in kept],
-                "joules": [list(sample.joules) for sample in kept],
-            }
+            run_record.samples_record(
+                run_id=self.run_id,
+                channels=self._sampler.channels,
+                samples=kept,
+                start_ns=start_ns,
+                step_slot=self._step_slot,
+            )
         )
-
-    def _header(self) -> dict[str, object]:
-        assert self._sampler is not None and self._run_mark is not None
-        return {
-            "type": "header",
-            "schema": SCHEMA_VERSION,
-            "run_id": self.run_id,
-            "run_name": self.config.run_name,
-            "started_unix": self._run_mark.unix,
-            "host": os.uname().nodename,
-            "pid": os.getpid(),
-            "library_version": __version__,
-            "python": sys.version.split()[0],
-            "platform": f"{sys.platform} {os.uname().release} {os.uname().machine}",
-            "channels": [
-                {
-                    "id": c.id,
-                    "kind": c.kind,
-                    "device": c.device,
-                    "method": c.method,
-                    "how": c.how,
-                    "scope": c.scope,
-                    "host_level": c.host_level,
-                }
-                for c in self._sampler.channels
-            ],
-            "unavailable": [
-                {"source": u.source, "reason": u.reason, "fix": u.fix}
-                for u in self._sampler.unavailable
-            ],
-            "sampler_interval_s": self._sampler.interval_s,
-            "config": self.config.public_dict(),
-            "intensity": self._describe_intensity(),
-            "context": self.context,
-        }
 
     def _describe_intensity(self) -> dict[str, object]:
         if isinstance(self._intensity, LiveIntensity):
@@ -649,41 +610,6 @@ def _checked_pids(pids: object) -> tuple[int, ...]:
     if not all(isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 for pid in pids):
         raise ValueError(f"exclude_pids must hold process ids (ints > 0), got {pids!r}")
     return tuple(sorted(set(pids)))
-
-
-def _stop_at_exit(tracker: Tracker) -> None:
-    """Close a run still open at interpreter exit, saying why the interpreter is exiting."""
-    tracker.stop(status=_exit_status())
-
-
-def _exit_status() -> RunStatus:
-    """Why the interpreter exits, as a run status.
-
-    ``interrupted`` after an uncaught KeyboardInterrupt, ``failed`` after another uncaught
-    exception (Python keeps it in ``sys.last_type`` before ``atexit`` runs), else ``unfinished``.
-    An interactive session keeps ``sys.last_type`` from any earlier error, so there it proves
-    nothing: the run is ``unfinished``.
-    """
-    last = getattr(sys, "last_type", None)
-    if last is None or hasattr(sys, "ps1") or "IPython" in sys.modules:
-        return "unfinished"
-    return "interrupted" if issubclass(last, KeyboardInterrupt) else "failed"
-
-
-def _stop_on_sigterm() -> None:
-    for tracker in _running_trackers.items():
-        if tracker._handle_sigterm:
-            tracker.stop(status="interrupted")
-
-
-def _disown(tracker: Tracker) -> None:
-    """Nothing to do: a tracker checks its owner pid itself; the child only forgets it."""
-
-
-_running_trackers: ProcessRegistry[Tracker] = ProcessRegistry(
-    at_exit=_stop_at_exit, in_forked_child=_disown
-)
-_sigterm = SigtermGuard(_stop_on_sigterm)
 
 
 def _checked_provider(intensity: object) -> IntensityProvider:
