@@ -20,19 +20,15 @@ and never raise into the caller.
 
 from __future__ import annotations
 
-import itertools
 import os
-import re
 import time
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from carbon_callbacks._internal.warnings import WarnOnce
 from carbon_callbacks.intensity.base import ConstantIntensity, IntensityProvider, IntensityValue
-from carbon_callbacks.intensity.combine import Piece, weighted_intensity
 from carbon_callbacks.intensity.live import LiveIntensity
 from carbon_callbacks.intensity.resolve import (
     IntensitySettings,
@@ -47,10 +43,20 @@ from carbon_callbacks.meters.defaults import default_meters
 from carbon_callbacks.runlog.records import RunLogWriter
 from carbon_callbacks.tracking import lifetime, run_record
 from carbon_callbacks.tracking import sampler as sampling
+from carbon_callbacks.tracking.checks import (
+    checked_pids,
+    checked_provider,
+    checked_run_id,
+    checked_settings,
+    checked_value,
+    describe_unavailable,
+    new_run_id,
+)
 from carbon_callbacks.tracking.config import resolve_config
 from carbon_callbacks.tracking.lifetime import RunStatus
-from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
+from carbon_callbacks.tracking.measurement import Measurement
 from carbon_callbacks.tracking.sampler import Sample, Sampler
+from carbon_callbacks.tracking.windows import Mark, channel_energies, window_intensity
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -59,17 +65,7 @@ if TYPE_CHECKING:
 
 __all__ = ["RUN_WINDOW", "RunStatus", "Tracker", "new_run_id"]
 
-_RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 RUN_WINDOW = "run"
-
-
-@dataclass(frozen=True)
-class _Mark:
-    """An exact read taken at a window boundary."""
-
-    sample: Sample
-    unix: float
-    steps: int | None
 
 
 class Tracker:
@@ -140,17 +136,7 @@ class Tracker:
         handle_sigterm: bool = True,
         **location: Unpack[IntensityOptions],
     ) -> None:
-        if intensity_settings is not None and any(v is not None for v in location.values()):
-            given = ", ".join(f"{name}=" for name in location)
-            raise ValueError(
-                f"intensity_settings= holds the location and intensity options; give {given} "
-                "inside it or leave intensity_settings out"
-            )
-        if intensity_settings is not None and not isinstance(intensity_settings, IntensitySettings):
-            raise TypeError(
-                f"intensity_settings must be an IntensitySettings, got {intensity_settings!r}; "
-                "or pass the options themselves, e.g. country='SE'"
-            )
+        settings = checked_settings(intensity_settings, location)
         self.config = resolve_config(
             interval_s=interval_s,
             pue=pue,
@@ -160,7 +146,7 @@ class Tracker:
             gpu_ids=gpu_ids,
             powercap_root=powercap_root,
             run_name=run_name,
-            intensity=intensity_settings or merged_settings(**location),
+            intensity=settings or merged_settings(**location),
         )
         settings = self.config.intensity
         if intensity is not None and (settings.g_per_kwh is not None or settings.live):
@@ -168,22 +154,22 @@ class Tracker:
                 "intensity= (a provider) replaces intensity_g_per_kwh= and live=; give only one"
             )
         self._intensity = (
-            _checked_provider(intensity)
+            checked_provider(intensity)
             if intensity is not None
             else provider_for(resolve(settings))
         )
         self._meters = list(meters) if meters is not None else None
         self._measure_host = measure_host
-        self._exclude_pids = _checked_pids(exclude_pids)
+        self._exclude_pids = checked_pids(exclude_pids)
         self._handle_sigterm = handle_sigterm
         self.context = dict(context or {})
-        self.run_id = new_run_id() if run_id is None else _checked_run_id(run_id)
+        self.run_id = new_run_id() if run_id is None else checked_run_id(run_id)
         self._sampler: Sampler | None = None
         self._sampler_key: Hashable | None = None
         self._step_slot = 0
         self._writer: RunLogWriter | None = None
-        self._windows: dict[str, _Mark] = {}
-        self._run_mark: _Mark | None = None
+        self._windows: dict[str, Mark] = {}
+        self._run_mark: Mark | None = None
         self._summary: Measurement | None = None
         self._unmeasured: tuple[str, ...] = ()
         self._owner_pid = os.getpid()
@@ -206,7 +192,7 @@ class Tracker:
         for item in self._sampler.unavailable:
             if item.degrades:
                 self._warn_once(
-                    f"unavailable:{item.source}:{item.reason}", _describe_unavailable(item)
+                    f"unavailable:{item.source}:{item.reason}", describe_unavailable(item)
                 )
         self._unmeasured = tuple(
             f"{item.source}: {item.reason}" for item in self._sampler.unavailable if item.unmeasured
@@ -325,8 +311,8 @@ class Tracker:
         now_unix, now_ns = time.time(), time.monotonic_ns()
         return self._measure(
             name,
-            _Mark(Sample(start_ns, start), now_unix - (now_ns - start_ns) / 1e9, None),
-            _Mark(Sample(end_ns, end), now_unix - (now_ns - end_ns) / 1e9, None),
+            Mark(Sample(start_ns, start), now_unix - (now_ns - start_ns) / 1e9, None),
+            Mark(Sample(end_ns, end), now_unix - (now_ns - end_ns) / 1e9, None),
         )
 
     def so_far(self, *, exact: bool = False, name: str = "so far") -> Measurement | None:
@@ -373,7 +359,7 @@ class Tracker:
         """The intensity expected over the next ``seconds`` (a live forecast where there is one)."""
         now = time.time()
         try:
-            return _checked_value(self._intensity.intensity(now, now + max(seconds, 0.0)))
+            return checked_value(self._intensity.intensity(now, now + max(seconds, 0.0)))
         except Exception:  # a provider fault: the prediction goes without CO2e
             return None
 
@@ -482,73 +468,35 @@ class Tracker:
         )
         return Sampler(meters, interval_s=self.config.interval_s)
 
-    def _mark(self, sample: Sample) -> _Mark:
+    def _mark(self, sample: Sample) -> Mark:
         unix = time.time() - (time.monotonic_ns() - sample.t_ns) / 1e9
-        return _Mark(sample, unix, self._step_count)
+        return Mark(sample, unix, self._step_count)
 
-    def _measure(self, name: str, start: _Mark, end: _Mark) -> Measurement:
+    def _measure(self, name: str, start: Mark, end: Mark) -> Measurement:
         assert self._sampler is not None
         faults = self._sampler.faults_between(start.sample.t_ns, end.sample.t_ns)
-        figures = []
-        for index, (channel, before, after) in enumerate(
-            zip(self._sampler.channels, start.sample.joules, end.sample.joules, strict=True)
-        ):
-            fault = faults.get(channel.id)
-            unread_since_start = index in end.sample.stale and after == before
-            if after is None or unread_since_start:
-                energy = None  # nothing was measured in this window: unknown, never 0
-                fault = fault or "no reading"
-            elif before is None:
-                energy = after
-                fault = fault or "first reading came after the window started"
-            else:
-                energy = after - before
-            figures.append(ChannelEnergy(channel, energy, fault))
         return Measurement(
             name=name,
             start_unix=start.unix,
             duration_s=(end.sample.t_ns - start.sample.t_ns) / 1e9,
-            channels=tuple(figures),
+            channels=channel_energies(self._sampler.channels, start.sample, end.sample, faults),
             pue=self.config.pue,
             steps=None if end.steps is None or start.steps is None else end.steps - start.steps,
             intensity=self._intensity_for(start, end),
             unmeasured=self._unmeasured,
         )
 
-    def _intensity_for(self, start: _Mark, end: _Mark) -> IntensityValue | None:
-        """The energy-weighted mean intensity over the window, so CO2e = energy x it is exact."""
+    def _intensity_for(self, start: Mark, end: Mark) -> IntensityValue | None:
+        """The window's energy-weighted mean intensity; None (warned once) on a provider fault."""
+        assert self._sampler is not None
         try:
-            pieces = []
-            for (t0, joules0), (t1, joules1) in itertools.pairwise(self._split(start, end)):
-                value = self._intensity.intensity(t0, t1)
-                if value is None:
-                    return None
-                value = _checked_value(value)
-                energy = sum(
-                    after - before
-                    for before, after in zip(joules0, joules1, strict=True)
-                    if before is not None and after is not None
-                )
-                pieces.append(Piece(max(energy, 0.0), value))
-            return weighted_intensity(pieces)
+            return window_intensity(self._intensity, start, end, self._sampler)
         except Exception as error:  # a provider fault must not reach the training loop
             self._warn_once(
                 f"intensity:{type(error).__name__}",
                 f"carbon-callbacks: carbon intensity unavailable ({error}); CO2e is left out.",
             )
             return None
-
-    def _split(self, start: _Mark, end: _Mark) -> list[tuple[float, tuple[float | None, ...]]]:
-        """(unix time, cumulative joules) at the window's ends and where the intensity changes."""
-        marks = [(start.unix, start.sample.joules)]
-        if isinstance(self._intensity, LiveIntensity) and self._sampler is not None:
-            for point in self._intensity.change_points(start.unix, end.unix):
-                t_ns = start.sample.t_ns + round((point - start.unix) * 1e9)
-                joules = self._sampler.joules_at(t_ns)
-                if joules is not None:  # unknown: the neighbouring pieces merge, time-weighted
-                    marks.append((point, joules))
-        marks.append((end.unix, end.sample.joules))
-        return marks
 
     def _write_samples(self) -> None:
         """Append the samples taken since the last such record, about one a second.
@@ -580,69 +528,3 @@ class Tracker:
         if isinstance(self._intensity, ConstantIntensity):
             return self._intensity.value.to_dict()
         return {"provider": repr(self._intensity)}
-
-
-def new_run_id(unix_seconds: int | None = None, nonce: int | None = None) -> str:
-    """A run id: ``<UTC time>-<6 hex digits>``, e.g. ``20250301T120000Z-0a1b2c``.
-
-    Args:
-        unix_seconds: The time in it (default now).
-        nonce: The 24-bit number after it (default random), which keeps runs started in the
-            same second apart.
-    """
-    seconds = int(time.time()) if unix_seconds is None else unix_seconds
-    number = int.from_bytes(os.urandom(3), "big") if nonce is None else nonce
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds)) + f"-{number:06x}"
-
-
-def _checked_run_id(run_id: object) -> str:
-    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
-        raise ValueError(
-            f"run_id must be 1 to 128 letters, digits, '.', '_' or '-' (it names the log file), "
-            f"got {run_id!r}; write e.g. run_id='20250301T120000Z-0a1b2c' or leave it out"
-        )
-    return run_id
-
-
-def _checked_pids(pids: object) -> tuple[int, ...]:
-    if isinstance(pids, str | bytes) or not isinstance(pids, Sequence):
-        raise TypeError(f"exclude_pids must be a list of process ids, got {pids!r}")
-    if not all(isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 for pid in pids):
-        raise ValueError(f"exclude_pids must hold process ids (ints > 0), got {pids!r}")
-    return tuple(sorted(set(pids)))
-
-
-def _checked_provider(intensity: object) -> IntensityProvider:
-    if isinstance(intensity, int | float):
-        raise TypeError(
-            f"intensity= takes a provider object; for a constant write "
-            f"intensity_g_per_kwh={intensity!r}"
-        )
-    if not callable(getattr(intensity, "intensity", None)):
-        raise TypeError(
-            f"intensity must have an .intensity(start_unix, end_unix) method, got {intensity!r}; "
-            "for a constant write intensity_g_per_kwh=250.0"
-        )
-    return intensity  # type: ignore[return-value]
-
-
-def _checked_value(value: object) -> IntensityValue:
-    """A provider's answer, which must be an ``IntensityValue`` (a custom provider may err).
-
-    Raises:
-        TypeError: Anything else; the tracker warns once and leaves CO2e out.
-    """
-    if not isinstance(value, IntensityValue):
-        raise TypeError(
-            f"the intensity provider returned {type(value).__name__}, not an IntensityValue; "
-            "return e.g. IntensityValue(250.0, 'my source')"
-        )
-    return value
-
-
-def _describe_unavailable(item: Unavailable) -> str:
-    fix = f" To fix: {item.fix}" if item.fix else ""
-    return (
-        f"carbon-callbacks: {item.source}: {item.reason}; the figures it would give are "
-        f"estimated or missing.{fix}"
-    )
