@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, NoReturn
 from carbon_callbacks._version import __version__
 
 if TYPE_CHECKING:
+    from carbon_callbacks.intensity.settings import IntensitySettings
     from carbon_callbacks.reporting.equivalents import CarBaseline
     from carbon_callbacks.tracking.measurement import Measurement
     from carbon_callbacks.tracking.tracker import RunStatus, Tracker
@@ -63,16 +64,13 @@ def _parser() -> argparse.ArgumentParser:
         "--output-dir", metavar="D", help="folder of the run log (default carbon-runs)"
     )
     run.add_argument("--no-log", action="store_true", help="write no run log")
-    run.add_argument(
-        "--intensity", type=float, metavar="G_PER_KWH", help="constant gCO2e/kWh (overrides all)"
-    )
-    _add_location_arguments(run)
+    _add_location_arguments(run, constant=True)
     run.add_argument("--pue", type=float, help="data-centre PUE, >= 1.0 (default 1.0)")
     run.add_argument("--cpu-watts", type=float, metavar="W", help="watts per busy core (estimate)")
     run.add_argument("--interval", type=float, metavar="S", help="sampling interval in seconds")
     run.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
     intensity = commands.add_parser("intensity", help="the carbon intensity a run would use now")
-    _add_location_arguments(intensity)
+    _add_location_arguments(intensity, constant=False)
     intensity.add_argument("--json", action="store_true", help="print one JSON object")
     _add_report_parser(commands)
     _add_estimate_parser(commands)
@@ -144,24 +142,52 @@ def _add_car_arguments(parser: argparse.ArgumentParser) -> None:
     car.add_argument("--car-g-per-km", type=float, metavar="G", help="your own car gCO2/km")
 
 
-def _add_location_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--country", metavar="C", help="ISO country code, e.g. SE or SWE")
-    parser.add_argument("--zone", metavar="Z", help="grid zone, e.g. DK-DK1, GB, US-CAL-CISO")
-    parser.add_argument("--cloud", choices=["gcp", "aws", "azure"], help="cloud provider")
-    parser.add_argument("--region", metavar="R", help="cloud region, e.g. eu-north-1")
-    parser.add_argument("--uk-postcode", metavar="PC", help="outward UK postcode, e.g. RG10")
-    parser.add_argument("--live", action="store_true", help="use live grid data for the zone")
+def _add_location_arguments(parser: argparse.ArgumentParser, *, constant: bool) -> None:
+    """The location and intensity flags, one per option of ``IntensitySettings`` that has one.
+
+    Args:
+        parser: The subcommand's parser.
+        constant: Whether to offer the constant intensity (``--intensity``) too.
+    """
+    from carbon_callbacks.intensity.settings import OPTIONS
+
+    for option in OPTIONS:
+        if option.flag is None or (option.kind == "number" and not constant):
+            continue
+        if option.kind == "switch":
+            parser.add_argument(
+                option.flag, dest=option.keyword, action="store_true", help=option.help
+            )
+        else:
+            parser.add_argument(
+                option.flag,
+                dest=option.keyword,
+                type=float if option.kind == "number" else str,
+                metavar=option.metavar,
+                choices=option.choices,
+                help=option.help,
+            )
 
 
-def _location_kwargs(args: argparse.Namespace) -> dict[str, object]:
-    return {
-        "country": args.country,
-        "zone": args.zone,
-        "cloud": args.cloud,
-        "region": args.region,
-        "uk_postcode": args.uk_postcode,
-        "live": True if args.live else None,
+def _intensity_settings(args: argparse.Namespace) -> IntensitySettings:
+    """The location and intensity flags given, merged with their variables and checked.
+
+    An on/off flag left off is not given (its variable decides), as an option left out is.
+
+    Raises:
+        ValueError, TypeError: As ``intensity_settings`` does.
+    """
+    from carbon_callbacks.intensity.resolve import intensity_settings
+    from carbon_callbacks.intensity.settings import OPTIONS
+
+    given = {
+        option.keyword: getattr(args, option.keyword) or None
+        if option.kind == "switch"
+        else getattr(args, option.keyword)
+        for option in OPTIONS
+        if hasattr(args, option.keyword)
     }
+    return intensity_settings(**given)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -193,12 +219,17 @@ def _dispatch(argv: list[str]) -> int:
 
 
 def _devices(*, as_json: bool) -> int:
+    from carbon_callbacks.meters.defaults import default_meters
     from carbon_callbacks.reporting.text import format_devices
     from carbon_callbacks.tracking.config import resolve_config
     from carbon_callbacks.tracking.sampler import Sampler
-    from carbon_callbacks.tracking.tracker import default_meters
 
-    sampler = Sampler(default_meters(resolve_config(write_log=False)))
+    config = resolve_config(write_log=False)
+    sampler = Sampler(
+        default_meters(
+            gpu_ids=config.gpu_ids, powercap_root=config.powercap_root, cpu_watts=config.cpu_watts
+        )
+    )
     sampler.open()
     sampler.stop()
     if as_json:
@@ -217,11 +248,11 @@ def _intensity(args: argparse.Namespace) -> int:
     import warnings
 
     from carbon_callbacks._internal.warnings import CarbonCallbacksWarning
-    from carbon_callbacks.intensity.resolve import intensity_settings, resolve
+    from carbon_callbacks.intensity.resolve import resolve
     from carbon_callbacks.reporting.text import format_intensity
 
     try:
-        resolution = resolve(intensity_settings(**_location_kwargs(args)))  # type: ignore[arg-type]
+        resolution = resolve(_intensity_settings(args))
     except (TypeError, ValueError) as error:
         return _fail(str(error), 2)
     now = time.time()
@@ -278,8 +309,7 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         tracker = Tracker(
-            intensity_g_per_kwh=args.intensity,
-            **_location_kwargs(args),  # type: ignore[arg-type]
+            intensity_settings=_intensity_settings(args),
             pue=args.pue,
             cpu_watts=args.cpu_watts,
             interval_s=args.interval,

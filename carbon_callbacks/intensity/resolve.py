@@ -1,4 +1,7 @@
-"""Which carbon intensity a run uses, and why: settings, location and the resolution order.
+"""Which carbon intensity a run uses, and why: settings merged and checked, the resolution order.
+
+The settings themselves (each option, its keyword and flag) are declared in
+``carbon_callbacks.intensity.settings``.
 
 Order, first match wins:
 
@@ -19,7 +22,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from carbon_callbacks._internal.env import ENV_PREFIX, env_flag, env_number, env_text
 from carbon_callbacks.intensity import static
@@ -31,6 +35,18 @@ from carbon_callbacks.intensity.base import (
     LiveSource,
     check_g_per_kwh,
 )
+from carbon_callbacks.intensity.settings import (
+    FIELD_OF,
+    OPTIONS,
+    IntensityOptions,
+    IntensitySettings,
+    Option,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["IntensitySettings", "Resolution", "intensity_settings", "provider_for", "resolve"]
 
 TOKEN_ENV = "ELECTRICITYMAPS_API_TOKEN"
 UK_ZONE = "GB"
@@ -39,100 +55,56 @@ _CLOUD_EXAMPLES = {"aws": "eu-north-1", "gcp": "europe-north1", "azure": "sweden
 """A region of each cloud, to show in messages."""
 
 
-@dataclass(frozen=True)
-class IntensitySettings:
-    """Where the run is and how its intensity should be found. Holds the token, never shows it.
-
-    Attributes:
-        g_per_kwh: A constant that overrides every other source.
-        country: ISO 3166 alpha-2 or alpha-3 code (any case) or English name.
-        zone: A grid zone, e.g. ``"DK-DK1"``, ``"GB"``, ``"US-CAL-CISO"`` (Electricity Maps names).
-        cloud: ``"gcp"``, ``"aws"`` or ``"azure"``; needs ``region``.
-        region: The cloud region, e.g. ``"eu-north-1"``.
-        uk_postcode: Outward UK postcode for regional UK data, e.g. ``"RG10"``.
-        live: Use live grid data for the zone.
-        electricitymaps_token: Electricity Maps API token (live data outside GB and DK).
-        sources: The variable each setting read from the environment came from, by argument
-            name (``{"zone": "CARBON_CALLBACKS_ZONE"}``), so that messages name it; settings
-            given as arguments are not listed.
-    """
-
-    g_per_kwh: float | None = None
-    country: str | None = None
-    zone: str | None = None
-    cloud: str | None = None
-    region: str | None = None
-    uk_postcode: str | None = None
-    live: bool = False
-    electricitymaps_token: str | None = field(default=None, repr=False)
-    sources: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
-
-    def public_dict(self) -> dict[str, object]:
-        """The settings as JSON-ready values, without the token (only whether one is set)."""
-        return {
-            "intensity_g_per_kwh": self.g_per_kwh,
-            "country": self.country,
-            "zone": self.zone,
-            "cloud": self.cloud,
-            "region": self.region,
-            "uk_postcode": self.uk_postcode,
-            "live": self.live,
-            "electricitymaps_token_set": self.electricitymaps_token is not None,
-        }
-
-
 def intensity_settings(
-    *,
-    intensity_g_per_kwh: float | None = None,
-    country: str | None = None,
-    zone: str | None = None,
-    cloud: str | None = None,
-    region: str | None = None,
-    uk_postcode: str | None = None,
-    live: bool | None = None,
-    electricitymaps_token: str | None = None,
-    environ: Mapping[str, str] | None = None,
+    *, environ: Mapping[str, str] | None = None, **options: Unpack[IntensityOptions]
 ) -> IntensitySettings:
     """Merge arguments and ``CARBON_CALLBACKS_*`` variables into checked settings.
 
-    A variable set to nothing counts as unset. The token comes from the argument, else
-    ``CARBON_CALLBACKS_ELECTRICITYMAPS_TOKEN``, else ``ELECTRICITYMAPS_API_TOKEN``.
+    An option given as None, and a variable set to nothing, count as unset. The token comes
+    from the argument, else ``CARBON_CALLBACKS_ELECTRICITYMAPS_TOKEN``, else
+    ``ELECTRICITYMAPS_API_TOKEN``.
 
     Raises:
-        ValueError, TypeError: A value or a combination is invalid; the message names where the
-            value came from and says what to write.
+        ValueError, TypeError: A value or a combination is invalid, or an option is unknown; the
+            message names where the value came from and says what to write.
     """
     env = os.environ if environ is None else environ
+    given: Mapping[str, object] = options
+    unknown = sorted(given.keys() - FIELD_OF.keys())
+    if unknown:
+        raise TypeError(f"unknown option {unknown[0]!r}; the options are {', '.join(FIELD_OF)}")
     sources: dict[str, str] = {}
-    if intensity_g_per_kwh is not None:
-        g_per_kwh: float | None = check_g_per_kwh(intensity_g_per_kwh, "intensity_g_per_kwh")
-    else:
-        g_per_kwh = env_number(
-            "intensity_g_per_kwh", env, minimum=0.0, maximum=MAX_G_PER_KWH, example="250"
-        )
-        _note_source("intensity_g_per_kwh", g_per_kwh, sources)
-    if live is None:
-        live = env_flag("live", env, default=False)
-        _note_source("live", env_text("live", env), sources)
-    token = electricitymaps_token or None
-    if token is None:
-        token = env_text("electricitymaps_token", env)
-        _note_source("electricitymaps_token", token, sources)
-    if token is None and (env.get(TOKEN_ENV) or "").strip():
-        token, sources["electricitymaps_token"] = env[TOKEN_ENV], TOKEN_ENV
-    settings = IntensitySettings(
-        g_per_kwh=g_per_kwh,
-        country=_text("country", country, env, sources),
-        zone=_text("zone", zone, env, sources),
-        cloud=_text("cloud", cloud, env, sources),
-        region=_text("region", region, env, sources),
-        uk_postcode=_text("uk_postcode", uk_postcode, env, sources),
-        live=live,
-        electricitymaps_token=token,
-        sources=sources,
-    )
+    values = {
+        FIELD_OF[option.keyword]: _read(option, given.get(option.keyword), env, sources)
+        for option in OPTIONS
+    }
+    settings = IntensitySettings(**values, sources=sources)  # type: ignore[arg-type]
     _check_combination(settings, env)
     return settings
+
+
+def _read(option: Option, value: object, env: Mapping[str, str], sources: dict[str, str]) -> object:
+    """One option: the argument when given, else its variable (blank is unset), checked."""
+    name = option.keyword
+    if option.kind == "number":
+        if value is not None:
+            return check_g_per_kwh(value, name)
+        number = env_number(name, env, minimum=0.0, maximum=MAX_G_PER_KWH, example="250")
+        _note_source(name, number, sources)
+        return number
+    if option.kind == "switch":
+        if value is not None:
+            return value
+        _note_source(name, env_text(name, env), sources)
+        return env_flag(name, env, default=False)
+    if option.kind == "secret":
+        token = value or env_text(name, env)
+        if not value:
+            _note_source(name, token, sources)
+        if token is None and (env.get(TOKEN_ENV) or "").strip():
+            token, sources[name] = env[TOKEN_ENV], TOKEN_ENV
+        return token
+    return _text(name, value, env, sources, upper=option.kind == "code")
 
 
 @dataclass(frozen=True)
@@ -434,9 +406,9 @@ def _note_source(name: str, value: object, sources: dict[str, str]) -> None:
 
 
 def _text(
-    name: str, value: str | None, env: Mapping[str, str], sources: dict[str, str]
+    name: str, value: object, env: Mapping[str, str], sources: dict[str, str], *, upper: bool
 ) -> str | None:
-    """A location argument, else its variable (blank is unset), stripped; zones upper-cased."""
+    """A location argument, else its variable (blank is unset), stripped; codes upper-cased."""
     raw = value
     if raw is None:
         raw = env_text(name, env)
@@ -448,4 +420,4 @@ def _text(
     text = raw.strip()
     if not text:
         return None
-    return text.upper() if name in {"zone", "uk_postcode"} else text
+    return text.upper() if upper else text

@@ -141,3 +141,26 @@ class Meter(Protocol):
     def close(self) -> None:
         """Release the source (e.g. ``nvmlShutdown``); safe to call more than once."""
         ...
+
+
+class MeterBase:
+    """The part of a ``Meter`` most meters share: the problems ``open`` found, and no wrap limit.
+
+    A subclass sets ``source``, calls ``super().__init__()``, fills ``self._unavailable`` in
+    ``open``, and overrides ``max_interval_s`` when its counter wraps (RAPL).
+    """
+
+    source: str
+
+    def __init__(self) -> None:
+        self._unavailable: list[Unavailable] = []
+
+    @property
+    def max_interval_s(self) -> float | None:
+        """None: the counter does not wrap within any run, so any interval is safe."""
+        return None
+
+    @property
+    def unavailable(self) -> list[Unavailable]:
+        """What ``open`` found but cannot read, with the reason and fix (a copy)."""
+        return list(self._unavailable)

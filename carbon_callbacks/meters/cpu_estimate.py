@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from carbon_callbacks.meters.base import Channel, Reading, Unavailable
+from carbon_callbacks.meters.base import Channel, MeterBase, Reading, Unavailable
 
 DEFAULT_WATTS_PER_CORE = 12.0
 CHANNEL_ID = "cpu:estimate"
@@ -31,7 +31,7 @@ def describe_model(watts_per_core: float) -> str:
     )
 
 
-class CpuEstimateMeter:
+class CpuEstimateMeter(MeterBase):
     """Cumulative CPU-time energy estimate for the current process and its descendants.
 
     Descendants include DataLoader workers and, for ``carbon-callbacks run``, the measured command.
@@ -50,6 +50,7 @@ class CpuEstimateMeter:
     def __init__(
         self, watts_per_core: float = DEFAULT_WATTS_PER_CORE, exclude_pids: Iterable[int] = ()
     ) -> None:
+        super().__init__()
         self._watts_per_core = watts_per_core
         self._exclude_pids = frozenset(exclude_pids)
         self._process: Any = None
@@ -58,17 +59,6 @@ class CpuEstimateMeter:
         self._pid = 0
         self._baseline_cpu_s = 0.0
         self._last_cpu_s = 0.0
-        self._unavailable: list[Unavailable] = []
-
-    @property
-    def max_interval_s(self) -> float | None:
-        """CPU time counters do not wrap: any interval is safe."""
-        return None
-
-    @property
-    def unavailable(self) -> list[Unavailable]:
-        """Why the estimate cannot be made, if psutil is missing or the process is unreadable."""
-        return list(self._unavailable)
 
     def open(self) -> list[Channel]:
         """Start counting from this process tree's current CPU time."""

@@ -18,7 +18,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from carbon_callbacks.meters.base import Channel, Quantity, Reading, Unavailable
+from carbon_callbacks.meters.base import Channel, MeterBase, Quantity, Reading, Unavailable
 
 SOURCE = "nvml"
 
@@ -231,7 +231,7 @@ def _init_failure(nvml: Any, exc: Exception) -> Unavailable:
     return Unavailable(SOURCE, reason, fix, degrades=name not in _NO_NVIDIA_HERE)
 
 
-class NvmlMeter:
+class NvmlMeter(MeterBase):
     """Energy of the NVIDIA GPUs this process uses, one channel per physical GPU.
 
     Volta and newer GPUs expose a millijoule counter read directly; older ones only report power,
@@ -256,23 +256,13 @@ class NvmlMeter:
         gpu_ids: Sequence[int | str] | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
+        super().__init__()
         self._gpu_ids = None if gpu_ids is None else tuple(check_gpu_id(i) for i in gpu_ids)
         self._environ = environ
         self._nvml: Any = None
         self._pid: int | None = None
         self._channels: list[Channel] = []
         self._sources: list[_Source] = []
-        self._unavailable: list[Unavailable] = []
-
-    @property
-    def max_interval_s(self) -> float | None:
-        """None: the 64-bit millijoule counter does not wrap within any run."""
-        return None
-
-    @property
-    def unavailable(self) -> list[Unavailable]:
-        """What ``open`` found but cannot read: missing binding or driver, unsupported GPUs."""
-        return list(self._unavailable)
 
     def open(self) -> list[Channel]:
         """Initialise NVML and return one channel per visible, readable GPU; never raises.

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from carbon_callbacks.meters.base import Channel, ChannelKind, Reading, Unavailable
+from carbon_callbacks.meters.base import Channel, ChannelKind, MeterBase, Reading, Unavailable
 
 ROOT_ENV = "CARBON_CALLBACKS_POWERCAP_ROOT"
 """Environment variable that overrides where the powercap tree is looked for."""
@@ -290,7 +290,7 @@ class _Counter:
         return counted
 
 
-class RaplMeter:
+class RaplMeter(MeterBase):
     """CPU package and DRAM energy from the Linux powercap (RAPL) counters, as cumulative joules.
 
     Works for Intel and AMD CPUs, in the flat (``/sys/class/powercap``) and the nested
@@ -315,12 +315,12 @@ class RaplMeter:
         clock: Callable[[], float] = time.monotonic,
         read_file: Callable[[Path], str] = _read_text,
     ) -> None:
+        super().__init__()
         self._root = root
         self._environ = environ
         self._clock = clock
         self._read_file = read_file
         self._counters: list[_Counter] = []
-        self._unavailable: list[Unavailable] = []
 
     @property
     def max_interval_s(self) -> float | None:
@@ -329,11 +329,6 @@ class RaplMeter:
             return None
         smallest_uj = min(counter.range_uj for counter in self._counters)
         return smallest_uj / 1e6 / _MAX_PACKAGE_W / 2
-
-    @property
-    def unavailable(self) -> list[Unavailable]:
-        """Why RAPL, or some of its zones, cannot be read here, with a fix where there is one."""
-        return list(self._unavailable)
 
     def open(self) -> list[Channel]:
         """Find the zones, take each counter's baseline and return the channels readable now."""

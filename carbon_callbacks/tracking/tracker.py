@@ -20,71 +20,52 @@ and never raise into the caller.
 
 from __future__ import annotations
 
-import itertools
 import os
-import re
-import sys
 import time
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING
 
-from carbon_callbacks._internal.process_hooks import ProcessRegistry
-from carbon_callbacks._internal.signals import SigtermGuard
 from carbon_callbacks._internal.warnings import WarnOnce
-from carbon_callbacks._version import __version__
 from carbon_callbacks.intensity.base import ConstantIntensity, IntensityProvider, IntensityValue
-from carbon_callbacks.intensity.combine import Piece, weighted_intensity
 from carbon_callbacks.intensity.live import LiveIntensity
-from carbon_callbacks.intensity.resolve import intensity_settings, provider_for, resolve
+from carbon_callbacks.intensity.resolve import (
+    IntensitySettings,
+    provider_for,
+    resolve,
+)
+from carbon_callbacks.intensity.resolve import (
+    intensity_settings as merged_settings,
+)
 from carbon_callbacks.meters.base import Channel, Meter, Unavailable
-from carbon_callbacks.runlog.schema import SCHEMA_VERSION
+from carbon_callbacks.meters.defaults import default_meters
 from carbon_callbacks.runlog.writer import RunLogWriter
+from carbon_callbacks.tracking import lifetime, run_record
 from carbon_callbacks.tracking import sampler as sampling
-from carbon_callbacks.tracking.config import TrackerConfig, resolve_config
-from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
+from carbon_callbacks.tracking.checks import (
+    checked_pids,
+    checked_provider,
+    checked_run_id,
+    checked_settings,
+    checked_value,
+    describe_unavailable,
+    new_run_id,
+)
+from carbon_callbacks.tracking.config import resolve_config
+from carbon_callbacks.tracking.lifetime import RunStatus
+from carbon_callbacks.tracking.measurement import Measurement
 from carbon_callbacks.tracking.sampler import Sample, Sampler
+from carbon_callbacks.tracking.windows import Mark, channel_energies, window_intensity
 
-RunStatus = Literal["completed", "failed", "interrupted", "unfinished"]
-_RUN_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from carbon_callbacks.intensity.settings import IntensityOptions
+
+__all__ = ["RUN_WINDOW", "RunStatus", "Tracker", "new_run_id"]
+
 RUN_WINDOW = "run"
-SAMPLES_RECORD_SPACING_NS = 1_000_000_000
-"""Samples written to the run log are at least this far apart (one a second)..."""
-SAMPLES_RECORD_SPAN_FRACTION = 4096
-"""... or, in long runs, the run's length so far over this, so a week-long run writes tens of
-thousands of samples rather than 600,000 (a plot needs no more)."""
-
-
-@dataclass(frozen=True)
-class _Mark:
-    """An exact read taken at a window boundary."""
-
-    sample: Sample
-    unix: float
-    steps: int | None
-
-
-def default_meters(
-    config: TrackerConfig, *, measure_host: bool = True, exclude_pids: Sequence[int] = ()
-) -> list[Meter]:
-    """The meters a tracker uses unless given others: NVIDIA GPUs, then RAPL or the CPU estimate.
-
-    ``measure_host=False`` leaves out the host-level channels (RAPL CPU packages and DRAM: the
-    whole socket), which one rank per node measures in a distributed run; the process-level CPU
-    estimate stays, since it covers this process tree alone. ``exclude_pids`` are processes the
-    estimate leaves out with their descendants (other ranks, which measure themselves).
-    """
-    from carbon_callbacks.meters.cpu_estimate import DEFAULT_WATTS_PER_CORE, CpuEstimateMeter
-    from carbon_callbacks.meters.host import HostMeter
-    from carbon_callbacks.meters.nvml import NvmlMeter
-    from carbon_callbacks.meters.rapl import RaplMeter
-
-    watts = config.cpu_watts if config.cpu_watts is not None else DEFAULT_WATTS_PER_CORE
-    estimate = CpuEstimateMeter(watts, exclude_pids)
-    host = HostMeter(RaplMeter(root=config.powercap_root), estimate, host_level=measure_host)
-    return [NvmlMeter(gpu_ids=config.gpu_ids), host]
 
 
 class Tracker:
@@ -95,6 +76,9 @@ class Tracker:
         interval_s: Sampler polling interval in seconds (default 0.1).
         pue: Data-centre power usage effectiveness, >= 1.0 (default 1.0: no overhead counted).
         intensity_g_per_kwh: A constant carbon intensity that overrides every other source.
+            It and the location options up to ``electricitymaps_token`` are the fields of
+            ``IntensitySettings`` (``carbon_callbacks.intensity.settings``), merged with their
+            ``CARBON_CALLBACKS_*`` variables.
         country: ISO 3166 alpha-2 or alpha-3 code (or English name) of where the run uses power.
         zone: A grid zone (Electricity Maps names: ``"DK-DK1"``, ``"GB"``, ``"US-CAL-CISO"``).
         cloud: ``"gcp"``, ``"aws"`` or ``"azure"``, with ``region``.
@@ -103,6 +87,9 @@ class Tracker:
         live: Use live grid data for the zone (UK, Denmark, or any zone with an Electricity Maps
             token); the yearly value covers any gap.
         electricitymaps_token: Electricity Maps API token (default ``ELECTRICITYMAPS_API_TOKEN``).
+        intensity_settings: The location and intensity options as one object, already merged
+            and checked by ``carbon_callbacks.intensity.resolve.intensity_settings`` (as the
+            command line builds them), instead of the keyword options above.
         intensity: A custom ``IntensityProvider`` used instead of the resolution above.
         cpu_watts: Watts per busy core for the CPU estimate (used only without RAPL).
         output_dir: Folder for the JSONL run log (default ``carbon-runs``).
@@ -134,14 +121,7 @@ class Tracker:
         gpu_ids: Sequence[int | str] | None = None,
         interval_s: float | None = None,
         pue: float | None = None,
-        intensity_g_per_kwh: float | None = None,
-        country: str | None = None,
-        zone: str | None = None,
-        cloud: str | None = None,
-        region: str | None = None,
-        uk_postcode: str | None = None,
-        live: bool | None = None,
-        electricitymaps_token: str | None = None,
+        intensity_settings: IntensitySettings | None = None,
         intensity: IntensityProvider | None = None,
         cpu_watts: float | None = None,
         output_dir: str | os.PathLike[str] | None = None,
@@ -154,7 +134,9 @@ class Tracker:
         run_id: str | None = None,
         context: Mapping[str, object] | None = None,
         handle_sigterm: bool = True,
+        **location: Unpack[IntensityOptions],
     ) -> None:
+        settings = checked_settings(intensity_settings, location)
         self.config = resolve_config(
             interval_s=interval_s,
             pue=pue,
@@ -164,16 +146,7 @@ class Tracker:
             gpu_ids=gpu_ids,
             powercap_root=powercap_root,
             run_name=run_name,
-            intensity=intensity_settings(
-                intensity_g_per_kwh=intensity_g_per_kwh,
-                country=country,
-                zone=zone,
-                cloud=cloud,
-                region=region,
-                uk_postcode=uk_postcode,
-                live=live,
-                electricitymaps_token=electricitymaps_token,
-            ),
+            intensity=settings or merged_settings(**location),
         )
         settings = self.config.intensity
         if intensity is not None and (settings.g_per_kwh is not None or settings.live):
@@ -181,22 +154,22 @@ class Tracker:
                 "intensity= (a provider) replaces intensity_g_per_kwh= and live=; give only one"
             )
         self._intensity = (
-            _checked_provider(intensity)
+            checked_provider(intensity)
             if intensity is not None
             else provider_for(resolve(settings))
         )
         self._meters = list(meters) if meters is not None else None
         self._measure_host = measure_host
-        self._exclude_pids = _checked_pids(exclude_pids)
+        self._exclude_pids = checked_pids(exclude_pids)
         self._handle_sigterm = handle_sigterm
         self.context = dict(context or {})
-        self.run_id = new_run_id() if run_id is None else _checked_run_id(run_id)
+        self.run_id = new_run_id() if run_id is None else checked_run_id(run_id)
         self._sampler: Sampler | None = None
         self._sampler_key: Hashable | None = None
         self._step_slot = 0
         self._writer: RunLogWriter | None = None
-        self._windows: dict[str, _Mark] = {}
-        self._run_mark: _Mark | None = None
+        self._windows: dict[str, Mark] = {}
+        self._run_mark: Mark | None = None
         self._summary: Measurement | None = None
         self._unmeasured: tuple[str, ...] = ()
         self._owner_pid = os.getpid()
@@ -215,13 +188,11 @@ class Tracker:
         self._sampler, self._step_slot = sampling.attach(
             self._sampler_key, self._new_sampler, lambda: self._step_count
         )
-        _running_trackers.add(self)
-        if self._handle_sigterm:
-            _sigterm.hold(self)
+        lifetime.opened(self)
         for item in self._sampler.unavailable:
             if item.degrades:
                 self._warn_once(
-                    f"unavailable:{item.source}:{item.reason}", _describe_unavailable(item)
+                    f"unavailable:{item.source}:{item.reason}", describe_unavailable(item)
                 )
         self._unmeasured = tuple(
             f"{item.source}: {item.reason}" for item in self._sampler.unavailable if item.unmeasured
@@ -231,7 +202,18 @@ class Tracker:
             self._intensity.start()
         if self.config.output_dir is not None:
             self._writer = RunLogWriter(self.config.output_dir / self._log_file_name())
-            self._writer.write(self._header())
+            self._writer.write(
+                run_record.header_record(
+                    run_id=self.run_id,
+                    started_unix=self._run_mark.unix,
+                    channels=self._sampler.channels,
+                    unavailable=self._sampler.unavailable,
+                    interval_s=self._sampler.interval_s,
+                    config=self.config,
+                    intensity=self._describe_intensity(),
+                    context=self.context,
+                )
+            )
         return self
 
     def stop(self, status: RunStatus = "completed") -> Measurement | None:
@@ -242,12 +224,12 @@ class Tracker:
         """
         if self._summary is not None or self._sampler is None or not self._is_owner():
             return self._summary
-        _running_trackers.discard(self)
+        lifetime.stopping(self)
         sampler = self._sampler
         assert self._run_mark is not None
         self._summary = self._measure(RUN_WINDOW, self._run_mark, self._mark(sampler.sample()))
         sampling.detach(self._sampler_key, sampler, self._step_slot)
-        _sigterm.release(self)
+        lifetime.stopped(self)
         if isinstance(self._intensity, LiveIntensity):
             self._intensity.stop()
         if self._writer is not None:
@@ -329,8 +311,8 @@ class Tracker:
         now_unix, now_ns = time.time(), time.monotonic_ns()
         return self._measure(
             name,
-            _Mark(Sample(start_ns, start), now_unix - (now_ns - start_ns) / 1e9, None),
-            _Mark(Sample(end_ns, end), now_unix - (now_ns - end_ns) / 1e9, None),
+            Mark(Sample(start_ns, start), now_unix - (now_ns - start_ns) / 1e9, None),
+            Mark(Sample(end_ns, end), now_unix - (now_ns - end_ns) / 1e9, None),
         )
 
     def so_far(self, *, exact: bool = False, name: str = "so far") -> Measurement | None:
@@ -377,7 +359,7 @@ class Tracker:
         """The intensity expected over the next ``seconds`` (a live forecast where there is one)."""
         now = time.time()
         try:
-            return _checked_value(self._intensity.intensity(now, now + max(seconds, 0.0)))
+            return checked_value(self._intensity.intensity(now, now + max(seconds, 0.0)))
         except Exception:  # a provider fault: the prediction goes without CO2e
             return None
 
@@ -394,6 +376,11 @@ class Tracker:
             )
 
     # -- state -------------------------------------------------------------------------------
+
+    @property
+    def handles_sigterm(self) -> bool:
+        """True when SIGTERM closes the run as ``"interrupted"`` (``handle_sigterm=``)."""
+        return self._handle_sigterm
 
     @property
     def steps(self) -> int:
@@ -472,78 +459,44 @@ class Tracker:
             self._meters
             if self._meters is not None
             else default_meters(
-                self.config, measure_host=self._measure_host, exclude_pids=self._exclude_pids
+                gpu_ids=self.config.gpu_ids,
+                powercap_root=self.config.powercap_root,
+                cpu_watts=self.config.cpu_watts,
+                measure_host=self._measure_host,
+                exclude_pids=self._exclude_pids,
             )
         )
         return Sampler(meters, interval_s=self.config.interval_s)
 
-    def _mark(self, sample: Sample) -> _Mark:
+    def _mark(self, sample: Sample) -> Mark:
         unix = time.time() - (time.monotonic_ns() - sample.t_ns) / 1e9
-        return _Mark(sample, unix, self._step_count)
+        return Mark(sample, unix, self._step_count)
 
-    def _measure(self, name: str, start: _Mark, end: _Mark) -> Measurement:
+    def _measure(self, name: str, start: Mark, end: Mark) -> Measurement:
         assert self._sampler is not None
         faults = self._sampler.faults_between(start.sample.t_ns, end.sample.t_ns)
-        figures = []
-        for index, (channel, before, after) in enumerate(
-            zip(self._sampler.channels, start.sample.joules, end.sample.joules, strict=True)
-        ):
-            fault = faults.get(channel.id)
-            unread_since_start = index in end.sample.stale and after == before
-            if after is None or unread_since_start:
-                energy = None  # nothing was measured in this window: unknown, never 0
-                fault = fault or "no reading"
-            elif before is None:
-                energy = after
-                fault = fault or "first reading came after the window started"
-            else:
-                energy = after - before
-            figures.append(ChannelEnergy(channel, energy, fault))
         return Measurement(
             name=name,
             start_unix=start.unix,
             duration_s=(end.sample.t_ns - start.sample.t_ns) / 1e9,
-            channels=tuple(figures),
+            channels=channel_energies(self._sampler.channels, start.sample, end.sample, faults),
             pue=self.config.pue,
             steps=None if end.steps is None or start.steps is None else end.steps - start.steps,
             intensity=self._intensity_for(start, end),
             unmeasured=self._unmeasured,
         )
 
-    def _intensity_for(self, start: _Mark, end: _Mark) -> IntensityValue | None:
-        """The energy-weighted mean intensity over the window, so CO2e = energy x it is exact."""
+    def _intensity_for(self, start: Mark, end: Mark) -> IntensityValue | None:
+        """The window's energy-weighted mean intensity; None (warned once) on a provider fault."""
+        assert self._sampler is not None
         try:
-            pieces = []
-            for (t0, joules0), (t1, joules1) in itertools.pairwise(self._split(start, end)):
-                value = self._intensity.intensity(t0, t1)
-                if value is None:
-                    return None
-                value = _checked_value(value)
-                energy = sum(
-                    after - before
-                    for before, after in zip(joules0, joules1, strict=True)
-                    if before is not None and after is not None
-                )
-                pieces.append(Piece(max(energy, 0.0), value))
-            return weighted_intensity(pieces)
+            return window_intensity(self._intensity, start, end, self._sampler)
         except Exception as error:  # a provider fault must not reach the training loop
             self._warn_once(
                 f"intensity:{type(error).__name__}",
                 f"carbon-callbacks: carbon intensity unavailable ({error}); CO2e is left out.",
             )
             return None
-
-    def _split(self, start: _Mark, end: _Mark) -> list[tuple[float, tuple[float | None, ...]]]:
-        """(unix time, cumulative joules) at the window's ends and where the intensity changes."""
-        marks = [(start.unix, start.sample.joules)]
-        if isinstance(self._intensity, LiveIntensity) and self._sampler is not None:
-            for point in self._intensity.change_points(start.unix, end.unix):
-                t_ns = start.sample.t_ns + round((point - start.unix) * 1e9)
-                joules = self._sampler.joules_at(t_ns)
-                if joules is not None:  # unknown: the neighbouring pieces merge, time-weighted
-                    marks.append((point, joules))
-        marks.append((end.unix, end.sample.joules))
-        return marks
 
     def _write_samples(self) -> None:
         """Append the samples taken since the last such record, about one a second.
@@ -557,48 +510,17 @@ class Tracker:
         fresh = [s for s in self._sampler.history() if s.t_ns > after_ns]
         if not fresh:
             return
-        spacing_ns = max(
-            SAMPLES_RECORD_SPACING_NS,
-            (fresh[-1].t_ns - start_ns) // SAMPLES_RECORD_SPAN_FRACTION,
-        )
-        kept = [fresh[0]]
-        for sample in fresh[1:]:
-            if sample.t_ns - kept[-1].t_ns >= spacing_ns:
-                kept.append(sample)
-        if kept[-1].t_ns != fresh[-1].t_ns:
-            kept.append(fresh[-1])  # always the latest: the window's own end
+        kept = run_record.thinned(fresh, start_ns)
         self._samples_written_ns = kept[-1].t_ns
         self._writer.write(
-            {
-                "type": "samples",
-                "run_id": self.run_id,
-                "channels": [c.id for c in self._sampler.channels],
-                "t_s": [(sample.t_ns - start_ns) / 1e9 for sample in kept],
-                "steps": [sample.steps_of(self._step_slot) for sample in kept],
-                "joules": [list(sample.joules) for sample in kept],
-            }
+            run_record.samples_record(
+                run_id=self.run_id,
+                channels=self._sampler.channels,
+                samples=kept,
+                start_ns=start_ns,
+                step_slot=self._step_slot,
+            )
         )
-
-    def _header(self) -> dict[str, object]:
-        assert self._sampler is not None and self._run_mark is not None
-        return {
-            "type": "header",
-            "schema": SCHEMA_VERSION,
-            "run_id": self.run_id,
-            "run_name": self.config.run_name,
-            "started_unix": self._run_mark.unix,
-            "host": os.uname().nodename,
-            "pid": os.getpid(),
-            "library_version": __version__,
-            "python": sys.version.split()[0],
-            "platform": f"{sys.platform} {os.uname().release} {os.uname().machine}",
-            "channels": [channel.to_dict() for channel in self._sampler.channels],
-            "unavailable": [unavailable.to_dict() for unavailable in self._sampler.unavailable],
-            "sampler_interval_s": self._sampler.interval_s,
-            "config": self.config.public_dict(),
-            "intensity": self._describe_intensity(),
-            "context": self.context,
-        }
 
     def _describe_intensity(self) -> dict[str, object]:
         if isinstance(self._intensity, LiveIntensity):
@@ -606,104 +528,3 @@ class Tracker:
         if isinstance(self._intensity, ConstantIntensity):
             return self._intensity.value.to_dict()
         return {"provider": repr(self._intensity)}
-
-
-def new_run_id(unix_seconds: int | None = None, nonce: int | None = None) -> str:
-    """A run id: ``<UTC time>-<6 hex digits>``, e.g. ``20250301T120000Z-0a1b2c``.
-
-    Args:
-        unix_seconds: The time in it (default now).
-        nonce: The 24-bit number after it (default random), which keeps runs started in the
-            same second apart.
-    """
-    seconds = int(time.time()) if unix_seconds is None else unix_seconds
-    number = int.from_bytes(os.urandom(3), "big") if nonce is None else nonce
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(seconds)) + f"-{number:06x}"
-
-
-def _checked_run_id(run_id: object) -> str:
-    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):
-        raise ValueError(
-            f"run_id must be 1 to 128 letters, digits, '.', '_' or '-' (it names the log file), "
-            f"got {run_id!r}; write e.g. run_id='20250301T120000Z-0a1b2c' or leave it out"
-        )
-    return run_id
-
-
-def _checked_pids(pids: object) -> tuple[int, ...]:
-    if isinstance(pids, str | bytes) or not isinstance(pids, Sequence):
-        raise TypeError(f"exclude_pids must be a list of process ids, got {pids!r}")
-    if not all(isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 for pid in pids):
-        raise ValueError(f"exclude_pids must hold process ids (ints > 0), got {pids!r}")
-    return tuple(sorted(set(pids)))
-
-
-def _stop_at_exit(tracker: Tracker) -> None:
-    """Close a run still open at interpreter exit, saying why the interpreter is exiting."""
-    tracker.stop(status=_exit_status())
-
-
-def _exit_status() -> RunStatus:
-    """Why the interpreter exits, as a run status.
-
-    ``interrupted`` after an uncaught KeyboardInterrupt, ``failed`` after another uncaught
-    exception (Python keeps it in ``sys.last_type`` before ``atexit`` runs), else ``unfinished``.
-    An interactive session keeps ``sys.last_type`` from any earlier error, so there it proves
-    nothing: the run is ``unfinished``.
-    """
-    last = getattr(sys, "last_type", None)
-    if last is None or hasattr(sys, "ps1") or "IPython" in sys.modules:
-        return "unfinished"
-    return "interrupted" if issubclass(last, KeyboardInterrupt) else "failed"
-
-
-def _stop_on_sigterm() -> None:
-    for tracker in _running_trackers.items():
-        if tracker._handle_sigterm:
-            tracker.stop(status="interrupted")
-
-
-def _disown(tracker: Tracker) -> None:
-    """Nothing to do: a tracker checks its owner pid itself; the child only forgets it."""
-
-
-_running_trackers: ProcessRegistry[Tracker] = ProcessRegistry(
-    at_exit=_stop_at_exit, in_forked_child=_disown
-)
-_sigterm = SigtermGuard(_stop_on_sigterm)
-
-
-def _checked_provider(intensity: object) -> IntensityProvider:
-    if isinstance(intensity, int | float):
-        raise TypeError(
-            f"intensity= takes a provider object; for a constant write "
-            f"intensity_g_per_kwh={intensity!r}"
-        )
-    if not callable(getattr(intensity, "intensity", None)):
-        raise TypeError(
-            f"intensity must have an .intensity(start_unix, end_unix) method, got {intensity!r}; "
-            "for a constant write intensity_g_per_kwh=250.0"
-        )
-    return intensity  # type: ignore[return-value]
-
-
-def _checked_value(value: object) -> IntensityValue:
-    """A provider's answer, which must be an ``IntensityValue`` (a custom provider may err).
-
-    Raises:
-        TypeError: Anything else; the tracker warns once and leaves CO2e out.
-    """
-    if not isinstance(value, IntensityValue):
-        raise TypeError(
-            f"the intensity provider returned {type(value).__name__}, not an IntensityValue; "
-            "return e.g. IntensityValue(250.0, 'my source')"
-        )
-    return value
-
-
-def _describe_unavailable(item: Unavailable) -> str:
-    fix = f" To fix: {item.fix}" if item.fix else ""
-    return (
-        f"carbon-callbacks: {item.source}: {item.reason}; the figures it would give are "
-        f"estimated or missing.{fix}"
-    )

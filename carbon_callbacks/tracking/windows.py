@@ -1,0 +1,100 @@
+"""A window's figures from the samples at its ends: energy per channel, and the intensity.
+
+A window's energy is the counter difference between the exact reads at its ends; its intensity is
+the energy-weighted mean over the pieces where a live intensity series holds one value, so that
+CO2e = energy x intensity is exact.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from carbon_callbacks.intensity.base import IntensityProvider, IntensityValue
+from carbon_callbacks.intensity.combine import Piece, weighted_intensity
+from carbon_callbacks.intensity.live import LiveIntensity
+from carbon_callbacks.meters.base import Channel
+from carbon_callbacks.tracking.checks import checked_value
+from carbon_callbacks.tracking.measurement import ChannelEnergy
+from carbon_callbacks.tracking.sampler import Sample, Sampler
+
+
+@dataclass(frozen=True)
+class Mark:
+    """A read at a window boundary: the sample, its wall-clock time, and the steps done by then.
+
+    ``steps`` is None for a boundary placed in the past (``Tracker.energy_between``).
+    """
+
+    sample: Sample
+    unix: float
+    steps: int | None
+
+
+def channel_energies(
+    channels: Sequence[Channel], start: Sample, end: Sample, faults: Mapping[str, str]
+) -> tuple[ChannelEnergy, ...]:
+    """Each channel's energy between two samples; unknown (None, never 0) where unmeasured.
+
+    Args:
+        channels: The sampler's channels, in the samples' order.
+        start: The sample at the window's start.
+        end: The sample at its end.
+        faults: What went wrong with a channel in between, by channel id.
+    """
+    figures = []
+    for index, (channel, before, after) in enumerate(
+        zip(channels, start.joules, end.joules, strict=True)
+    ):
+        fault = faults.get(channel.id)
+        unread_since_start = index in end.stale and after == before
+        if after is None or unread_since_start:
+            energy = None  # nothing was measured in this window: unknown, never 0
+            fault = fault or "no reading"
+        elif before is None:
+            energy = after
+            fault = fault or "first reading came after the window started"
+        else:
+            energy = after - before
+        figures.append(ChannelEnergy(channel, energy, fault))
+    return tuple(figures)
+
+
+def window_intensity(
+    provider: IntensityProvider, start: Mark, end: Mark, sampler: Sampler
+) -> IntensityValue | None:
+    """The energy-weighted mean intensity over the window; None when the provider has none.
+
+    Raises:
+        Exception: Whatever the provider raises, or TypeError for an answer that is not an
+            ``IntensityValue``; the tracker warns once and leaves CO2e out.
+    """
+    pieces = []
+    for (t0, joules0), (t1, joules1) in itertools.pairwise(_split(provider, start, end, sampler)):
+        value = provider.intensity(t0, t1)
+        if value is None:
+            return None
+        value = checked_value(value)
+        energy = sum(
+            after - before
+            for before, after in zip(joules0, joules1, strict=True)
+            if before is not None and after is not None
+        )
+        pieces.append(Piece(max(energy, 0.0), value))
+    return weighted_intensity(pieces)
+
+
+def _split(
+    provider: IntensityProvider, start: Mark, end: Mark, sampler: Sampler
+) -> list[tuple[float, tuple[float | None, ...]]]:
+    """(unix time, cumulative joules) at the window's ends and where the intensity changes."""
+    marks = [(start.unix, start.sample.joules)]
+    if isinstance(provider, LiveIntensity):
+        for point in provider.change_points(start.unix, end.unix):
+            t_ns = start.sample.t_ns + round((point - start.unix) * 1e9)
+            joules = sampler.joules_at(t_ns)
+            if joules is not None:  # unknown: the neighbouring pieces merge, time-weighted
+                marks.append((point, joules))
+    marks.append((end.unix, end.sample.joules))
+    return marks
