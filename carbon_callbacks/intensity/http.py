@@ -12,7 +12,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlsplit
@@ -189,6 +189,30 @@ def select_slots(
         if held is None or (held.forecast and not slot.forecast):
             chosen[slot.start_unix] = slot
     return [chosen[start] for start in sorted(chosen)]
+
+
+def gathered(
+    fetches: Iterable[Callable[[], Iterable[IntensitySlot]]], start_unix: float, end_unix: float
+) -> list[IntensitySlot]:
+    """The slots for [start_unix, end_unix] from several requests (history, forecast, ...).
+
+    A request that fails costs its part only; the first failure is raised when no usable slot
+    came back at all.
+
+    Raises:
+        ProviderError: No request gave a usable slot (the first failure, if any).
+    """
+    slots: list[IntensitySlot] = []
+    failures: list[ProviderError] = []
+    for fetch in fetches:
+        try:
+            slots.extend(fetch())
+        except ProviderError as exc:
+            failures.append(exc)
+    chosen = select_slots(slots, start_unix, end_unix)
+    if failures and not chosen:
+        raise failures[0]
+    return chosen
 
 
 def spans(start_unix: float, end_unix: float, longest_s: float) -> list[tuple[float, float]]:

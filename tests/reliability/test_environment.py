@@ -27,6 +27,7 @@ import pytest
 
 from carbon_callbacks import Tracker
 from carbon_callbacks.intensity.cache import CACHE_DIR_ENV, default_cache_dir
+from carbon_callbacks.intensity.settings import OPTIONS
 from carbon_callbacks.tracking.config import DEFAULT_OUTPUT_DIR
 from carbon_callbacks.training import TrainingMonitor
 from tests.secret_tokens import TOKEN
@@ -53,8 +54,12 @@ BUILDERS: dict[str, Build] = {"Tracker": Tracker, "TrainingMonitor": TrainingMon
 
 
 def variables_in_the_package() -> set[str]:
-    """``CARBON_CALLBACKS_*`` names the package reads, from its source (suffixes only)."""
-    found: set[str] = set()
+    """``CARBON_CALLBACKS_*`` names the package reads, from its source (suffixes only).
+
+    The location and intensity options are declared once, in ``intensity.settings.OPTIONS``;
+    each one's variable is ``CARBON_CALLBACKS_<KEYWORD>``.
+    """
+    found: set[str] = {option.keyword.upper() for option in OPTIONS}
     for path in PACKAGE.rglob("*.py"):
         text = path.read_text()
         if "ENV_PREFIX" not in text and PREFIX not in text:

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
+from functools import partial
 
 import requests
 
@@ -22,11 +23,11 @@ from carbon_callbacks.intensity.http import (
     DEFAULT_TIMEOUT,
     LazySession,
     api_url,
+    gathered,
     get_json,
     number,
     parse_utc,
     safe_url,
-    select_slots,
     spans,
 )
 
@@ -104,17 +105,9 @@ class EnergiDataService:
             queries.append((MEASURED, start_unix, min(end_unix, now)))
         if end_unix > now - _MEASURED_LAG_S:
             queries.append((FORECAST, max(start_unix, now - _MEASURED_LAG_S), end_unix))
-        slots: list[IntensitySlot] = []
-        failures: list[ProviderError] = []
-        for dataset, begin, finish in queries:
-            try:
-                slots.extend(self._fetch_dataset(dataset, begin, finish))
-            except ProviderError as exc:
-                failures.append(exc)
-        chosen = select_slots(slots, start_unix, end_unix)
-        if failures and not chosen:
-            raise failures[0]
-        return chosen
+        return gathered(
+            (partial(self._fetch_dataset, *query) for query in queries), start_unix, end_unix
+        )
 
     def close(self) -> None:
         """Close the idle HTTP connections; a later ``fetch`` opens new ones."""
