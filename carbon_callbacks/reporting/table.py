@@ -21,8 +21,11 @@ TABLE_COLUMNS = ("run", "status", "duration", "energy", "CO2e", "method")
 
 
 def run_method(run: RunReport) -> str:
-    """``measured``, ``estimated`` (any channel estimated) or ``none``; ``, partial`` when
-    the figures are incomplete (a channel faulted or missing, or no completed summary)."""
+    """How a run's figures were got: ``measured``, ``estimated`` or ``none``.
+
+    ``estimated`` when any channel is; ``, partial`` is added when the figures are incomplete
+    (a channel faulted or went unmeasured).
+    """
     measurement = run.measurement
     if measurement is None:
         return "none"
