@@ -5,8 +5,9 @@
   write a run log, and exit with the command's own exit status.
 - ``intensity [location] [--live] [--json]``: the carbon intensity a run started now would use,
   and where it comes from.
-- ``report PATH [--json | --paper | --model-card] [--compare SE,PL] [--estimate FILE]``: what
-  the run logs at PATH (a log, or a folder of them) say: each run, the totals, equivalents.
+- ``report PATH [--json | --table | --csv | --paper | --model-card] [--compare SE,PL]
+  [--estimate FILE]``: what the run logs at PATH (a log, or a folder of them) say: each run, the
+  totals, equivalents; ``--table`` and ``--csv`` give one line per run.
 - ``estimate (--energy-kwh X | --gpu NAME --count N --hours H) (--country C | --zone Z |
   --intensity G) [--pue P] [--json] [--save FILE]``: CO2e of an energy, or of hardware and hours,
   without a run; labelled estimated, with its assumptions.
@@ -14,7 +15,11 @@
   the forecasts made during the run, over time; exit status 1 when the log holds no samples.
   Needs the ``plot`` extra (matplotlib).
 
-Bad input gets a one-line error on stderr and exit status 2; a command that cannot be started gets
+The flags are declared in ``cli_parser``; ``cli_words`` words library messages in those flags
+and shows warnings as one plain line. With no subcommand the help is printed.
+
+Bad input gets a one-line error on stderr (a misspelled flag with the closest one) and exit
+status 2; a command that cannot be started gets
 127 (not found) or 126 (found but not executable), as a shell would. A reader that goes away
 (``| head``) ends the output quietly, with the status of a process ended by SIGPIPE (141).
 """
@@ -29,144 +34,24 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import FrameType
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING
 
-from carbon_callbacks._version import __version__
+from carbon_callbacks.cli_parser import PROG, build_parser, flags_of, unrecognized
+from carbon_callbacks.cli_words import (
+    in_flags,
+    nvidia_present,
+    one_line,
+    plain_warnings,
+    without_needless_fixes,
+)
 
 if TYPE_CHECKING:
     from carbon_callbacks.intensity.settings import IntensitySettings
     from carbon_callbacks.reporting.equivalents import CarBaseline
     from carbon_callbacks.tracking.measurement import Measurement
     from carbon_callbacks.tracking.tracker import RunStatus, Tracker
-
-PROG = "carbon-callbacks"
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line, not the whole usage text."""
-
-    def error(self, message: str) -> NoReturn:
-        """Print ``carbon-callbacks: error: ...`` and exit with status 2."""
-        self.exit(2, f"{PROG}: error: {message} (see {self.prog} --help)\n")
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = _OneLineParser(prog=PROG, description="Energy and carbon accounting for training.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="subcommand", required=True, parser_class=_OneLineParser)
-    devices = commands.add_parser("devices", help="what can be measured here, and how")
-    devices.add_argument("--json", action="store_true", help="print one JSON object")
-    run = commands.add_parser("run", help="run and measure a command: run [options] -- CMD ARGS...")
-    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    run.add_argument(
-        "--output-dir", metavar="D", help="folder of the run log (default carbon-runs)"
-    )
-    run.add_argument("--no-log", action="store_true", help="write no run log")
-    _add_location_arguments(run, constant=True)
-    run.add_argument("--pue", type=float, help="data-centre PUE, >= 1.0 (default 1.0)")
-    run.add_argument("--cpu-watts", type=float, metavar="W", help="watts per busy core (estimate)")
-    run.add_argument("--interval", type=float, metavar="S", help="sampling interval in seconds")
-    run.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
-    intensity = commands.add_parser("intensity", help="the carbon intensity a run would use now")
-    _add_location_arguments(intensity, constant=False)
-    intensity.add_argument("--json", action="store_true", help="print one JSON object")
-    _add_report_parser(commands)
-    _add_estimate_parser(commands)
-    _add_plot_parser(commands)
-    return parser
-
-
-def _add_report_parser(commands: argparse._SubParsersAction[_OneLineParser]) -> None:
-    report = commands.add_parser("report", help="report on run logs: a log or a folder of them")
-    report.add_argument("path", help="a run log (.jsonl) or a folder searched for them")
-    output = report.add_mutually_exclusive_group()
-    output.add_argument("--json", action="store_true", help="print one JSON object")
-    output.add_argument("--paper", action="store_true", help="print a paragraph for a paper")
-    output.add_argument(
-        "--model-card", action="store_true", help="print a Hugging Face co2_eq_emissions block"
-    )
-    report.add_argument(
-        "--training-type",
-        choices=["pre-training", "fine-tuning"],
-        default="pre-training",
-        help="for --model-card (default pre-training)",
-    )
-    report.add_argument(
-        "--compare", metavar="C,C", default="", help="countries to compare with, e.g. SE,PL"
-    )
-    report.add_argument(
-        "--estimate", metavar="FILE", help="an estimate saved by 'estimate --save', shown beside"
-    )
-    _add_car_arguments(report)
-
-
-def _add_estimate_parser(commands: argparse._SubParsersAction[_OneLineParser]) -> None:
-    estimate = commands.add_parser(
-        "estimate", help="CO2e of an energy, or of GPUs and hours, without a run"
-    )
-    energy = estimate.add_mutually_exclusive_group(required=True)
-    energy.add_argument("--energy-kwh", type=float, metavar="X", help="energy at the devices, kWh")
-    energy.add_argument("--gpu", metavar="NAME", help="GPU model, e.g. 'H100 SXM' or L40S")
-    estimate.add_argument("--count", type=int, metavar="N", help="number of GPUs (default 1)")
-    estimate.add_argument("--hours", type=float, metavar="H", help="wall-clock hours (with --gpu)")
-    estimate.add_argument(
-        "--utilization",
-        type=float,
-        metavar="U",
-        help="average fraction of board power drawn, in (0, 1] (default 1.0: an upper bound)",
-    )
-    estimate.add_argument(
-        "--cpu-watts", type=float, metavar="W", help="average power of the rest of the machine"
-    )
-    where = estimate.add_mutually_exclusive_group(required=True)
-    where.add_argument("--country", metavar="C", help="ISO country code, e.g. SE or SWE")
-    where.add_argument("--zone", metavar="Z", help="grid zone, e.g. DK-DK1, US-CAL-CISO")
-    where.add_argument("--intensity", type=float, metavar="G_PER_KWH", help="constant gCO2e/kWh")
-    estimate.add_argument("--pue", type=float, default=1.0, help="data-centre PUE (default 1.0)")
-    estimate.add_argument("--json", action="store_true", help="print one JSON object")
-    estimate.add_argument("--save", metavar="FILE", help="also write the estimate as JSON here")
-    _add_car_arguments(estimate)
-
-
-def _add_car_arguments(parser: argparse.ArgumentParser) -> None:
-    car = parser.add_mutually_exclusive_group()
-    car.add_argument(
-        "--car-baseline",
-        choices=["2023", "2018"],
-        default="2023",
-        help="EEA average new-car CO2 for the car distance: 2023 (106.4 g/km, WLTP; default) or "
-        "2018 (120.4 g/km, NEDC, as in older published comparisons)",
-    )
-    car.add_argument("--car-g-per-km", type=float, metavar="G", help="your own car gCO2/km")
-
-
-def _add_location_arguments(parser: argparse.ArgumentParser, *, constant: bool) -> None:
-    """The location and intensity flags, one per option of ``IntensitySettings`` that has one.
-
-    Args:
-        parser: The subcommand's parser.
-        constant: Whether to offer the constant intensity (``--intensity``) too.
-    """
-    from carbon_callbacks.intensity.settings import OPTIONS
-
-    for option in OPTIONS:
-        if option.flag is None or (option.kind == "number" and not constant):
-            continue
-        if option.kind == "switch":
-            parser.add_argument(
-                option.flag, dest=option.keyword, action="store_true", help=option.help
-            )
-        else:
-            parser.add_argument(
-                option.flag,
-                dest=option.keyword,
-                type=float if option.kind == "number" else str,
-                metavar=option.metavar,
-                choices=option.choices,
-                help=option.help,
-            )
 
 
 def _intensity_settings(args: argparse.Namespace) -> IntensitySettings:
@@ -204,21 +89,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(argv: list[str]) -> int:
-    args = _parser().parse_args(argv)
-    if args.subcommand == "devices":
-        return _devices(as_json=args.json)
-    if args.subcommand == "intensity":
-        return _intensity(args)
-    if args.subcommand == "report":
-        return _report(args)
-    if args.subcommand == "estimate":
-        return _estimate(args)
-    if args.subcommand == "plot":
-        return _plot(args)
-    return _run(args)
+    parser, subparsers = build_parser()
+    args, extras = parser.parse_known_args(argv)
+    if args.subcommand is None:
+        print(parser.format_help(), end="")
+        return 0
+    subparser = subparsers[args.subcommand]
+    if extras:
+        subparser.error(unrecognized(subparser, extras))
+    # devices has no flags of its own: its texts name the run's (the CPU estimate's watts)
+    args.flags = flags_of(subparsers["run"] if args.subcommand == "devices" else subparser)
+    with plain_warnings(args.flags):
+        if args.subcommand == "devices":
+            return _devices(as_json=args.json, flags=args.flags)
+        if args.subcommand == "intensity":
+            return _intensity(args)
+        if args.subcommand == "report":
+            return _report(args)
+        if args.subcommand == "estimate":
+            return _estimate(args)
+        if args.subcommand == "plot":
+            return _plot(args)
+        return _run(args)
 
 
-def _devices(*, as_json: bool) -> int:
+def _devices(*, as_json: bool, flags: Mapping[str, str]) -> int:
     from carbon_callbacks.meters.defaults import default_meters
     from carbon_callbacks.reporting.text import format_devices
     from carbon_callbacks.tracking.config import resolve_config
@@ -232,14 +127,15 @@ def _devices(*, as_json: bool) -> int:
     )
     sampler.open()
     sampler.stop()
+    unavailable = without_needless_fixes(sampler.unavailable, nvidia=nvidia_present())
     if as_json:
         report = {
             "channels": [channel.to_dict() for channel in sampler.channels],
-            "unavailable": [unavailable.to_dict() for unavailable in sampler.unavailable],
+            "unavailable": [item.to_dict() for item in unavailable],
         }
         print(json.dumps(report, indent=2))
     else:
-        print("\n".join(format_devices(sampler.channels, sampler.unavailable)))
+        print(in_flags("\n".join(format_devices(sampler.channels, unavailable)), flags))
     return 0
 
 
@@ -254,7 +150,7 @@ def _intensity(args: argparse.Namespace) -> int:
     try:
         resolution = resolve(_intensity_settings(args))
     except (TypeError, ValueError) as error:
-        return _fail(str(error), 2)
+        return _fail(one_line(error, args.flags), 2)
     now = time.time()
     value, slot_start = resolution.static, None
     if resolution.live is not None:
@@ -312,14 +208,14 @@ def _run(args: argparse.Namespace) -> int:
             intensity_settings=_intensity_settings(args),
             pue=args.pue,
             cpu_watts=args.cpu_watts,
-            interval_s=args.interval,
+            interval_s=args.interval_s,
             output_dir=args.output_dir,
             write_log=False if args.no_log else None,
             run_name=shlex.join(command),
             handle_sigterm=False,  # passed on to the command, whose exit says how the run ended
         )
     except (TypeError, ValueError) as error:
-        return _fail(str(error), 2)
+        return _fail(one_line(error, args.flags), 2)
     tracker.start()
     try:
         child = subprocess.Popen(command, stdout=sys.stderr.fileno() if args.json else None)
@@ -379,7 +275,7 @@ def _print_summary(
     lines += format_measurement(summary)
     if log_path is not None:
         lines.append(f"run log:  {log_path}")
-    print("\n".join(lines), file=sys.stderr)
+    print(in_flags("\n".join(lines), args.flags), file=sys.stderr)
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -388,6 +284,7 @@ def _report(args: argparse.Namespace) -> int:
     from carbon_callbacks.reporting.export import model_card_block, paper_paragraph
     from carbon_callbacks.reporting.report import build_report
     from carbon_callbacks.reporting.report_json import report_dict
+    from carbon_callbacks.reporting.table import report_csv, report_table
     from carbon_callbacks.reporting.text import format_report
 
     compare = [code.strip() for code in args.compare.split(",") if code.strip()]
@@ -398,6 +295,10 @@ def _report(args: argparse.Namespace) -> int:
         report = build_report(args.path)
         if args.model_card:
             text = model_card_block(report, args.training_type)
+        elif args.table:
+            text = "\n".join(report_table(report))
+        elif args.csv:
+            text = report_csv(report).removesuffix("\n")
         elif args.paper:
             text = paper_paragraph(report, car)
         elif args.json:
@@ -407,7 +308,7 @@ def _report(args: argparse.Namespace) -> int:
             lines = format_report(report, compare=compare, car=car, estimate=estimate)
             text = "\n".join(lines)
     except (OSError, ValueError) as error:
-        return _fail(_one_line(error), 2)
+        return _fail(one_line(error, args.flags), 2)
     print(text)
     return 0
 
@@ -420,7 +321,10 @@ def _estimate(args: argparse.Namespace) -> int:
     try:
         car = _car(args)
         settings = intensity_settings(
-            intensity_g_per_kwh=args.intensity, country=args.country, zone=args.zone, environ={}
+            intensity_g_per_kwh=args.intensity_g_per_kwh,
+            country=args.country,
+            zone=args.zone,
+            environ={},
         )
         intensity = resolve(settings, environ={}).static
         estimate = estimate_of(
@@ -440,7 +344,7 @@ def _estimate(args: argparse.Namespace) -> int:
                 json.dump(report, file, indent=2)
                 file.write("\n")
     except (OSError, TypeError, ValueError) as error:
-        return _fail(_one_line(error), 2)
+        return _fail(one_line(error, args.flags), 2)
     if args.json:
         print(json.dumps(report, indent=2))
     else:
@@ -451,16 +355,9 @@ def _estimate(args: argparse.Namespace) -> int:
 def _car(args: argparse.Namespace) -> CarBaseline:
     from carbon_callbacks.reporting.equivalents import CAR_BASELINES, custom_car
 
-    if args.car_g_per_km is not None:
-        return custom_car(args.car_g_per_km)
+    if args.g_per_km is not None:
+        return custom_car(args.g_per_km)
     return CAR_BASELINES[args.car_baseline]
-
-
-def _one_line(error: BaseException) -> str:
-    """An exception as one line: an OSError as 'file: reason', anything else as its message."""
-    if isinstance(error, OSError) and error.filename is not None:
-        return f"cannot use {error.filename}: {error.strerror or error}"
-    return " ".join(str(error).split())
 
 
 def _fail(message: str, code: int) -> int:
@@ -469,14 +366,6 @@ def _fail(message: str, code: int) -> int:
 
 
 # -- plot ------------------------------------------------------------------------------------------
-
-
-def _add_plot_parser(commands: argparse._SubParsersAction[_OneLineParser]) -> None:
-    plot = commands.add_parser("plot", help="draw a run log: power and CO2e over time")
-    plot.add_argument("path", help="a run log (.jsonl)")
-    plot.add_argument(
-        "-o", "--output", required=True, metavar="FILE", help="the figure: .png, .svg or .pdf"
-    )
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -488,7 +377,7 @@ def _plot(args: argparse.Namespace) -> int:
     except NothingToPlot as error:
         return _fail(str(error), 1)
     except (OSError, ValueError, PlotUnavailable) as error:
-        return _fail(_one_line(error), 2)
+        return _fail(one_line(error, args.flags), 2)
     from carbon_callbacks.reporting.text import printable
 
     for problem in log.problems:

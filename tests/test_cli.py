@@ -305,7 +305,7 @@ def test_estimate_from_hardware_saves_and_report_shows_it_beside(tmp_path: Path)
     saved = tmp_path / "estimate.json"
     result = cli(
         "estimate", "--gpu", "nvidia h100-sxm", "--count", "8", "--hours", "24",
-        "--utilization", "0.5", "--cpu-watts", "400", "--country", "SE", "--pue", "1.2",
+        "--utilization", "0.5", "--host-watts", "400", "--country", "SE", "--pue", "1.2",
         "--json", "--save", str(saved),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
@@ -382,7 +382,7 @@ def test_report_and_estimate_bad_input_gets_one_line_and_exit_2(tmp_path: Path) 
         ("estimate", "--gpu", "a100", "--hours", "1", "--country", "SE"): "fits several boards",
         ("estimate", "--energy-kwh", "-1", "--country", "SE"): "--energy-kwh 120",
         ("estimate", "--energy-kwh", "1", "--country", "XX"): "unknown country",
-        ("estimate", "--energy-kwh", "1", "--intensity", "-3"): "intensity_g_per_kwh",
+        ("estimate", "--energy-kwh", "1", "--intensity", "-3"): "--intensity must be",
         ("estimate", "--energy-kwh", "1", "--zone", "SE-SE3", "--pue", "0.5"): "--pue 1.2",
     }
     for args, expected in cases.items():
@@ -405,3 +405,233 @@ def test_devices_json_shows_channels_as_the_run_log_header_does(
     assert header is not None
     assert devices["channels"] == header["channels"]
     assert devices["unavailable"] == header["unavailable"]
+
+
+# -- a command line that speaks in flags ---------------------------------------------------------
+
+PUE_ERROR = (
+    "carbon-callbacks: error: --pue must be >= 1 and <= 1000 (a finite number), got 0.5; "
+    "write e.g. --pue 1.2\n"
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--pue", "0.5", "--no-log", "--", "true"],
+        ["estimate", "--energy-kwh", "1", "--country", "SE", "--pue", "0.5"],
+    ],
+    ids=["run", "estimate"],
+)
+def test_the_same_check_words_the_same_error_in_flags(args: list[str]) -> None:
+    result = cli(*args)
+    assert (result.returncode, result.stdout, result.stderr) == (2, "", PUE_ERROR)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["run", "--interval", "0", "--no-log", "--", "true"],
+            "--interval must be >= 0.001 (a finite number), got 0.0; write e.g. --interval 0.1",
+        ),
+        (
+            ["run", "--cpu-watts-per-core", "0", "--no-log", "--", "true"],
+            "--cpu-watts-per-core must be > 0 and <= 10000 (a finite number), got 0.0; "
+            "write e.g. --cpu-watts-per-core 10",
+        ),
+        (
+            ["intensity", "--cloud", "aws"],
+            "--cloud aws needs a region: cloud and region go together; "
+            "write e.g. --region eu-north-1 with it",
+        ),
+        (
+            ["run", "--region", "eu-north-1", "--no-log", "--", "true"],
+            "--region eu-north-1 needs a cloud: cloud and region go together; "
+            "write e.g. --cloud aws with it",
+        ),
+        (
+            ["estimate", "--energy-kwh", "1", "--intensity", "-3"],
+            "--intensity must be a finite number of gCO2e/kWh >= 0 and <= 1e+06 (coal is about "
+            "1,000), got -3.0; write --intensity 250.0",
+        ),
+        (
+            ["estimate", "--gpu", "H100 SXM", "--hours", "1", "--host-watts", "-1", "--zone", "SE"],
+            "--host-watts must be >= 0, got -1.0; write e.g. --host-watts 200",
+        ),
+    ],
+)
+def test_errors_for_command_line_input_name_the_flag(args: list[str], expected: str) -> None:
+    result = cli(*args)
+    assert result.returncode == 2
+    assert result.stderr == f"carbon-callbacks: error: {expected}\n"
+
+
+def test_python_callers_keep_the_keyword_wording() -> None:
+    from carbon_callbacks import Tracker
+
+    with pytest.raises(ValueError, match=r"pue must be .*; write e\.g\. pue=1\.2$"):
+        Tracker(pue=0.5, write_log=False)
+
+
+def test_in_flags_rewrites_keywords_not_words_or_variables() -> None:
+    from carbon_callbacks.cli_words import in_flags
+
+    flags = {
+        "zone": "--zone",
+        "live": "--live",
+        "gpu": "--gpu",
+        "intensity_g_per_kwh": "--intensity",
+    }
+    message = (
+        "live=True needs a location: write zone='DK-DK1'; CARBON_CALLBACKS_ZONE=DK-DK1 in the "
+        "zone is fine; intensity_g_per_kwh overrides; gpu='H100 SXM'."
+    )
+    assert in_flags(message, flags) == (
+        "--live needs a location: write --zone DK-DK1; CARBON_CALLBACKS_ZONE=DK-DK1 in the "
+        "zone is fine; --intensity overrides; --gpu 'H100 SXM'."
+    )
+
+
+def test_cpu_watts_has_a_name_per_meaning_and_the_old_name_says_what_to_write() -> None:
+    run = cli("run", "--cpu-watts", "12", "--", "true")
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr == (
+        "carbon-callbacks: error: --cpu-watts is now --cpu-watts-per-core (watts per busy core); "
+        "write --cpu-watts-per-core 12 (see carbon-callbacks run --help)\n"
+    )
+    estimate = cli(
+        "estimate", "--gpu", "L40S", "--hours", "1", "--cpu-watts", "400", "--zone", "SE"
+    )
+    assert estimate.returncode == 2
+    assert "--cpu-watts is now --host-watts (the average power of the rest" in estimate.stderr
+    assert "--cpu-watts-per-core W" in cli("run", "--help").stdout
+    assert "--host-watts W" in cli("estimate", "--help").stdout
+
+
+def test_a_misspelled_flag_gets_the_close_one_and_the_subcommand_help() -> None:
+    result = cli("intensity", "--contry", "SE")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "carbon-callbacks: error: unrecognized option --contry; did you mean --country? "
+        "(see carbon-callbacks intensity --help)\n"
+    )
+    far = cli("report", str(RUNS), "--zzzzzz")
+    assert far.stderr == (
+        "carbon-callbacks: error: unrecognized option --zzzzzz "
+        "(see carbon-callbacks report --help)\n"
+    )
+    abbreviated = cli("run", "--no", "--", "true")  # no prefix matching: --no is not --no-log
+    assert "unrecognized option --no; did you mean --no-log?" in abbreviated.stderr
+
+
+def test_no_subcommand_prints_the_help_and_each_subcommand_has_examples() -> None:
+    bare = cli()
+    assert bare.returncode == 0 and bare.stderr == ""
+    assert bare.stdout == cli("--help").stdout and "estimate" in bare.stdout
+    for name in ("devices", "run", "intensity", "report", "estimate", "plot"):
+        text = cli(name, "--help").stdout
+        description = text.split("\n\n")[1]
+        assert "\n" not in description.strip(), (name, description)
+        examples = text.split("examples:\n")[1].splitlines()
+        assert 1 <= len(examples) <= 2 and all(
+            line.startswith(f"  carbon-callbacks {name}") for line in examples
+        ), (name, examples)
+
+
+def test_library_warnings_are_one_plain_line(
+    httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The live fetch fails in a measured run: the tracker warns, and the CLI shows it plainly."""
+    monkeypatch.setenv(UK_URL_ENV, httpserver.url_for("/"))
+    httpserver.expect_request(re.compile("^/intensity/")).respond_with_data("down", status=503)
+    result = cli("run", "--zone", "GB", "--live", "--no-log", "--", sys.executable, "-c", "pass")
+    assert result.returncode == 0, result.stderr
+    warned = [line for line in result.stderr.splitlines() if "warning" in line.lower()]
+    assert warned, result.stderr
+    assert all(line.startswith("carbon-callbacks: warning: ") for line in warned), warned
+    assert "Warning:" not in result.stderr and ".py:" not in result.stderr
+
+
+def test_warning_line_drops_the_library_prefix_and_python_form() -> None:
+    from carbon_callbacks.cli_words import warning_line
+
+    assert warning_line("carbon-callbacks: rapl: permission denied;\n set cpu_watts=") == (
+        "carbon-callbacks: warning: rapl: permission denied; set cpu_watts="
+    )
+    assert warning_line("set cpu_watts=", {"cpu_watts": "--cpu-watts-per-core"}) == (
+        "carbon-callbacks: warning: set --cpu-watts-per-core"
+    )
+
+
+def test_devices_offers_the_nvidia_extra_only_where_nvidia_hardware_is(tmp_path: Path) -> None:
+    from carbon_callbacks.cli_words import nvidia_present, without_needless_fixes
+    from carbon_callbacks.meters.base import Unavailable
+
+    proc, dev = tmp_path / "proc", tmp_path / "dev"
+    dev.mkdir()
+    missing = Unavailable("nvml", "nvidia-ml-py is not installed", "pip install x[nvidia]")
+    rapl = Unavailable("rapl", "no RAPL", "load intel_rapl")
+    assert not nvidia_present(proc, dev)
+    assert without_needless_fixes([missing, rapl], nvidia=False) == [
+        Unavailable("nvml", "nvidia-ml-py is not installed", None),
+        rapl,
+    ]
+    (dev / "nvidia0").touch()
+    assert nvidia_present(proc, dev)
+    (dev / "nvidia0").unlink()
+    (proc / "driver" / "nvidia").mkdir(parents=True)
+    assert nvidia_present(proc, dev)
+    assert without_needless_fixes([missing, rapl], nvidia=True) == [missing, rapl]
+
+
+def test_devices_channel_line_says_estimated_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CARBON_CALLBACKS_POWERCAP_ROOT", str(tmp_path / "nothing"))
+    line = next(line for line in cli("devices").stdout.splitlines() if "cpu:estimate" in line)
+    assert line.count("estimate") == 2, line  # the id and the method; the text does not repeat it
+    assert f"x {DEFAULT_WATTS_PER_CORE:g} W per busy core (set --cpu-watts-per-core " in line
+
+
+REPORT_TABLE = """\
+run             status      duration  energy         CO2e        method
+single          completed   0.8 s     9.813e-05 kWh  0.03377 g   measured
+truncated       unfinished  0.8 s     8.178e-05 kWh  0.02814 g   measured
+predicted       completed   0.8 s     8.844e-05 kWh  0.02653 g   measured
+sweep lr=1e-3   completed   0.8 s     8.178e-05 kWh  0.002929 g  measured
+sweep lr=3e-3   completed   0.8 s     8.178e-05 kWh  0.002929 g  measured
+sweep lr=1e-2   failed      0.4 s     4.089e-05 kWh  0.001465 g  measured
+ddp             completed   0.8 s     0.000144 kWh   0.05523 g   measured
+total (7 runs)              5.3 s     0.0006168 kWh  0.151 g     measured
+"""
+
+REPORT_CSV = """\
+name,status,duration_s,energy_kwh,co2e_kg,method
+single,completed,0.809735868,0.0000981333333333,0.0000337716053333,measured
+truncated,unfinished,0.802491216,0.0000817777777778,0.0000281430044444,measured
+predicted,completed,0.817085476,0.0000884444444444,0.0000265333333333,measured
+sweep lr=1e-3,completed,0.813094743,0.0000817777777778,0.00000292928,measured
+sweep lr=3e-3,completed,0.806566586,0.0000817777777778,0.00000292928,measured
+sweep lr=1e-2,failed,0.404367095,0.0000408888888889,0.00000146464,measured
+ddp,completed,0.813734724,0.000144,0.0000552312,measured
+"""
+
+
+def test_report_table_is_one_line_per_run() -> None:
+    result = cli("report", str(RUNS), "--table")
+    assert (result.returncode, result.stdout) == (0, REPORT_TABLE), result.stderr
+
+
+def test_report_csv_is_one_row_per_run_in_fixed_units() -> None:
+    import csv
+    import io
+
+    result = cli("report", str(RUNS), "--csv")
+    assert (result.returncode, result.stdout) == (0, REPORT_CSV), result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    report = json.loads(cli("report", str(RUNS), "--json").stdout)
+    assert [float(row["energy_kwh"]) for row in rows] == pytest.approx(
+        [run["figures"]["energy_kwh"] for run in report["runs"]], rel=1e-11
+    )
+    assert cli("report", str(RUNS), "--table", "--csv").returncode == 2

@@ -76,6 +76,34 @@ def env_number(
     return value
 
 
+def checked_number(
+    name: str,
+    value: object,
+    *,
+    minimum: float,
+    maximum: float = math.inf,
+    above: bool = False,
+    example: str,
+) -> float:
+    """The keyword argument ``name`` checked: a finite number within the bounds.
+
+    The message is worded for Python callers (``write e.g. pue=1.2``); the command line words
+    it in its flags, so one check reads the same wherever the value came from.
+
+    Raises:
+        TypeError: Not a number.
+        ValueError: Not finite or out of range.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number, got {value!r}; write e.g. {name}={example}")
+    if not in_range(value, minimum, maximum, above=above):
+        raise ValueError(
+            f"{name} must be {range_text(minimum, maximum, above)} (a finite number), "
+            f"got {value!r}; write e.g. {name}={example}"
+        )
+    return float(value)
+
+
 def in_range(value: float, minimum: float, maximum: float, *, above: bool = False) -> bool:
     """Whether ``value`` is finite and within the bounds (``minimum`` excluded when ``above``)."""
     try:

@@ -279,7 +279,8 @@ class NvmlMeter(MeterBase):
                 Unavailable(
                     SOURCE,
                     "nvidia-ml-py is not installed",
-                    "pip install 'carbon-callbacks[nvidia]'",
+                    'pip install "carbon-callbacks[nvidia]" '
+                    '(from a clone: pip install ".[nvidia]")',
                     degrades=os.path.exists(_NVIDIA_DRIVER_MARKER),
                 )
             )

@@ -180,7 +180,7 @@ def hardware_energy(
             "write --utilization 0.7"
         )
     if cpu_watts is not None and (not math.isfinite(cpu_watts) or cpu_watts < 0):
-        raise ValueError(f"cpu watts must be >= 0, got {cpu_watts!r}; write --cpu-watts 200")
+        raise ValueError(f"cpu_watts must be >= 0, got {cpu_watts!r}; write e.g. cpu_watts=200")
     watts = count * board.board_power_w * utilization + (cpu_watts or 0.0)
     return HardwareEnergy(board, count, hours, utilization, cpu_watts, watts * hours / 1000.0)
 

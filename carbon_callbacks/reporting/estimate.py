@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from carbon_callbacks._internal import strict_json
+from carbon_callbacks._internal.env import checked_number
 from carbon_callbacks._version import __version__
 from carbon_callbacks.intensity.base import IntensityValue
 from carbon_callbacks.reporting.boards import hardware_energy
@@ -17,6 +17,7 @@ from carbon_callbacks.reporting.equivalents import (
     car_km,
 )
 from carbon_callbacks.runlog import decode
+from carbon_callbacks.tracking.measurement import MAX_PUE
 
 ESTIMATE_KIND = "carbon-callbacks estimate"
 """The ``kind`` field of a saved estimate file."""
@@ -123,13 +124,8 @@ def make_estimate(
     Raises:
         ValueError: The energy is negative or not finite, or the PUE is below 1.
     """
-    if not math.isfinite(device_energy_kwh) or device_energy_kwh < 0:
-        raise ValueError(
-            f"energy must be a finite number of kWh >= 0, got {device_energy_kwh!r}; "
-            "write --energy-kwh 120"
-        )
-    if not math.isfinite(pue) or pue < 1.0:
-        raise ValueError(f"PUE must be a number >= 1.0, got {pue!r}; write --pue 1.2")
+    checked_number("energy_kwh", device_energy_kwh, minimum=0.0, example="120")
+    checked_number("pue", pue, minimum=1.0, maximum=MAX_PUE, example="1.2")
     standing = [
         f"PUE {pue:g}" + (" (the default: no data-centre overhead counted)" if pue == 1.0 else ""),
         f"carbon intensity {intensity.g_per_kwh:g} gCO2e/kWh ({intensity.source})",
@@ -172,7 +168,7 @@ def estimate_of(
             "--count": count,
             "--hours": hours,
             "--utilization": utilization,
-            "--cpu-watts": cpu_watts,
+            "--host-watts": cpu_watts,
         }
         given = [name for name, value in hardware_options.items() if value is not None]
         if given:

@@ -29,7 +29,9 @@ from typing import Any
 from carbon_callbacks.runlog.reader import RunLog, read_run_log
 from carbon_callbacks.tracking.measurement import JOULES_PER_KWH
 
-INSTALL_HINT = "pip install 'carbon-callbacks[plot]'"
+INSTALL_HINT = (
+    'pip install "carbon-callbacks[plot]" (from a clone of the repository: pip install ".[plot]")'
+)
 MERGE_FRACTION = 1 / 600
 """Samples closer together than this share of the run are merged into the next one..."""
 MERGE_MIN_S = 0.05

@@ -123,7 +123,10 @@ def format_intensity(
 def format_devices(channels: Sequence[Channel], unavailable: Sequence[Unavailable]) -> list[str]:
     """Lines listing what can be measured and how, then what cannot and why."""
     lines = ["Measurable on this machine:"]
-    lines += [f"  {c.id:<18} {c.method:<9} {c.device}: {c.how}" for c in channels] or ["  nothing"]
+    lines += [
+        f"  {c.id:<18} {c.method:<9} {c.device}: {c.how.removeprefix('estimate: ')}"
+        for c in channels
+    ] or ["  nothing"]
     if unavailable:
         lines.append("Not usable:")
         for item in unavailable:

@@ -15,11 +15,10 @@ from pathlib import Path
 
 from carbon_callbacks._internal.env import (
     ENV_PREFIX,
+    checked_number,
     env_flag,
     env_number,
     env_text,
-    in_range,
-    range_text,
 )
 from carbon_callbacks.intensity.resolve import IntensitySettings
 from carbon_callbacks.tracking.measurement import MAX_PUE
@@ -121,14 +120,9 @@ def _number(
     """The argument when given, else its variable (blank is unset), checked the same way."""
     if value is None:
         return env_number(name, env, minimum=minimum, maximum=maximum, above=above, example=example)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number, got {value!r}; write e.g. {name}={example}")
-    if not in_range(value, minimum, maximum, above=above):
-        raise ValueError(
-            f"{name} must be {range_text(minimum, maximum, above)} (a finite number), "
-            f"got {value!r}; write e.g. {name}={example}"
-        )
-    return float(value)
+    return checked_number(
+        name, value, minimum=minimum, maximum=maximum, above=above, example=example
+    )
 
 
 def _gpu_ids(

@@ -138,7 +138,9 @@ def test_missing_nvidia_ml_py_is_reported_with_the_pip_fix(monkeypatch: pytest.M
     assert meter.open() == []
     assert meter.unavailable == [
         Unavailable(
-            "nvml", "nvidia-ml-py is not installed", "pip install 'carbon-callbacks[nvidia]'"
+            "nvml",
+            "nvidia-ml-py is not installed",
+            'pip install "carbon-callbacks[nvidia]" (from a clone: pip install ".[nvidia]")',
         )
     ]
     assert meter.read().values == {}

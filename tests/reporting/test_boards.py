@@ -106,7 +106,7 @@ def test_an_unverified_figure_says_so_in_the_assumptions() -> None:
         ({"hours": float("nan")}, "--hours 24"),
         ({"utilization": 1.5}, "--utilization 0.7"),
         ({"utilization": 0.0}, "--utilization 0.7"),
-        ({"cpu_watts": -5.0}, "--cpu-watts 200"),
+        ({"cpu_watts": -5.0}, "cpu_watts=200"),
     ],
 )
 def test_out_of_range_inputs_say_what_to_write(kwargs: dict[str, float], match: str) -> None:

@@ -237,7 +237,8 @@ def test_cli_errors_are_one_line_with_status_2(run_log: Path, tmp_path: Path) ->
     blocked = cli("plot", str(run_log), "-o", str(tmp_path / "y.png"), code=without_matplotlib)
     assert blocked.returncode == 2
     assert blocked.stderr == (
-        "carbon-callbacks: error: plotting needs matplotlib: pip install 'carbon-callbacks[plot]'\n"
+        'carbon-callbacks: error: plotting needs matplotlib: pip install "carbon-callbacks[plot]" '
+        '(from a clone of the repository: pip install ".[plot]")\n'
     )
 
 

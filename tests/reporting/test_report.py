@@ -411,9 +411,9 @@ def test_an_estimate_survives_saving_and_loading() -> None:
 
 
 def test_an_estimate_refuses_impossible_inputs() -> None:
-    with pytest.raises(ValueError, match="--energy-kwh"):
+    with pytest.raises(ValueError, match="energy_kwh=120"):
         make_estimate(-1.0, SE)
-    with pytest.raises(ValueError, match="--pue"):
+    with pytest.raises(ValueError, match=r"pue=1\.2"):
         make_estimate(1.0, SE, pue=0.9)
 
 
