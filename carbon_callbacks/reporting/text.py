@@ -109,11 +109,6 @@ def format_devices(channels: Sequence[Channel], unavailable: Sequence[Unavailabl
 # -- reports, estimates and run summaries ------------------------------------------------------
 
 
-def format_number(value: float) -> str:
-    """Four significant figures, or a whole number with thousands separators from 10,000 on."""
-    return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
-
-
 def format_run_summary(
     measurement: Measurement,
     predictions: Sequence[Mapping[str, Any]] | None = None,
