@@ -87,8 +87,10 @@ def test_run_json_reports_the_command_and_exits_with_its_status(tmp_path: Path) 
     assert report["energy_kwh"] is not None and report["energy_kwh"] > 0
     assert report["co2e_kg"] == report["energy_kwh"] * 300 / 1000
     assert {"id", "kind", "method", "energy_j"} <= set(report["channels"][0])
+    assert report["mean_power_w"] == pytest.approx(report["energy_j"] / report["duration_s"])
     log = read_run_log(report["log_path"])
     assert log.summary is not None and log.summary["status"] == "failed"
+    assert log.summary["mean_power_w"] == report["mean_power_w"] and not log.problems
 
 
 def test_run_human_summary_says_the_cpu_figure_is_estimated(
@@ -321,7 +323,7 @@ def test_estimate_from_hardware_saves_and_report_shows_it_beside(tmp_path: Path)
     assert report["method"] == "hardware" and report["hardware"]["gpu"]["name"] == "H100 SXM"
     assert any("8 x H100 SXM at 700 W" in line for line in report["assumptions"])
     human = cli("estimate", "--gpu", "H100 SXM", "--hours", "1", "--country", "SE")
-    assert "estimated energy: 0.7 kWh" in human.stdout and "assumptions:" in human.stdout
+    assert "estimated energy: 700 Wh" in human.stdout and "assumptions:" in human.stdout
     shown = cli("report", str(RUNS / "single.jsonl"), "--estimate", str(saved))
     assert shown.returncode == 0, shown.stderr
     assert "earlier estimate:" in shown.stdout and "(from hardware)" in shown.stdout

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from typing import Literal
 
@@ -24,14 +25,14 @@ from carbon_callbacks.reporting.equivalents import (
     large_grid_extremes,
 )
 from carbon_callbacks.reporting.report import Report
+from carbon_callbacks.reporting.runs import RunReport
 from carbon_callbacks.reporting.text import (
-    describe_intensity,
+    format_distance,
     format_duration,
     format_kwh,
     format_mass,
-    format_number,
 )
-from carbon_callbacks.tracking.measurement import JOULES_PER_KWH, ChannelEnergy, Measurement
+from carbon_callbacks.tracking.measurement import JOULES_PER_KWH, Measurement
 
 TrainingType = Literal["pre-training", "fine-tuning"]
 TRAINING_TYPES: tuple[TrainingType, ...] = ("pre-training", "fine-tuning")
@@ -43,6 +44,10 @@ class ExportError(ValueError):
 
 def model_card_block(report: Report, training_type: TrainingType = "pre-training") -> str:
     """The ``co2_eq_emissions`` YAML block for a Hugging Face model card's metadata.
+
+    ``hardware_used`` is always there; ``geographical_location`` only when the runs' location is
+    known (a world-average factor says nothing about where they ran). Numbers are plain decimals:
+    the Hub reads ``emissions`` with a plain-decimal pattern.
 
     Raises:
         ExportError: No run has a CO2e figure, or ``training_type`` is not one the Hub knows.
@@ -61,7 +66,7 @@ def model_card_block(report: Report, training_type: TrainingType = "pre-training
         "source": f"carbon-callbacks {__version__}",
         "training_type": training_type,
         "geographical_location": _location(_measurements(report)),
-        "hardware_used": hardware_used(_measurements(report)),
+        "hardware_used": hardware_used(report.runs),
     }
     lines = []
     uncounted = totals.runs_without_energy + totals.runs_without_co2e
@@ -77,7 +82,11 @@ def model_card_block(report: Report, training_type: TrainingType = "pre-training
 
 
 def paper_paragraph(report: Report, car: CarBaseline = EEA_NEW_CARS_2023) -> str:
-    """A paragraph for a paper's appendix: energy, how it was measured, CO2e and its source.
+    """A paragraph for a paper's appendix: energy, hardware, method, CO2e and its source.
+
+    Written for readers of the paper: figures in the unit that fits, the hardware named, the
+    software version, the method and the intensity's source with its year; no setup advice and
+    no sentence twice.
 
     Raises:
         ExportError: No run has an energy figure.
@@ -96,54 +105,102 @@ def paper_paragraph(report: Report, car: CarBaseline = EEA_NEW_CARS_2023) -> str
         + ")"
     )
     time = format_duration(totals.duration_s)
+    hardware = hardware_used(report.runs, for_text=True)
+    on = f" on {hardware}" if hardware else ""
     opening = (
         f"Training used {format_kwh(totals.energy_kwh)} of electricity{pue} over {time} of "
-        "wall-clock time."
+        f"wall-clock time{on}."
         if totals.runs == 1
         else f"The {totals.runs} training runs reported here used {format_kwh(totals.energy_kwh)} "
-        f"of electricity{pue} over {time} of wall-clock time in total."
+        f"of electricity{pue} over {time} of wall-clock time in total{on}."
     )
-    sources = _hardware_phrase(measurements)
-    sentences = [
-        opening,
-        f"Energy was measured from {sources} counters by carbon-callbacks {__version__}."
-        if sources
-        else f"No hardware energy counter was available to carbon-callbacks {__version__}.",
-    ]
-    sentences += _estimated_sentences(measurements)
+    sentences = [opening, _method_sentence(measurements)]
     sentences += _emissions_sentences(measurements, totals.co2e_kg, totals.energy_kwh, car)
     sentences += _caveats(report)
-    return " ".join(sentences)
+    return " ".join(unique(sentences))
 
 
-def hardware_used(measurements: Sequence[Measurement]) -> str:
-    """``"2 x NVIDIA H100 80GB HBM3, 1 CPU package"``: the most of each device any run measured."""
+def hardware_used(runs: Sequence[RunReport], *, for_text: bool = False) -> str:
+    """``"8 x NVIDIA H100 80GB HBM3, 1 CPU package"`` or ``"CPU (2 cores, estimated)"``.
+
+    The most of each device any run measured (a sweep's runs share their hardware). GPUs by
+    name; CPU packages read through RAPL (with the processor's name when the log records it);
+    a CPU whose energy is estimated, with its core count. Never empty: ``"not recorded"``.
+
+    Args:
+        runs: The runs of a report.
+        for_text: Join the last two with "and" (for a sentence) rather than a comma.
+    """
     most: dict[str, int] = {}
-    for measurement in measurements:
-        counts: dict[str, int] = {}
-        for figure in measurement.channels:
-            label = _device_label(figure)
-            if label is not None:
-                counts[label] = counts.get(label, 0) + 1
-        for label, count in counts.items():
+    for run in runs:
+        for label, count in _devices_of(run).items():
             most[label] = max(most.get(label, 0), count)
-    gpus = [f"{count} x {label}" for label, count in most.items() if label != _CPU]
-    cpus = [f"{count} CPU package{'s' if count > 1 else ''}" for label, count in most.items()
-            if label == _CPU]  # fmt: skip
-    return ", ".join(gpus + cpus)
+    parts = [_device_phrase(label, count) for label, count in most.items()]
+    if not parts:
+        return "" if for_text else "not recorded"
+    if for_text and len(parts) > 1:
+        return ", ".join(parts[:-1]) + " and " + parts[-1]
+    return ", ".join(parts)
 
 
 _CPU = "CPU package"
+_WORLD = "WORLD"
+"""The zone of the world-average factor: used when the location is unknown, so it names no place."""
 
 
-def _device_label(figure: ChannelEnergy) -> str | None:
-    """The device a channel stands for: a GPU by name, a CPU package, or None (DRAM, estimate)."""
-    channel = figure.channel
-    if channel.kind == "gpu":
-        return channel.device
-    if channel.kind == "cpu" and channel.method == "measured":
-        return _CPU
-    return None
+def _devices_of(run: RunReport) -> dict[str, int]:
+    """Labels of the devices a run measured, with their counts (0: a label that is not counted)."""
+    counts: dict[str, int] = {}
+    if run.measurement is None:
+        return counts
+    for figure in run.measurement.channels:
+        channel = figure.channel
+        if channel.kind == "gpu":
+            counts[channel.device] = counts.get(channel.device, 0) + 1
+        elif channel.kind == "cpu" and channel.method == "measured":
+            label = _CPU + (f"|{run.cpu_model}" if run.cpu_model else "")
+            counts[label] = counts.get(label, 0) + 1
+        elif channel.kind == "cpu":
+            cores = f"{run.cpu_cores} cores, " if run.cpu_cores else ""
+            counts[f"{run.cpu_model or 'CPU'} ({cores}estimated)"] = 0
+    return counts
+
+
+def _device_phrase(label: str, count: int) -> str:
+    """``"2 x NVIDIA H100"``, ``"1 CPU package (AMD EPYC 7R13)"``, or an uncounted label."""
+    if not label.startswith(_CPU):
+        return label if count == 0 else f"{count} x {label}"
+    model = label.partition("|")[2]
+    packages = f"{count} CPU package{'s' if count > 1 else ''}"
+    return f"{packages} ({model})" if model else packages
+
+
+def _method_sentence(measurements: Sequence[Measurement]) -> str:
+    """How the energy was obtained, in one sentence: the counters read, and what is estimated."""
+    sources = _hardware_phrase(measurements)
+    estimates = unique(
+        _plain_method(figure.channel.how)
+        for measurement in measurements
+        for figure in measurement.channels
+        if figure.channel.method == "estimated"
+    )
+    software = f"carbon-callbacks {__version__}"
+    if sources is None:
+        how = "; ".join(estimates) or "no method recorded"
+        return (
+            f"No hardware energy counter was available, so {software} estimated the energy "
+            f"from {how}."
+        )
+    sentence = f"Energy was measured by {software} from {sources} counters"
+    if estimates:
+        sentence += f"; the rest is estimated from {'; '.join(estimates)}"
+    return sentence + "."
+
+
+def _plain_method(how: str) -> str:
+    """A channel's method without setup advice: ``"CPU time of ... x 12 W per busy core"``."""
+    how = re.sub(r"\s*\((?:set|pass|write) [^)]*\)", "", how)
+    return how.removeprefix("estimate: ").strip()
 
 
 def _hardware_phrase(measurements: Sequence[Measurement]) -> str | None:
@@ -164,20 +221,6 @@ def _hardware_phrase(measurements: Sequence[Measurement]) -> str | None:
     return " and ".join(f"{source} ({', '.join(what)})" for source, what in sources.items())
 
 
-def _estimated_sentences(measurements: Sequence[Measurement]) -> list[str]:
-    hows: list[str] = []
-    for measurement in measurements:
-        for figure in measurement.channels:
-            if figure.channel.method == "estimated" and figure.channel.how not in hows:
-                hows.append(figure.channel.how)
-    if not hows:
-        return []
-    return [
-        f"Where no hardware counter was available the figures are estimated ({'; '.join(hows)}), "
-        "not measured."
-    ]
-
-
 def _emissions_sentences(
     measurements: Sequence[Measurement],
     co2e_kg: float | None,
@@ -189,15 +232,15 @@ def _emissions_sentences(
     values = _unique_intensities(measurements)
     if len(values) == 1:
         value = values[0]
-        factor = f"at {value.g_per_kwh:.4g} gCO2e/kWh ({describe_intensity(value)})"
+        factor = f"at {value.g_per_kwh:.4g} gCO2e/kWh ({_paper_intensity(value)})"
     else:
         factor = "at the carbon intensity of each run's grid (" + "; ".join(
-            f"{v.g_per_kwh:.4g} gCO2e/kWh, {describe_intensity(v)}" for v in values
+            f"{v.g_per_kwh:.4g} gCO2e/kWh, {_paper_intensity(v)}" for v in values
         ) + ")"  # fmt: skip
     cleanest = large_grid_extremes()[0]
     sentences = [
         f"This corresponds to {format_mass(co2e_kg)} CO2e {factor}, about the CO2 of driving "
-        f"{format_number(car_km(co2e_kg, car.g_per_km))} km in a car at {car.describe()}."
+        f"{format_distance(car_km(co2e_kg, car.g_per_km))} in a car at {car.describe()}."
     ]
     if any(value.zone != cleanest.code for value in values):
         sentences.append(
@@ -209,6 +252,24 @@ def _emissions_sentences(
     if attributions:
         sentences.append(" ".join(attributions))
     return sentences
+
+
+def _paper_intensity(value: IntensityValue) -> str:
+    """Where a factor comes from, for a paper: source and year, place, basis; no advice."""
+    parts = [value.source]
+    if value.zone == _WORLD or (value.fallback and value.zone is None):
+        parts.append("world average: the location was not recorded")
+    else:
+        place = _place(value)
+        if place is not None:
+            parts.append(place)
+        elif value.zone:
+            parts.append(f"zone {value.zone}")
+    if value.basis:
+        parts.append(f"{value.basis} basis")
+    if value.estimated:
+        parts.append("includes forecast or estimated values")
+    return "; ".join(parts)
 
 
 def _caveats(report: Report) -> list[str]:
@@ -261,7 +322,8 @@ def _location(measurements: Sequence[Measurement]) -> str | None:
 
 
 def _place(value: IntensityValue) -> str | None:
-    if value.zone is None:
+    """The place a factor stands for; None when unknown (no zone, or the world average)."""
+    if value.zone is None or value.zone == _WORLD:
         return None
     guessed = " (guessed from the system time zone)" if value.guessed_location else ""
     if ":" in value.zone:

@@ -21,11 +21,13 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from carbon_callbacks.reporting.text import format_kwh, format_mass
 from carbon_callbacks.runlog.reader import RunLog, read_run_log
 from carbon_callbacks.tracking.measurement import JOULES_PER_KWH
 
@@ -39,6 +41,8 @@ MERGE_MIN_S = 0.05
 WIDTH_PX, HEIGHT_PX, DPI = 900, 600, 100
 LEGEND_COLUMNS = 4
 """The power legend is a band of rows of this many entries above the highest figure."""
+SECONDS_AXIS_BELOW_S = 120.0
+"""Runs shorter than this (two minutes) get a time axis in seconds, longer ones in minutes."""
 
 
 class PlotUnavailable(RuntimeError):
@@ -92,6 +96,8 @@ class PlotData:
         predictions: Forecasts of the whole run's CO2e that carry one.
         epochs_min: Epoch boundaries.
         notes: What the figure cannot show, and why; printed on it.
+        seconds_axis: Label the time axis in seconds (runs under about two minutes) rather than
+            minutes; the series stay in minutes either way.
     """
 
     title: str
@@ -101,6 +107,7 @@ class PlotData:
     predictions: list[PredictionPoint]
     epochs_min: list[float]
     notes: list[str]
+    seconds_axis: bool = False
 
 
 def plot_run_log(path: str | os.PathLike[str], output: str | os.PathLike[str]) -> RunLog:
@@ -158,6 +165,7 @@ def plot_data(log: RunLog) -> PlotData:
         predictions=predictions,
         epochs_min=[] if started is None else _epoch_boundaries(log, started),
         notes=notes,
+        seconds_axis=samples[-1].t_s < SECONDS_AXIS_BELOW_S,
     )
 
 
@@ -168,21 +176,31 @@ def save_figure(data: PlotData, output: str | os.PathLike[str]) -> None:
         PlotUnavailable: matplotlib is not installed.
         OSError: ``output`` cannot be written.
     """
+    draw_figure(data).savefig(Path(output), dpi=DPI)
+
+
+def draw_figure(data: PlotData) -> Any:
+    """The matplotlib ``Figure`` of ``data``, not shown and not saved.
+
+    Raises:
+        PlotUnavailable: matplotlib is not installed.
+    """
     try:
         from matplotlib.figure import Figure
     except ImportError:
         raise PlotUnavailable(f"plotting needs matplotlib: {INSTALL_HINT}") from None
     figure = Figure(figsize=(WIDTH_PX / DPI, HEIGHT_PX / DPI), dpi=DPI, layout="constrained")
     power, co2e = figure.subplots(2, 1, sharex=True)
-    _draw_power(power, data)
-    _draw_co2e(co2e, data)
+    scale = 60.0 if data.seconds_axis else 1.0  # the series are in minutes
+    _draw_power(power, data, scale)
+    _draw_co2e(co2e, data, scale)
     for axes in (power, co2e):
         for number, t in enumerate(data.epochs_min):
             label = "epoch boundary" if number == 0 and axes is power else None
-            axes.axvline(t, color="0.6", linestyle=":", linewidth=0.8, label=label)
+            axes.axvline(t * scale, color="0.6", linestyle=":", linewidth=0.8, label=label)
         axes.grid(True, alpha=0.3)
     legend = power.legend(loc="upper right", fontsize="small", ncols=LEGEND_COLUMNS)
-    co2e.set_xlabel("minutes since start")
+    co2e.set_xlabel("seconds since start" if data.seconds_axis else "minutes since start")
     co2e.set_xlim(left=0)
     texts = list(legend.get_texts())  # channel names, from the log
     if data.notes:
@@ -190,7 +208,7 @@ def save_figure(data: PlotData, output: str | os.PathLike[str]) -> None:
     texts.append(figure.suptitle(data.title, fontsize="medium"))
     for text in texts:  # shown as written: a "$x$" in a name is not mathtext here
         text.set_parse_math(False)
-    figure.savefig(Path(output), dpi=DPI)
+    return figure
 
 
 # -- the series ---------------------------------------------------------------------------------
@@ -348,25 +366,39 @@ def _epoch_boundaries(log: RunLog, started: float) -> list[float]:
 def _title(
     log: RunLog, samples: Sequence[Sample], co2e_g: Sequence[float], methods: Iterable[object]
 ) -> str:
-    """Run name or id, status, total energy and CO2e, and "estimated" where any figure is."""
+    """``"mnist (keras, 2026-12-01 09:00 UTC): completed, 62 Wh, 29 mg CO2e (estimated)"``.
+
+    The run's name (or id), the framework when the log's context names one, the start date; then
+    the status and the totals in the unit that fits.
+    """
     header = log.header or {}
     summary = log.summary
     name = header.get("run_name") or header.get("run_id") or log.path.stem
     status = "unfinished (no summary)" if summary is None else str(summary.get("status"))
     if summary is not None:
         kwh, kg = _number(summary.get("energy_kwh")), _number(summary.get("co2e_kg"))
-        grams = None if kg is None else kg * 1000
     else:
         known = [g for g in co2e_g if not math.isnan(g)]
-        grams = known[-1] if known else None
+        kg = known[-1] / 1000 if known else None
         kwh = _energy_kwh(samples, _pue(log))
     estimated = "estimated" in methods or bool(summary and summary.get("estimated"))
+    about = [_framework(header)]
+    started = _number(header.get("started_unix"))
+    if started is not None and 0 <= started < 32_503_680_000:  # before the year 3000
+        about.append(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)))
+    shown = ", ".join(part for part in about if part)
     parts = [
-        f"{name}: {status}",
-        "energy not measured" if kwh is None else f"{kwh:.3g} kWh",
-        "CO2e not computed" if grams is None else f"{grams:.3g} g CO2e",
+        f"{name} ({shown}): {status}" if shown else f"{name}: {status}",
+        "energy not measured" if kwh is None else format_kwh(kwh),
+        "CO2e not computed" if kg is None else f"{format_mass(kg)} CO2e",
     ]
     return ", ".join(parts) + (" (estimated)" if estimated else "")
+
+
+def _framework(header: dict[str, Any]) -> str | None:
+    context = header.get("context")
+    framework = context.get("framework") if isinstance(context, dict) else None
+    return framework if isinstance(framework, str) and framework else None
 
 
 def _energy_kwh(samples: Sequence[Sample], pue: float) -> float | None:
@@ -405,9 +437,10 @@ def _number(value: object) -> float | None:
 # -- drawing ------------------------------------------------------------------------------------
 
 
-def _draw_power(axes: Any, data: PlotData) -> None:
+def _draw_power(axes: Any, data: PlotData, scale: float) -> None:
     for series in data.channels:
-        axes.plot(series.t_min, series.power_w, linewidth=1.2, label=series.label)
+        times = [t * scale for t in series.t_min]
+        axes.plot(times, series.power_w, linewidth=1.2, label=series.label)
     axes.set_ylabel("power (W)")
     peaks = [w for series in data.channels for w in series.power_w if not math.isnan(w)]
     rows = math.ceil((len(data.channels) + bool(data.epochs_min)) / LEGEND_COLUMNS)
@@ -415,13 +448,14 @@ def _draw_power(axes: Any, data: PlotData) -> None:
     axes.set_ylim(0, max(peaks, default=1.0) / (1 - min(free, 0.6)) or 1.0)
 
 
-def _draw_co2e(axes: Any, data: PlotData) -> None:
+def _draw_co2e(axes: Any, data: PlotData, scale: float) -> None:
     axes.set_ylabel("CO2e (g)")
     if not data.co2e_g:
         return
-    axes.plot(data.co2e_t_min, data.co2e_g, color="tab:green", label="cumulative CO2e")
+    times = [t * scale for t in data.co2e_t_min]
+    axes.plot(times, data.co2e_g, color="tab:green", label="cumulative CO2e")
     if data.predictions:
-        times = [p.t_min for p in data.predictions]
+        times = [p.t_min * scale for p in data.predictions]
         mids = [p.co2e_g[1] for p in data.predictions]
         errors = [
             [p.co2e_g[1] - p.co2e_g[0] for p in data.predictions],
@@ -439,6 +473,6 @@ def _draw_co2e(axes: Any, data: PlotData) -> None:
         )
         low, mid, high = data.predictions[-1].co2e_g
         axes.axhline(mid, color="tab:purple", linestyle="--", linewidth=1, label="latest forecast")
-        axes.axhspan(low, high, color="tab:purple", alpha=0.12)
+        axes.axhspan(low, high, color="tab:purple", alpha=0.12, label="latest forecast's interval")
     axes.set_ylim(bottom=0)
     axes.legend(loc="best", fontsize="small")

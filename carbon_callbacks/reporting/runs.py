@@ -52,6 +52,8 @@ class RunReport:
             before it contributed; None for a run started afresh.
         forecast_records: The prediction records of a one-process run, as written (for the
             checks of the training it belongs to).
+        cpu_model: The processor's name from the (rank 0) header, when recorded.
+        cpu_cores: The machine's logical CPU count from the (rank 0) header, when recorded.
     """
 
     name: str
@@ -69,6 +71,8 @@ class RunReport:
     library_version: str | None = None
     resume: Resumed | None = None
     forecast_records: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    cpu_model: str | None = None
+    cpu_cores: int | None = None
 
 
 def run_report(logs: Sequence[RunLog]) -> RunReport:
@@ -124,7 +128,21 @@ def run_report(logs: Sequence[RunLog]) -> RunReport:
         library_version=decode.text((first.header or {}).get("library_version")),
         resume=_run_resume(logs, problems),
         forecast_records=tuple(first.predictions) if len(logs) == 1 else (),
+        cpu_model=_cpu_of(first)[0],
+        cpu_cores=_cpu_of(first)[1],
     )
+
+
+def _cpu_of(log: RunLog) -> tuple[str | None, int | None]:
+    """The processor's name and logical core count the header records (newer logs only)."""
+    cpu = (log.header or {}).get("cpu")
+    if not isinstance(cpu, dict):
+        return None, None
+    try:
+        cores: int | None = decode.count(cpu.get("cores"))
+    except ValueError:
+        cores = None
+    return decode.text(cpu.get("model")), cores or None
 
 
 def _run_resume(logs: Sequence[RunLog], problems: list[str]) -> Resumed | None:

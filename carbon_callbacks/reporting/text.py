@@ -6,6 +6,16 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from carbon_callbacks._internal.units import (
+    format_distance,
+    format_duration,
+    format_energy,
+    format_kwh,
+    format_kwh_range,
+    format_mass,
+    format_mass_range,
+    format_power,
+)
 from carbon_callbacks.intensity.base import IntensityValue
 from carbon_callbacks.meters.base import Channel, Unavailable
 from carbon_callbacks.reporting.equivalents import (
@@ -17,7 +27,29 @@ from carbon_callbacks.reporting.equivalents import (
     compare_regions,
     times_phrase,
 )
-from carbon_callbacks.tracking.measurement import JOULES_PER_KWH, Measurement
+from carbon_callbacks.tracking.measurement import (
+    Measurement,
+    describe_intensity,
+    measurement_lines,
+)
+
+__all__ = [
+    "describe_intensity",
+    "format_distance",
+    "format_duration",
+    "format_energy",
+    "format_kwh",
+    "format_kwh_range",
+    "format_mass",
+    "format_mass_range",
+    "format_power",
+]
+
+
+def format_measurement(measurement: Measurement) -> list[str]:
+    """Lines describing a measurement (what ``str(measurement)`` shows): totals, then channels."""
+    return measurement_lines(measurement)
+
 
 if TYPE_CHECKING:
     from carbon_callbacks.reporting.estimate import Estimate
@@ -44,65 +76,6 @@ def printable(text: str) -> str:
         else ascii(char)[1:-1]
         for char in text
     )
-
-
-def format_energy(joules: float | None) -> str:
-    """Joules in the most readable unit, or ``"not measured"`` (never 0 for a missing figure)."""
-    if joules is None:
-        return "not measured"
-    if joules < 3600.0:
-        return f"{joules:.1f} J"
-    return f"{joules / JOULES_PER_KWH:.4g} kWh"
-
-
-def format_measurement(measurement: Measurement) -> list[str]:
-    """Lines describing a measurement: totals first, then one line a channel with its method."""
-    kwh = measurement.energy_kwh
-    basis = [format_energy(measurement.energy_j)]
-    if measurement.pue != 1.0:
-        basis[0] += f" x PUE {measurement.pue:g}"
-    if measurement.estimated:
-        basis.append("includes estimated figures")
-    if measurement.partial:
-        basis.append("partial: some figures are incomplete")
-    total = "not measured" if kwh is None else f"{kwh:.4g} kWh ({'; '.join(basis)})"
-    lines = [
-        f"duration: {measurement.duration_s:.2f} s",
-        f"energy:   {total}",
-    ]
-    for figure in measurement.channels:
-        note = f"  [{figure.fault}]" if figure.fault else ""
-        lines.append(
-            f"  {figure.channel.id:<18} {format_energy(figure.energy_j):>14}  "
-            f"{figure.channel.method:<9} {figure.channel.how}{note}"
-        )
-    if measurement.co2e_kg is not None and measurement.intensity is not None:
-        lines.append(
-            f"CO2e:     {measurement.co2e_kg * 1000:.4g} g at "
-            f"{measurement.intensity.g_per_kwh:.4g} gCO2e/kWh"
-        )
-        lines.append(f"          ({describe_intensity(measurement.intensity)})")
-    elif measurement.intensity is None:
-        lines.append("CO2e:     not computed (the carbon intensity is unknown)")
-    else:
-        lines.append("CO2e:     not computed (no energy figure)")
-    return lines
-
-
-def describe_intensity(value: IntensityValue) -> str:
-    """One line of provenance: source, zone, basis, and any guess, estimate or fallback."""
-    parts = [value.source]
-    if value.zone:
-        parts.append(f"zone {value.zone}")
-    if value.basis:
-        parts.append(f"{value.basis} basis")
-    if value.estimated:
-        parts.append("includes forecast or estimated values")
-    if value.guessed_location:
-        parts.append("location guessed from the system time zone")
-    if value.fallback:
-        parts.append(f"fallback: {value.fallback}")
-    return "; ".join(parts)
 
 
 def format_intensity(
@@ -137,40 +110,6 @@ def format_devices(channels: Sequence[Channel], unavailable: Sequence[Unavailabl
 
 
 # -- reports, estimates and run summaries ------------------------------------------------------
-
-
-def format_number(value: float) -> str:
-    """Four significant figures, or a whole number with thousands separators from 10,000 on."""
-    return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:.4g}"
-
-
-def format_mass(kg: float | None) -> str:
-    """A CO2e mass in g, kg or t, or ``"not computed"`` (never 0 for a missing figure)."""
-    if kg is None:
-        return "not computed"
-    if abs(kg) < 1.0:
-        return f"{kg * 1000:.4g} g"
-    if abs(kg) < 1000.0:
-        return f"{kg:.4g} kg"
-    return f"{format_number(kg / 1000)} t"
-
-
-def format_kwh(kwh: float | None) -> str:
-    """Energy in kWh with four significant figures, or ``"not measured"``."""
-    return "not measured" if kwh is None else f"{format_number(kwh)} kWh"
-
-
-def format_duration(seconds: float | None) -> str:
-    """``"42.0 s"``, ``"12.5 min"``, ``"3.2 h"`` or ``"4.1 days"``; ``"unknown"`` for None."""
-    if seconds is None:
-        return "unknown"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    if seconds < 86400 * 2:
-        return f"{seconds / 3600:.2g} h" if seconds < 36000 else f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.1f} days"
 
 
 def format_run_summary(
@@ -390,7 +329,7 @@ def _format_estimate_check(estimate: Estimate, totals: Totals) -> list[str]:
 
 
 def _car_phrase(co2e_kg: float, car: CarBaseline) -> str:
-    return f"about {format_number(car_km(co2e_kg, car.g_per_km))} km in a car at {car.describe()}"
+    return f"about {format_distance(car_km(co2e_kg, car.g_per_km))} in a car at {car.describe()}"
 
 
 def _region_phrase(row: RegionRow) -> str:
@@ -410,7 +349,7 @@ def _region_phrase(row: RegionRow) -> str:
 def _prediction_phrase(check: PredictionCheck) -> str:
     low, mid, high = check.energy_kwh
     made = f"at step {check.steps_done} of {check.total_steps}"
-    predicted = f"{format_number(mid)} kWh [{format_number(low)} to {format_number(high)}]"
+    predicted = format_kwh_range(low, mid, high)
     if check.actual_energy_kwh is None:
         return f"{made}: {predicted}; no measured energy to compare"
     error = check.energy_error
@@ -448,8 +387,8 @@ def format_training_summary(outcome: TrainingOutcome | None) -> list[str]:
         energy, co2e = outcome.total_energy_kwh, outcome.total_co2e_kg
         lines.append(
             f"total ({scope}): "
-            + ("energy not measured" if energy is None else f"{energy:.4g} kWh")
-            + ("" if co2e is None else f", {co2e * 1000:.4g} g CO2e")
+            + ("energy not measured" if energy is None else format_kwh(energy))
+            + ("" if co2e is None else f", {format_mass(co2e)} CO2e")
         )
     return lines
 
@@ -459,17 +398,16 @@ def format_forecast_line(forecast: ForecastFigures) -> str:
     low, mid, high = forecast.energy_kwh
     line = (
         f"carbon-callbacks: predicted for {forecast.total_steps} steps: "
-        f"{mid:.3g} kWh ({low:.3g}-{high:.3g})"
+        f"{format_kwh_range(low, mid, high)}"
     )
     if forecast.co2e_kg is not None:
-        low, mid, high = (kg * 1000 for kg in forecast.co2e_kg)
-        line += f", {mid:.3g} g CO2e ({low:.3g}-{high:.3g})"
+        line += f", {format_mass_range(*forecast.co2e_kg)} CO2e"
     if forecast.duration_s is not None:
-        line += f", {forecast.duration_s / 60:.3g} min"
+        line += f", {format_duration(forecast.duration_s)}"
     line += " (80% interval)"
     if forecast.co2e_kg is not None:
         line += (
-            f"; as much CO2e as an average new car driven {car_km(forecast.co2e_kg[1]):.3g} km "
-            "(EEA 2023)"
+            "; as much CO2e as an average new car driven "
+            f"{format_distance(car_km(forecast.co2e_kg[1]))} (EEA 2023)"
         )
     return line

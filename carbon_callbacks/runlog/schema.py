@@ -123,6 +123,7 @@ _MEASUREMENT = {
     "intensity": _nullable(_INTENSITY),
     "partial": _FLAG,
     "estimated": _FLAG,
+    "mean_power_w": _nullable(_NUMBER),
     "channels": _list_of(
         _fields(
             _CHANNEL | {"energy_j": _nullable(_NUMBER), "partial": _FLAG, "fault": _nullable(_TEXT)}
@@ -149,6 +150,7 @@ RECORD_FIELDS: dict[str, Check] = {
             "library_version": _TEXT,
             "python": _TEXT,
             "platform": _TEXT,
+            "cpu": _fields({"model": _nullable(_TEXT), "cores": _nullable(_INTEGER)}),
             "channels": _list_of(_fields(_CHANNEL | {"host_level": _FLAG, "scope": _TEXT})),
             "unavailable": _list_of(_OBJECT),
             "sampler_interval_s": _NUMBER,

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from carbon_callbacks._internal.units import (
+    format_duration,
+    format_energy,
+    format_kwh,
+    format_mass,
+    format_power,
+)
 from carbon_callbacks.intensity.base import IntensityValue
 from carbon_callbacks.meters.base import Channel
 
@@ -125,6 +133,14 @@ class Measurement:
             return None
         return joules / self.duration_s
 
+    def __str__(self) -> str:
+        """The same few readable lines as ``carbon-callbacks run`` prints (``repr`` stays exact)."""
+        return "\n".join(measurement_lines(self))
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """IPython and Jupyter show the readable lines too."""
+        printer.text(str(self))
+
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form used by the run log and ``--json`` output."""
         return {
@@ -139,6 +155,60 @@ class Measurement:
             "intensity": None if self.intensity is None else self.intensity.to_dict(),
             "partial": self.partial,
             "estimated": self.estimated,
+            "mean_power_w": self.mean_power_w,
             "channels": [c.to_dict() for c in self.channels],
             "unmeasured": list(self.unmeasured),
         }
+
+
+def measurement_lines(measurement: Measurement) -> list[str]:
+    """The few lines a person reads about a measurement: totals, each channel and how, CO2e."""
+    kwh = measurement.energy_kwh
+    basis = []
+    if measurement.pue != 1.0:
+        basis.append(
+            f"{format_energy(measurement.energy_j)} at the devices x PUE {measurement.pue:g}"
+        )
+    if measurement.estimated:
+        basis.append("includes estimated figures")
+    if measurement.partial:
+        basis.append("partial: some figures are incomplete")
+    total = format_kwh(kwh) + (f" ({'; '.join(basis)})" if basis and kwh is not None else "")
+    lines = [
+        f"duration: {format_duration(measurement.duration_s)}",
+        f"energy:   {total}",
+        f"power:    {format_power(measurement.mean_power_w)} on average at the devices",
+    ]
+    for figure in measurement.channels:
+        note = f"  [{figure.fault}]" if figure.fault else ""
+        lines.append(
+            f"  {figure.channel.id:<18} {format_energy(figure.energy_j):>14}  "
+            f"{figure.channel.method:<9} {figure.channel.how}{note}"
+        )
+    if measurement.co2e_kg is not None and measurement.intensity is not None:
+        lines.append(
+            f"CO2e:     {format_mass(measurement.co2e_kg)} at "
+            f"{measurement.intensity.g_per_kwh:.4g} gCO2e/kWh"
+        )
+        lines.append(f"          ({describe_intensity(measurement.intensity)})")
+    elif measurement.intensity is None:
+        lines.append("CO2e:     not computed (the carbon intensity is unknown)")
+    else:
+        lines.append("CO2e:     not computed (no energy figure)")
+    return lines
+
+
+def describe_intensity(value: IntensityValue) -> str:
+    """One line of provenance: source, zone, basis, and any guess, estimate or fallback."""
+    parts = [value.source]
+    if value.zone:
+        parts.append(f"zone {value.zone}")
+    if value.basis:
+        parts.append(f"{value.basis} basis")
+    if value.estimated:
+        parts.append("includes forecast or estimated values")
+    if value.guessed_location:
+        parts.append("location guessed from the system time zone")
+    if value.fallback:
+        parts.append(f"fallback: {value.fallback}")
+    return "; ".join(parts)

@@ -7,6 +7,7 @@ tracker's sampler, configuration and intensity.
 from __future__ import annotations
 
 import os
+import platform
 import sys
 from collections.abc import Mapping, Sequence
 
@@ -21,6 +22,19 @@ SAMPLES_RECORD_SPACING_NS = 1_000_000_000
 SAMPLES_RECORD_SPAN_FRACTION = 4096
 """... or, in long runs, the run's length so far over this, so a week-long run writes tens of
 thousands of samples rather than 600,000 (a plot needs no more)."""
+
+
+def cpu_model() -> str | None:
+    """The processor's name (``/proc/cpuinfo``'s ``model name``) for reports; None if unknown."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or None
 
 
 def header_record(
@@ -46,6 +60,7 @@ def header_record(
         "library_version": __version__,
         "python": sys.version.split()[0],
         "platform": f"{sys.platform} {os.uname().release} {os.uname().machine}",
+        "cpu": {"model": cpu_model(), "cores": os.cpu_count()},
         "channels": [channel.to_dict() for channel in channels],
         "unavailable": [item.to_dict() for item in unavailable],
         "sampler_interval_s": interval_s,

@@ -268,9 +268,20 @@ class Tracker:
     # -- windows -----------------------------------------------------------------------------
 
     def begin_window(self, name: str) -> None:
-        """Open the window ``name`` with an exact read. Reopening a name restarts it."""
+        """Open the window ``name`` with an exact read.
+
+        Opening a name that is already open (no ``end_window`` in between) warns once, naming the
+        window, and restarts it from now: a missing ``end_window`` is usually a caller's bug.
+        """
         if self._sampler is None or self._summary is not None or not self._is_owner():
             return
+        if name in self._windows:
+            self._warn_once(
+                f"window-reopened:{name}",
+                f"begin_window({name!r}) was called again without end_window({name!r}): the "
+                "window restarts now and what it measured so far is dropped; call "
+                f"end_window({name!r}) before opening it again",
+            )
         self._windows[name] = self._mark(self._sampler.sample())
 
     def end_window(self, name: str) -> Measurement | None:

@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from carbon_callbacks import Tracker, read_run_log
-from carbon_callbacks.reporting.plot import NothingToPlot, PlotData, plot_data, save_figure
+from carbon_callbacks.reporting.plot import (
+    NothingToPlot,
+    PlotData,
+    draw_figure,
+    plot_data,
+    save_figure,
+)
+from carbon_callbacks.reporting.text import format_kwh, format_mass
 from tests.meters.fake_powercap import FakePowercap
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,8 +117,8 @@ def test_cumulative_co2e_ends_at_the_runs_total_with_pue(run_log: Path) -> None:
     assert data.co2e_g[0] == 0.0
     assert data.co2e_g[-1] == pytest.approx(log.summary["co2e_kg"] * 1000)
     assert data.co2e_g == sorted(data.co2e_g)
-    assert "plot test: completed" in data.title
-    assert f"{log.summary['energy_kwh']:.3g} kWh" in data.title
+    assert data.title.startswith("plot test (") and "UTC): completed, " in data.title
+    assert f"{format_kwh(log.summary['energy_kwh'])}, " in data.title
     assert "estimated" not in data.title and data.notes == []
 
 
@@ -173,7 +180,7 @@ def test_an_unfinished_run_uses_each_windows_intensity(run_log: Path, tmp_path: 
     )
     assert "unfinished (no summary)" in cut.title
     assert cut.co2e_g[-1] == pytest.approx(expected_g)
-    assert f"{expected_g:.3g} g CO2e" in cut.title
+    assert f"{format_mass(expected_g / 1000)} CO2e" in cut.title
 
 
 def test_a_read_just_after_another_is_merged_but_a_missing_one_still_breaks_the_line(
@@ -301,3 +308,39 @@ def test_samples_written_before_any_channel_are_skipped(run_log: Path, tmp_path:
     data = plot_data(read_run_log(rewrite(run_log, tmp_path / "empty.jsonl", empty_first)))
     assert [s.id for s in data.channels] == [s.id for s in original.channels]
     assert 0 < len(data.channels[0].t_min) <= len(original.channels[0].t_min)
+
+
+COMMITTED = Path(__file__).parents[1] / "data" / "runs"
+
+
+def test_the_title_names_the_run_and_its_date_with_readable_totals(tmp_path: Path) -> None:
+    log = read_run_log(COMMITTED / "predicted.jsonl")
+    assert plot_data(log).title == (
+        "predicted (2026-11-26 12:18 UTC): completed, 88.4 mWh, 26.5 mg CO2e"
+    )
+
+    def with_framework(record: dict[str, Any]) -> dict[str, Any]:
+        if record["type"] == "header":
+            record["context"] = {"framework": "keras"}
+        return record
+
+    named = rewrite(COMMITTED / "predicted.jsonl", tmp_path / "keras.jsonl", with_framework)
+    assert plot_data(read_run_log(named)).title.startswith(
+        "predicted (keras, 2026-11-26 12:18 UTC): completed"
+    )
+
+
+def test_a_short_run_is_drawn_in_seconds_and_the_forecast_band_has_a_legend_entry() -> None:
+    data = plot_data(read_run_log(COMMITTED / "predicted.jsonl"))
+    assert data.seconds_axis  # a run of about a second
+    _power, co2e = draw_figure(data).axes
+    assert co2e.get_xlabel() == "seconds since start"
+    assert "latest forecast's interval" in co2e.get_legend_handles_labels()[1]
+    last_t_s = data.co2e_t_min[-1] * 60
+    assert max(line.get_xdata()[-1] for line in co2e.get_lines()) >= last_t_s * 0.999
+
+
+def test_a_long_run_is_drawn_in_minutes() -> None:
+    data = plot_data(read_run_log(COMMITTED / "predicted.jsonl"))
+    long = PlotData(**{**data.__dict__, "seconds_axis": False})
+    assert draw_figure(long).axes[1].get_xlabel() == "minutes since start"

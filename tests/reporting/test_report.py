@@ -17,7 +17,7 @@ from carbon_callbacks.reporting.logs import ReportError
 from carbon_callbacks.reporting.report import Report, build_report, totals
 from carbon_callbacks.reporting.report_json import report_dict
 from carbon_callbacks.reporting.runs import run_report
-from carbon_callbacks.reporting.text import format_report, format_run_summary
+from carbon_callbacks.reporting.text import format_distance, format_report, format_run_summary
 from carbon_callbacks.reporting.trainings import link_trainings
 from carbon_callbacks.runlog.reader import RunLog, read_run_log
 from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
@@ -438,7 +438,7 @@ def test_run_summary_gives_energy_co2e_car_cleanest_grid_and_first_forecast() ->
     assert lines[0].startswith("energy: ") and "(measured)" in lines[0]
     assert lines[1].startswith("CO2e: ") and "300 gCO2e/kWh (user-supplied constant)" in lines[1]
     km = measurement.co2e_kg * 1000 / EEA_NEW_CARS_2023.g_per_km
-    assert f"about {km:.4g} km" in lines[2]
+    assert f"about {format_distance(km)} in a car" in lines[2]
     assert "the cleanest large grid" in lines[3] and "times less" in lines[3]
     assert "in Sweden" in lines[4]
     assert lines[5].startswith("first forecast, at step 50 of 100")
@@ -447,7 +447,7 @@ def test_run_summary_gives_energy_co2e_car_cleanest_grid_and_first_forecast() ->
 
 def test_run_summary_without_intensity_or_energy_leaves_figures_out() -> None:
     bare = Measurement("run", 0.0, 1.0, (ChannelEnergy(CPU, 3600.0),), pue=1.0)
-    assert format_run_summary(bare)[0] == "energy: 0.001 kWh (measured)"
+    assert format_run_summary(bare)[0] == "energy: 1 Wh (measured)"
     assert len(format_run_summary(bare)) == 2  # energy and the cleanest grid, no CO2e, no car
     lost = Measurement("run", 0.0, 1.0, (ChannelEnergy(GPU, None, "lost"),), pue=1.0)
     assert format_run_summary(lost) == [

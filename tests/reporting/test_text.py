@@ -9,8 +9,14 @@ from carbon_callbacks.meters.base import Channel, Unavailable
 from carbon_callbacks.reporting.report import build_report
 from carbon_callbacks.reporting.text import (
     format_devices,
+    format_distance,
     format_energy,
+    format_kwh,
+    format_kwh_range,
+    format_mass,
+    format_mass_range,
     format_measurement,
+    format_power,
     format_report,
     printable,
 )
@@ -22,12 +28,15 @@ CPU = Channel("cpu:estimate", "cpu", "CPU", "estimated", "estimate: 12 W per bus
 
 def test_missing_energy_is_never_shown_as_zero() -> None:
     assert format_energy(None) == "not measured"
-    assert format_energy(0.0) == "0.0 J"
+    assert format_energy(0.0) == "0 Wh"
     assert format_energy(7_200_000.0) == "2 kWh"
     empty = Measurement("run", 0.0, 1.0, (ChannelEnergy(GPU, None, "GPU is lost"),), pue=1.0)
     lines = format_measurement(empty)
-    assert lines[1] == "energy:   not measured"
-    assert "not measured" in lines[2] and "[GPU is lost]" in lines[2]
+    assert lines[1:3] == [
+        "energy:   not measured",
+        "power:    not measured on average at the devices",
+    ]
+    assert "not measured" in lines[3] and "[GPU is lost]" in lines[3]
 
 
 def test_totals_say_pue_estimate_partial_and_intensity_source() -> None:
@@ -41,7 +50,7 @@ def test_totals_say_pue_estimate_partial_and_intensity_source() -> None:
     )
     lines = format_measurement(run)
     assert lines[1] == (
-        "energy:   0.003 kWh (0.002 kWh x PUE 1.5; includes estimated figures; "
+        "energy:   3 Wh (2 Wh at the devices x PUE 1.5; includes estimated figures; "
         "partial: some figures are incomplete)"
     )
     assert lines[-2:] == ["CO2e:     0.6 g at 200 gCO2e/kWh", "          (user-supplied constant)"]
@@ -86,3 +95,62 @@ def test_a_report_shows_control_codes_from_a_log_as_escapes(tmp_path: Path) -> N
     assert not [c for c in text if not c.isprintable() and c != "\n"], text
     for shown in ("evil", "single", "lost", "source", "fallback", "broken"):
         assert f"{shown}\\x1b]0;owned\\x07" in text, shown
+
+
+def test_figures_come_in_the_unit_that_fits() -> None:
+    """What the issue asks for: "62 Wh", "0.89 Wh", "29 mg CO2e", "28 cm", no exponents."""
+    assert [format_kwh(kwh) for kwh in (0.062, 0.00089, 6.2e-05, 1.0, 190_000.0, None)] == [
+        "62 Wh",
+        "0.89 Wh",
+        "62 mWh",
+        "1 kWh",
+        "190 MWh",
+        "not measured",
+    ]
+    assert format_kwh(0.9997) == "1 kWh"  # not "1000 Wh"
+    assert [format_mass(kg) for kg in (29e-6, 0.0006, 0.85, 12.34, 85_000.0, None)] == [
+        "29 mg",
+        "0.6 g",
+        "850 g",
+        "12.3 kg",
+        "85 t",
+        "not computed",
+    ]
+    assert [format_distance(km) for km in (0.00028, 0.0034, 0.2756, 3.4, 700_000.0)] == [
+        "28 cm",
+        "3.4 m",
+        "276 m",
+        "3.4 km",
+        "700,000 km",
+    ]
+    assert [format_power(w) for w in (0.05, 12.0, 2400.0, None)] == [
+        "50 mW",
+        "12 W",
+        "2.4 kW",
+        "not measured",
+    ]
+    assert format_kwh_range(0.055, 0.062, 0.07) == "62 Wh (55-70 Wh)"
+    assert format_mass_range(25e-6, 29e-6, 33e-6) == "29 mg (25-33 mg)"
+
+
+def test_str_of_a_measurement_is_the_readable_lines_and_repr_stays_exact() -> None:
+    run = Measurement(
+        "run",
+        0.0,
+        4.0,
+        (ChannelEnergy(GPU, 900.0), ChannelEnergy(CPU, 100.0)),
+        pue=1.0,
+        intensity=IntensityValue(100.0, "user-supplied constant"),
+    )
+    assert str(run) == "\n".join(format_measurement(run))
+    assert str(run) == (
+        "duration: 4.0 s\n"
+        "energy:   0.278 Wh (includes estimated figures)\n"
+        "power:    250 W on average at the devices\n"
+        "  gpu:0                     0.25 Wh  measured  NVML total energy counter\n"
+        "  cpu:estimate             27.8 mWh  estimated estimate: 12 W per busy core\n"
+        "CO2e:     27.8 mg at 100 gCO2e/kWh\n"
+        "          (user-supplied constant)"
+    )
+    assert repr(run).startswith("Measurement(name='run', start_unix=0.0, duration_s=4.0,")
+    assert run.to_dict()["mean_power_w"] == 250.0

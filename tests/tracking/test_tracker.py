@@ -137,6 +137,18 @@ def test_end_window_without_begin_is_a_clear_error(powercap: FakePowercap) -> No
             tracker.end_window("valid")
 
 
+def test_opening_an_open_window_again_warns_naming_it(powercap: FakePowercap) -> None:
+    with Tracker(write_log=False) as tracker:
+        tracker.begin_window("a")
+        powercap.add_energy("intel-rapl:0", 5_000_000)
+        with pytest.warns(CarbonCallbacksWarning, match=r"begin_window\('a'\) was called again"):
+            tracker.begin_window("a")
+        powercap.add_energy("intel-rapl:0", 2_000_000)
+        window = tracker.end_window("a")
+    assert window is not None
+    assert window.channel("cpu:package-0").energy_j == pytest.approx(2.0)  # restarted
+
+
 def test_exception_in_with_block_stops_the_sampler_and_logs_failure(
     powercap: FakePowercap, tmp_path: Path
 ) -> None:
@@ -617,3 +629,14 @@ def test_sigterm_inside_an_exact_read_on_the_main_thread_waits_for_the_read(
     # after the start's read: the interrupted read (+2, the handler waited for it), the stop's (+1)
     assert channel["fault"] is None and not summary["partial"]
     assert channel["energy_j"] == pytest.approx(3.0)
+
+
+def test_print_of_the_summary_is_readable_lines_with_mean_power(powercap: FakePowercap) -> None:
+    with Tracker(write_log=False, intensity_g_per_kwh=100.0) as tracker:
+        powercap.add_energy("intel-rapl:0", 36_000_000)  # 36 J
+    summary = tracker.summary
+    assert summary is not None
+    text = str(summary)
+    assert text.splitlines()[1].startswith("energy:   10 mWh")
+    assert "power:    " in text and "Measurement(" not in text
+    assert summary.to_dict()["mean_power_w"] == pytest.approx(36.0 / summary.duration_s)
