@@ -597,15 +597,15 @@ def test_devices_channel_line_says_estimated_once(
 
 
 REPORT_TABLE = """\
-run             status      duration  energy         CO2e        method
-single          completed   0.8 s     9.813e-05 kWh  0.03377 g   measured
-truncated       unfinished  0.8 s     8.178e-05 kWh  0.02814 g   measured
-predicted       completed   0.8 s     8.844e-05 kWh  0.02653 g   measured
-sweep lr=1e-3   completed   0.8 s     8.178e-05 kWh  0.002929 g  measured
-sweep lr=3e-3   completed   0.8 s     8.178e-05 kWh  0.002929 g  measured
-sweep lr=1e-2   failed      0.4 s     4.089e-05 kWh  0.001465 g  measured
-ddp             completed   0.8 s     0.000144 kWh   0.05523 g   measured
-total (7 runs)              5.3 s     0.0006168 kWh  0.151 g     measured
+run             status      duration  energy    CO2e     method
+single          completed   0.8 s     98.1 mWh  33.8 mg  measured
+truncated       unfinished  0.8 s     81.8 mWh  28.1 mg  measured
+predicted       completed   0.8 s     88.4 mWh  26.5 mg  measured
+sweep lr=1e-3   completed   0.8 s     81.8 mWh  2.93 mg  measured
+sweep lr=3e-3   completed   0.8 s     81.8 mWh  2.93 mg  measured
+sweep lr=1e-2   failed      0.4 s     40.9 mWh  1.46 mg  measured
+ddp             completed   0.8 s     0.144 Wh  55.2 mg  measured
+total (7 runs)              5.3 s     0.617 Wh  0.151 g  measured
 """
 
 REPORT_CSV = """\
