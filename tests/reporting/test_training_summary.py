@@ -62,7 +62,10 @@ def outcome(
     )
 
 
-CAR = "about {} km in a car at 106.4 gCO2/km, average new car registered in the EU in 2023 (WLTP; EEA)"
+CAR = (
+    "about {} km in a car at 106.4 gCO2/km, average new car registered in the EU in 2023 "
+    "(WLTP; EEA)"
+)
 CPU_HOW = (
     "estimate: CPU time of this process tree (psutil) x 12 W per busy core "
     "(set cpu_watts= to your CPU's TDP / cores)"
