@@ -68,7 +68,7 @@ def main() -> None:
             include_num_input_tokens_seen=True,
             save_strategy="no",
             report_to=[],
-            disable_tqdm=True,  # PrinterCallback then prints every log, the watched carbon/* included
+            disable_tqdm=True,  # PrinterCallback prints every log, the watched carbon/* included
             use_cpu=True,
             dataloader_num_workers=0,
         )
