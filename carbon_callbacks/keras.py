@@ -21,6 +21,7 @@ from typing import Any
 from keras.callbacks import Callback
 
 from carbon_callbacks.reporting.text import format_forecast_line, format_training_summary
+from carbon_callbacks.training.metrics import MetricSet
 from carbon_callbacks.training.monitor import DEFAULT_PREFIX, TrainingMonitor
 from carbon_callbacks.training.outcome import ForecastFigures
 
@@ -34,9 +35,13 @@ Module-level rather than per callback so that a callback stays deep-copyable bef
 class CarbonCallback(Callback):
     """Adds energy and CO2e to the epoch logs of ``model.fit`` and prints a summary at the end.
 
-    From the first epoch on, ``on_epoch_end`` adds the ``carbon/`` metrics (see
-    ``carbon_callbacks.training.METRICS``) to the epoch's ``logs``, so they reach ``History``,
-    ``CSVLogger``, ``TensorBoard`` and the progress bar. Keras hands one ``logs`` dict to the
+    From the first epoch on, ``on_epoch_end`` adds ``carbon/`` metrics to the epoch's ``logs``, so
+    they reach ``History``, ``CSVLogger``, ``TensorBoard`` and the progress bar. Keras's progress
+    bar prints every key of ``logs``, so by default only the few a person watches go there
+    (``carbon_callbacks.training.WATCHED``: energy and CO2e so far, power, the forecast once
+    known); ``metrics="all"`` adds every name of ``carbon_callbacks.training.METRICS``, the
+    ``predicted_*`` ones from the first epoch on (NaN until known), since ``CSVLogger`` fixes its
+    columns at its first epoch. Keras hands one ``logs`` dict to the
     callbacks in list order, so place this callback before the ones that read the logs;
     ``CSVLogger`` in particular fixes its columns at its first epoch and would never write ours if
     it came first. A figure that cannot be measured is left out of the logs, never written as 0.
@@ -53,6 +58,8 @@ class CarbonCallback(Callback):
         prefix: Prepended to every metric name.
         summary: Print the run's summary to stderr when training ends, and the one-line
             forecast once it is known; False prints neither.
+        metrics: ``"default"``: the watched few in ``logs`` (so also in the progress bar);
+            ``"all"``: every metric.
         check_every_n_steps: Steps between forecast updates and budget checks inside an epoch
             (0: only at epoch ends); Keras logs per epoch, so nothing is logged there.
         tracker_options: Passed to ``Tracker`` (``country=``, ``zone=``, ``pue=``,
@@ -70,6 +77,7 @@ class CarbonCallback(Callback):
         *,
         prefix: str = DEFAULT_PREFIX,
         summary: bool = True,
+        metrics: MetricSet = "default",
         check_every_n_steps: int = 50,
         **tracker_options: Any,
     ) -> None:
@@ -84,7 +92,9 @@ class CarbonCallback(Callback):
                 f"check_every_n_steps must be >= 0, got {check_every_n_steps}; write "
                 "check_every_n_steps=50 (0: check only at epoch ends)"
             )
-        self._monitor = TrainingMonitor(prefix=prefix, quiet=not summary, **tracker_options)
+        self._monitor = TrainingMonitor(
+            prefix=prefix, quiet=not summary, metrics=metrics, **tracker_options
+        )
         self._monitor.announce = _announce
         self._summary = summary
         self._check_every_n_steps = check_every_n_steps
@@ -150,12 +160,13 @@ class CarbonCallback(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Close the epoch and add its metrics to ``logs`` in place, for the callbacks after us."""
-        # every predicted_* name from the first epoch on (NaN while unknown): CSVLogger fixes its
-        # columns at the first epoch, History lists values by epoch
-        metrics = self._monitor.end_epoch(every_forecast_name=True)
+        # with every metric, every predicted_* name from the first epoch on (NaN while unknown):
+        # CSVLogger fixes its columns at the first epoch, History lists values by epoch
+        every = self._monitor.metric_set == "all"
+        metrics = self._monitor.end_epoch(every_forecast_name=every)
         self._obey_budget()
         if logs is not None:
-            logs.update(metrics)
+            logs.update(self._monitor.shown(metrics))
 
     def _obey_budget(self) -> None:
         """Ask Keras to stop when a budget with ``on_budget="stop"`` is reached.

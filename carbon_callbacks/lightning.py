@@ -33,9 +33,11 @@ class CarbonCallback(LightningCarbonHooks, Callback):
 
     Args:
         prefix: Prepended to every metric name (default ``"carbon/"``).
-        prog_bar: Also show the metrics in the progress bar.
+        prog_bar: Also show metrics in the progress bar (the watched few, or all with
+            ``metrics="all"``); the loggers get every metric either way.
         log_every_n_steps: Steps between step-level metrics; default: the trainer's; 0: none.
         summary: Print a summary of the run's energy and CO2e at the end of ``fit``.
+        metrics: ``"default"`` or ``"all"``: what ``prog_bar=True`` shows.
         tracker_options: Passed to ``carbon_callbacks.Tracker``: ``country=``, ``zone=``,
             ``pue=``, ``intensity_g_per_kwh=``, ``output_dir=``, ``write_log=``, ...
 

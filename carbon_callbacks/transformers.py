@@ -4,20 +4,24 @@
 from carbon_callbacks.transformers import CarbonCallback
 
 trainer = Trainer(model, args, train_dataset=data, callbacks=[CarbonCallback(country="SE")])
-trainer.train()  # carbon/* metrics land in log_history and every report_to integration
+trainer.train()  # carbon/* metrics land in log_history and every report_to integration;
+                 # the console prints energy, CO2e, power and the forecast with the trainer's line
 ```
 
-Why the metrics go through ``Trainer.log``: user callbacks run after the ``report_to``
+Why the metrics ride on ``Trainer.log``: user callbacks run after the ``report_to``
 integrations, and ``Trainer.log`` appends to ``state.log_history`` before calling ``on_log``, so a
-callback that adds keys to ``logs`` reaches neither. Callbacks are not given the trainer either
-(``CallbackHandler.call_event`` passes model, processing class, optimizer, scheduler and
-dataloaders), so ``on_train_begin`` looks a few frames up the stack for the ``Trainer`` whose
-``_inner_training_loop`` called it, and the metrics are then logged with ``trainer.log``: every
-callback, integrations included, receives them and ``log_history`` holds them. They are logged
-from inside our ``on_log`` of the trainer's own log, so ``log_history`` and the callbacks before
-ours (integrations) get them after the trainer's entry, and callbacks after ours (the progress
-printer) before it. Without a trainer there (a custom loop driving the callbacks) they are appended
-to ``log_history`` only, with a warning.
+callback that adds keys to ``logs`` in ``on_log`` reaches neither. Callbacks are not given the
+trainer either (``CallbackHandler.call_event`` passes model, processing class, optimizer,
+scheduler and dataloaders), so ``on_train_begin`` looks a few frames up the stack for the
+``Trainer`` whose ``_inner_training_loop`` called it, and wraps that trainer's ``log`` (on the
+instance, until ``on_train_end``): at a logging step the carbon metrics join the trainer's own
+dict before it is stored, so ``log_history`` holds one entry with both and every callback,
+integrations included, receives every metric in the same ``on_log``. Our ``on_log`` then removes
+the metrics the console does not show (all but ``WATCHED``, unless ``metrics="all"``) from that
+dict, so the progress printer, which comes after every user callback, prints the trainer's
+figures and the watched few on one line. An epoch's own figures wait for the evaluation that
+follows it and go out in a log call of their own. Without a trainer there (a custom loop driving
+the callbacks) the metrics are appended to ``log_history`` only, with a warning.
 
 Hook mapping (transformers ``trainer.py`` / ``trainer_callback.py``):
 
@@ -31,7 +35,8 @@ Hook mapping (transformers ``trainer.py`` / ``trainer_callback.py``):
   When ``control.should_log`` is set, step-level metrics are logged right after the trainer's own
   log of that step; when ``control.should_evaluate`` is set, the ``val`` phase opens, since
   evaluation follows (transformers has no hook at evaluation start) and ``on_evaluate`` closes it.
-- ``on_log``: after the trainer's log of a logging step, the step-level metrics.
+- ``Trainer.log`` (wrapped): at a logging step, the step-level metrics join the trainer's dict.
+- ``on_log``: leaves the console the watched metrics (the trainer's dict, after the integrations).
 - ``on_train_end``: stop, print the summary on global rank 0 (to stderr, as the other adapters).
 
 transformers has no hook for a training that raises: its measurement then goes on until the next
@@ -54,6 +59,7 @@ from transformers.trainer_callback import ExportableState
 
 from carbon_callbacks._internal.warnings import WarnOnce
 from carbon_callbacks.reporting.text import format_forecast_line, format_training_summary
+from carbon_callbacks.training.metrics import MetricSet
 from carbon_callbacks.training.monitor import DEFAULT_PREFIX, RankInfo, TrainingMonitor
 from carbon_callbacks.training.outcome import ForecastFigures
 from carbon_callbacks.training.torch_runtime import distributed_sum, nvml_ids_of
@@ -84,6 +90,9 @@ class CarbonCallback(TrainerCallback, ExportableState):
         prefix: Prepended to every metric name.
         summary: Print the run's summary to stderr on global rank 0 when training ends, and
             the one-line forecast once it is known; False prints neither.
+        metrics: What the console prints of each log: ``"default"``, the watched few
+            (``carbon_callbacks.training.WATCHED``), or ``"all"``. ``log_history`` and the
+            ``report_to`` integrations get every metric either way.
         tracker_options: Passed to ``Tracker`` (``country=``, ``zone=``, ``pue=``, ``output_dir=``,
             ...); checked now.
 
@@ -92,14 +101,24 @@ class CarbonCallback(TrainerCallback, ExportableState):
     """
 
     def __init__(
-        self, *, prefix: str = DEFAULT_PREFIX, summary: bool = True, **tracker_options: Any
+        self,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        summary: bool = True,
+        metrics: MetricSet = "default",
+        **tracker_options: Any,
     ) -> None:
         self._prefix = prefix
         self._summary = summary
+        self._metrics = metrics
         self._options = tracker_options
-        self._monitor = TrainingMonitor(prefix=prefix, quiet=not summary, **tracker_options)
+        self._monitor = TrainingMonitor(
+            prefix=prefix, quiet=not summary, metrics=metrics, **tracker_options
+        )
         self._monitor.announce = _announce
         self._trainer: Any = None
+        self._wrapped: tuple[Any, Any, bool] | None = None
+        """The trainer whose ``log`` we wrapped, its own ``log``, whether that was set on it."""
         self._warn_once = WarnOnce()
         self._samples_per_step = 0
         self._counts_tokens = False
@@ -121,8 +140,11 @@ class CarbonCallback(TrainerCallback, ExportableState):
         if self._monitor.is_running:  # the previous train() raised: nothing told us it ended
             self._monitor.stop("unfinished")
         self._monitor.load_state_dict({})  # a new run: no totals carried over from an earlier one
+        self._unwrap_log()  # a previous train() that raised left it wrapped
         self._trainer = _find_trainer()
-        if self._trainer is None:
+        if self._trainer is not None:
+            self._wrap_log(self._trainer)
+        else:
             self._warn_once(
                 "no-trainer",
                 "carbon-callbacks: no transformers.Trainer found calling on_train_begin; carbon "
@@ -145,6 +167,7 @@ class CarbonCallback(TrainerCallback, ExportableState):
         lines = format_training_summary(self._monitor.finish())
         if self._summary and lines:
             print("\n".join(lines), file=sys.stderr)
+        self._unwrap_log()
         self._trainer = None
 
     # -- epochs ------------------------------------------------------------------------------
@@ -184,15 +207,12 @@ class CarbonCallback(TrainerCallback, ExportableState):
             self._begin_val()
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
-        """After the trainer's own log of a logging step: log the step-level metrics."""
-        if not self._log_due:
-            return
-        self._log_due = False  # before logging: our own trainer.log calls on_log again
-        metrics = self._monitor.step_metrics()
-        if self._epoch_ending and not self._in_val:
-            metrics |= self._monitor.end_epoch()
-            self._epoch_ending = False
-        self._log(metrics, state)
+        """Leave the console the watched metrics; without a wrapped trainer, log ours here."""
+        if self._log_due:  # no trainer.log of ours carried them: log_history only
+            self._log(self._due_metrics(), state)
+        if isinstance(logs, dict):  # the integrations before us have read it; the printer follows
+            for name in self._monitor.hidden(list(logs)):
+                del logs[name]
         if self._monitor.should_stop:  # the trainer reads control right after this log
             control.should_training_stop = True
 
@@ -210,7 +230,11 @@ class CarbonCallback(TrainerCallback, ExportableState):
 
     def state(self) -> dict[str, Any]:
         """What transformers saves in ``trainer_state.json``: JSON-ready arguments and totals."""
-        arguments: dict[str, Any] = {"prefix": self._prefix, "summary": self._summary}
+        arguments: dict[str, Any] = {
+            "prefix": self._prefix,
+            "summary": self._summary,
+            "metrics": self._metrics,
+        }
         for key, value in self._options.items():
             value = os.fspath(value) if isinstance(value, os.PathLike) else value
             if "token" not in key and _is_json_value(value):
@@ -247,6 +271,38 @@ class CarbonCallback(TrainerCallback, ExportableState):
                 f"carbon-callbacks: the checkpoint's carbon totals are unreadable ({error}); "
                 "totals start from this run",
             )
+
+    def _due_metrics(self) -> dict[str, float]:
+        """The step-level metrics of a logging step, with the epoch's when it just ended."""
+        self._log_due = False  # before logging: our own trainer.log calls on_log again
+        metrics = self._monitor.step_metrics()
+        if self._epoch_ending and not self._in_val:
+            metrics |= self._monitor.end_epoch()
+            self._epoch_ending = False
+        return metrics
+
+    def _wrap_log(self, trainer: Any) -> None:
+        """Have the trainer's own ``log`` carry the metrics of a logging step (one entry)."""
+        original = trainer.log
+
+        def log(logs: Any, *args: Any, **kwargs: Any) -> Any:
+            if self._log_due and isinstance(logs, dict):
+                logs.update(self._due_metrics())
+            return original(logs, *args, **kwargs)
+
+        trainer.log = log
+        self._wrapped = (trainer, original, "log" in vars(trainer))
+
+    def _unwrap_log(self) -> None:
+        """Give the trainer its own ``log`` back."""
+        if self._wrapped is None:
+            return
+        trainer, original, own_attribute = self._wrapped
+        self._wrapped = None
+        if own_attribute:
+            trainer.log = original
+        else:
+            vars(trainer).pop("log", None)
 
     def _begin_val(self) -> None:
         if self._in_val:

@@ -1,9 +1,12 @@
 """A small Keras 3 training run measured by ``CarbonCallback``: offline, generated data, seconds.
 
 Run: ``KERAS_BACKEND=torch python integrations/keras_example.py`` (torch is the default backend
-here; any installed Keras backend works). Each epoch's energy and CO2e land in ``History``, in the
-CSV file ``CSVLogger`` writes and in the run log under ``carbon-runs/``; the summary is printed to
-stderr when training ends.
+here; any installed Keras backend works). Keras's epoch line shows the energy and CO2e so far and
+the power (``CarbonCallback(metrics="all")`` adds every carbon metric); the same land in
+``History``, in the CSV file ``CSVLogger`` writes, and with everything else in the run log under
+``carbon-runs/``. The summary, printed to stderr when training ends, lists each channel with its
+figure and method (the CPU figure is an estimate: CPU time x 12 W per busy core, unless RAPL
+can be read).
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ def make_model(features: int) -> Any:
 
 
 def main() -> None:
-    """Train for a few epochs with validation, then print each epoch's energy from ``History``."""
+    """Train for a few epochs with validation, then print the energy so far from ``History``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--samples", type=int, default=20000)
@@ -68,9 +71,9 @@ def main() -> None:
             callbacks=[CarbonCallback(), keras.callbacks.CSVLogger(str(csv_path))],
         )
         columns = csv_path.read_text().splitlines()[0].split(",")
-    energy = history.history.get("carbon/epoch_energy_kwh", [])
+    energy = history.history.get("carbon/energy_kwh", [])
     for epoch, kwh in enumerate(energy):
-        print(f"epoch {epoch}: {kwh * 3.6e6:.1f} J")
+        print(f"epoch {epoch}: {kwh * 3.6e6:.1f} J so far")
     print(f"CSV columns from CarbonCallback: {[c for c in columns if c.startswith('carbon/')]}")
 
 

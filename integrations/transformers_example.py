@@ -2,8 +2,10 @@
 
 A tiny BERT classifier is built from its config (no download) and trained on token ids generated
 in code, with an evaluation after each epoch. The ``carbon/*`` metrics go through the trainer's
-own logging (printed here by ``PrinterCallback``, and kept in ``trainer.state.log_history``) and
-the summary is printed when training ends::
+own logging, in the trainer's own log calls: ``trainer.state.log_history`` and the ``report_to``
+integrations keep every one, ``PrinterCallback`` prints energy and CO2e so far, power and the
+forecast (``CarbonCallback(metrics="all")`` prints all), and the summary is printed when training
+ends, each channel with its figure and method::
 
     python integrations/transformers_example.py --epochs 2 --country SE
 """
@@ -66,7 +68,7 @@ def main() -> None:
             include_num_input_tokens_seen=True,
             save_strategy="no",
             report_to=[],
-            disable_tqdm=True,  # PrinterCallback then prints every log, carbon/* included
+            disable_tqdm=True,  # PrinterCallback prints every log, the watched carbon/* included
             use_cpu=True,
             dataloader_num_workers=0,
         )

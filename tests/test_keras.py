@@ -35,7 +35,8 @@ TRAIN_BATCHES, VAL_BATCHES, BATCH_SIZE = 4, 2, 16
 J_PER_KWH = 3.6e6
 INTENSITY = 100.0  # gCO2e/kWh
 # Only the fake counters count, also on a machine with GPUs.
-OPTIONS: dict[str, Any] = {"gpu_ids": [], "intensity_g_per_kwh": INTENSITY}
+OPTIONS: dict[str, Any] = {"gpu_ids": [], "intensity_g_per_kwh": INTENSITY, "metrics": "all"}
+"""Every metric in the logs (the default shows the watched few), so the tests can check each."""
 
 
 class Burn(keras.callbacks.Callback):
@@ -169,6 +170,24 @@ def test_history_and_csv_get_exact_epoch_and_phase_energy_from_epoch_0(
     stderr = capsys.readouterr().err
     assert "carbon-callbacks: training completed" in stderr
     assert "CO2e:" in stderr
+
+
+def test_by_default_the_progress_bar_and_history_get_the_watched_few(
+    powercap: FakePowercap, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = OPTIONS | {"metrics": "default"}
+    history = make_model().fit(
+        *data(TRAIN_BATCHES), validation_data=data(VAL_BATCHES, seed=1), batch_size=BATCH_SIZE,
+        epochs=2, verbose=2, callbacks=[Burn(powercap), CarbonCallback(**options)],
+    )  # fmt: skip
+    ours = sorted(key for key in history.history if key.startswith("carbon/"))
+    assert ours == ["carbon/co2e_kg", "carbon/energy_kwh", "carbon/power_w"]
+    epoch_lines = [line for line in capsys.readouterr().out.splitlines() if "val_loss" in line]
+    assert len(epoch_lines) == 2
+    for line in epoch_lines:  # Keras's own epoch line: ours are the three watched figures
+        assert line.count("carbon/") == 3, line
+    with pytest.raises(ValueError, match="write metrics='all'"):
+        CarbonCallback(metrics="everything")  # type: ignore[arg-type]
 
 
 def test_a_csv_logger_listed_before_ours_never_sees_our_columns(

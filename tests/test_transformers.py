@@ -34,6 +34,7 @@ from transformers import (  # noqa: E402
 
 from carbon_callbacks import CarbonCallbacksWarning, read_run_log  # noqa: E402
 from carbon_callbacks.reporting.report import build_report  # noqa: E402
+from carbon_callbacks.training import METRICS, WATCHED  # noqa: E402
 from carbon_callbacks.transformers import CarbonCallback  # noqa: E402
 from tests.conftest import CHILD_TIMEOUT_S, sampler_threads  # noqa: E402
 from tests.meters.fake_powercap import FakePowercap  # noqa: E402
@@ -176,16 +177,22 @@ def test_metrics_reach_log_history_and_an_earlier_callback(
         assert entry["carbon/energy_per_sample_j"] == pytest.approx(per_sample)
         assert entry["carbon/energy_per_token_j"] == pytest.approx(per_sample / SEQ)
 
-    # Right after the trainer's own log of the same step, and seen by a callback placed before
-    # ours exactly as log_history holds it.
-    logged_at = [index for index, entry in enumerate(history) if "loss" in entry]
-    assert all(history[index + 1] in steps for index in logged_at)
+    # In the trainer's own log of the same step (one entry), and seen by a callback placed before
+    # ours (where report_to integrations sit) exactly as log_history holds it: every metric.
+    assert all("loss" in entry for entry in steps if "carbon/energy_per_step_j" in entry)
     received = carbon_entries(recorder.logs)
     assert received == [
         {k: v for k, v in e.items() if k != "step"} for e in carbon_entries(history)
     ]
+    # The console (transformers' printer, after every user callback) gets the watched few.
+    console = capsys.readouterr()
+    printed = [line for line in console.out.splitlines() if "carbon/" in line]
+    assert len(printed) == len(carbon_entries(history))
+    for line in printed:
+        names = {name for name in METRICS if f"'carbon/{name}'" in line}
+        assert names and names <= set(WATCHED), line
     assert sampler_threads() == []
-    assert "carbon-callbacks: training completed" in capsys.readouterr().err
+    assert "carbon-callbacks: training completed" in console.err
 
 
 @pytest.mark.parametrize("eval_strategy", ["no", "epoch"])
@@ -202,13 +209,12 @@ def test_epoch_logging_strategy(powercap: FakePowercap, tmp_path: Path, eval_str
     assert [entry["epoch"] for entry in epochs] == [1.0, 2.0]
     for entry in epochs:
         assert joules(entry, "epoch_energy_kwh") == pytest.approx(4 * 2.0 + val_j)
-    # The trainer's epoch log is followed by our interval metrics (merged with the epoch's own
-    # figures when no evaluation follows).
-    logged_at = [index for index, entry in enumerate(history) if "loss" in entry]
-    assert len(logged_at) == 2
-    assert all("carbon/energy_per_sample_j" in history[index + 1] for index in logged_at[1:])
-    assert all(("carbon/epoch_energy_kwh" in history[index + 1]) is (eval_strategy == "no")
-               for index in logged_at)  # fmt: skip
+    # The trainer's epoch log carries our interval metrics (and the epoch's own figures when no
+    # evaluation follows: with one, those come after it).
+    logged = [entry for entry in history if "loss" in entry]
+    assert len(logged) == 2
+    assert all("carbon/energy_per_sample_j" in entry for entry in logged[1:])
+    assert all(("carbon/epoch_energy_kwh" in entry) is (eval_strategy == "no") for entry in logged)
 
 
 def test_added_after_construction_with_evaluation_inside_epochs(
@@ -322,7 +328,9 @@ def test_a_resumed_run_continues_the_checkpoint_totals(
     checkpoint = tmp_path / "out" / "checkpoint-4"
     saved = json.loads((checkpoint / "trainer_state.json").read_text())
     carbon_state = saved["stateful_callbacks"]["CarbonCallback"]
-    assert carbon_state["args"] == {"prefix": "carbon/", "summary": False, "country": "SE"}
+    assert carbon_state["args"] == {
+        "prefix": "carbon/", "summary": False, "metrics": "default", "country": "SE"
+    }  # fmt: skip
     totals = carbon_state["attributes"]["totals"]
     assert totals["energy_j"] == pytest.approx(4 * 2.0)  # the epoch's exact read came before
     assert (totals["steps"], totals["samples"]) == (4, 4 * BATCH)
@@ -461,7 +469,8 @@ def test_saved_state_is_json_without_secrets(tmp_path: Path) -> None:
     )  # fmt: skip
     text = json.dumps(callback.state())
     assert TOKEN not in text
-    expected = {"prefix": "energy/", "summary": True, "output_dir": str(tmp_path / "runs")}
+    expected = {"prefix": "energy/", "summary": True, "metrics": "default"}
+    expected["output_dir"] = str(tmp_path / "runs")
     assert json.loads(text)["args"] == expected | {"zone": "DK-DK1"}
 
 
@@ -506,7 +515,8 @@ def test_the_example_trains_and_prints_the_summary(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "carbon-callbacks: training completed" in result.stderr
-    assert "carbon/epoch_energy_kwh" in result.stdout
+    assert "'carbon/energy_kwh'" in result.stdout
+    assert "carbon/estimated" not in result.stdout  # stored in log_history, not printed
 
 
 def test_the_benchmark_runs(tmp_path: Path) -> None:

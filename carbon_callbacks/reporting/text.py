@@ -6,6 +6,7 @@ import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from carbon_callbacks._internal.unique import unique
 from carbon_callbacks._internal.units import (
     format_distance,
     format_duration,
@@ -28,6 +29,8 @@ from carbon_callbacks.reporting.equivalents import (
     times_phrase,
 )
 from carbon_callbacks.tracking.measurement import (
+    JOULES_PER_KWH,
+    ChannelEnergy,
     Measurement,
     describe_intensity,
     measurement_lines,
@@ -366,31 +369,138 @@ def _prediction_phrase(check: PredictionCheck) -> str:
 def format_training_summary(outcome: TrainingOutcome | None) -> list[str]:
     """The lines a callback shows at the end of training; none without an outcome (other ranks).
 
-    A forecast is for the whole planned run: it is set beside the outcome only when the run did
-    its planned steps.
+    About eight lines in plain words: how the run ended, its energy with each channel's figure
+    and method (channels of one kind and method together past three), the CO2e with the
+    intensity's source and what it counts, a car distance, and the first forecast beside the
+    outcome. A forecast is for the whole planned run: it is set beside the outcome only when the
+    run did its planned steps.
     """
     if outcome is None:
         return []
+    from carbon_callbacks.reporting.forecasts import prediction_checks
+
     measurement = outcome.measurement
+    steps = "" if measurement.steps is None else f", {measurement.steps} steps"
     lines = [
-        f"carbon-callbacks: training {outcome.status} in {measurement.duration_s:.1f} s",
-        *format_run_summary(measurement, outcome.forecasts if outcome.finished else None),
+        f"carbon-callbacks: training {outcome.status} in "
+        f"{format_duration(measurement.duration_s)}{steps}"
     ]
     if not outcome.finished:
-        lines.append(f"stopped at step {outcome.steps_done} of the {outcome.total_steps} planned")
-    if outcome.log_problem is not None:
-        lines.append(f"run log: {outcome.log_problem}")
-    if outcome.world_size > 1 or outcome.resumed:
-        scope = f"all {outcome.world_size} ranks" if outcome.world_size > 1 else "this run"
-        if outcome.resumed:
-            scope += " and the runs it resumed"
-        energy, co2e = outcome.total_energy_kwh, outcome.total_co2e_kg
+        lines[0] += f" of the {outcome.total_steps} planned"
+    lines.append(
+        f"  energy: {format_kwh(measurement.energy_kwh)}{_summary_energy_note(measurement)}"
+    )
+    lines += [f"    {line}" for line in _summary_channel_lines(measurement)]
+    co2e = measurement.co2e_kg
+    if co2e is not None and measurement.intensity is not None:
         lines.append(
-            f"total ({scope}): "
-            + ("energy not measured" if energy is None else format_kwh(energy))
-            + ("" if co2e is None else f", {format_mass(co2e)} CO2e")
+            f"  CO2e:   {format_mass(co2e)} at {measurement.intensity.g_per_kwh:.4g} gCO2e/kWh"
         )
+        lines.append(f"          {_car_phrase(co2e, EEA_NEW_CARS_2023)}")
+        lines += [f"          {line}" for line in plain_intensity(measurement.intensity)]
+    elif measurement.intensity is None:
+        lines.append("  CO2e:   not computed: the carbon intensity is unknown")
+    if outcome.world_size > 1 or outcome.resumed:
+        lines.append(_summary_total_line(outcome))
+    if outcome.finished:
+        checks = prediction_checks(outcome.forecasts, measurement)
+        if checks:
+            lines.append(f"  forecast: {_summary_forecast_phrase(checks[0])}")
+    if outcome.log_problem is not None:
+        lines.append(f"  run log: {outcome.log_problem}")
     return lines
+
+
+def plain_intensity(value: IntensityValue) -> list[str]:
+    """Where a carbon intensity comes from and what it counts, in words for anyone.
+
+    One line (source, zone, what the figure counts), and one more when the location was guessed
+    or a preferred source could not be used, saying what to pass instead.
+    """
+    where = f", {value.zone}" if value.zone and value.zone.upper() != "WORLD" else ""
+    counts = {
+        "lifecycle": "the power plants' whole-life emissions (building, fuel supply, burning)",
+        "direct": "emissions from burning fuel only",
+        "mixed": "partly whole-life emissions, partly burning only",
+    }.get(value.basis or "", "")
+    line = f"source: {value.source}{where}" + (f"; {counts}" if counts else "")
+    if value.estimated:
+        line += "; partly forecast or modelled"
+    lines = [line]
+    if value.fallback:
+        world = value.zone is not None and value.zone.upper() == "WORLD"
+        lines.append(("World average used: " if world else "instead: ") + value.fallback)
+    elif value.guessed_location:
+        lines.append("location guessed from the system time zone; pass country=... to set it")
+    return lines
+
+
+def _summary_energy_note(measurement: Measurement) -> str:
+    notes = []
+    if measurement.pue != 1.0:
+        notes.append(f"x PUE {measurement.pue:g}")
+    notes.append("includes an estimate" if measurement.estimated else "measured")
+    if measurement.partial:
+        notes.append("partial: some figures are incomplete")
+    return f" ({', '.join(notes)})"
+
+
+_SUMMARY_CHANNELS = 3
+"""Channels listed one a line in the summary; past that, channels of one kind and method share a
+line (eight GPUs: one line)."""
+
+
+def _summary_channel_lines(measurement: Measurement) -> list[str]:
+    """Each channel's energy and method; faults and unmeasured devices named."""
+    figures = measurement.channels
+    groups: dict[tuple[str, str], list[ChannelEnergy]] = {}
+    for figure in figures:
+        key = (figure.channel.id, "") if len(figures) <= _SUMMARY_CHANNELS else (
+            figure.channel.kind, figure.channel.method
+        )  # fmt: skip
+        groups.setdefault(key, []).append(figure)
+    lines = []
+    for group in groups.values():
+        first = group[0].channel
+        known = [f.energy_j for f in group if f.energy_j is not None]
+        joules = sum(known) if known else None  # a channel without one says so in the note
+        name = first.id if len(group) == 1 else f"{len(group)} x {first.kind}"
+        faults = unique(f"{f.channel.id}: {f.fault}" for f in group if f.fault)
+        note = f" [{'; '.join(faults)}]" if faults else ""
+        energy = "no reading" if joules is None else format_kwh(joules / JOULES_PER_KWH)
+        # a method its description already names ("estimate: ...") is not said twice
+        how = (
+            first.how if first.how.startswith(first.method[:8]) else f"{first.method}: {first.how}"
+        )
+        lines.append(f"{name}: {energy}, {how}{note}")
+    lines += [f"not measured: {item}" for item in measurement.unmeasured]
+    return lines
+
+
+def _summary_total_line(outcome: TrainingOutcome) -> str:
+    scope = f"all {outcome.world_size} ranks" if outcome.world_size > 1 else "this run"
+    if outcome.resumed:
+        scope += " and the runs it resumed"
+    co2e = outcome.total_co2e_kg
+    return f"  total ({scope}): {format_kwh(outcome.total_energy_kwh)}" + (
+        "" if co2e is None else f", {format_mass(co2e)} CO2e"
+    )
+
+
+def _summary_forecast_phrase(check: PredictionCheck) -> str:
+    """The first forecast beside the outcome: "20% above the outcome, inside its 80% range"."""
+    low, mid, high = check.energy_kwh
+    level = f"{check.interval:.0%} " if check.interval is not None else ""
+    phrase = (
+        f"at step {check.steps_done} of {check.total_steps}, {format_kwh(mid)} "
+        f"({level}range {format_kwh(low)} to {format_kwh(high)})"
+    )
+    error = check.energy_error
+    if error is None:
+        return phrase
+    side = "above" if error > 0 else "below"
+    inside = "inside" if check.energy_within else "outside"
+    return f"{phrase}: {abs(error):.0%} {side} the outcome, {inside} the range"
 
 
 def format_forecast_line(forecast: ForecastFigures) -> str:
@@ -406,8 +516,5 @@ def format_forecast_line(forecast: ForecastFigures) -> str:
         line += f", {format_duration(forecast.duration_s)}"
     line += " (80% interval)"
     if forecast.co2e_kg is not None:
-        line += (
-            "; as much CO2e as an average new car driven "
-            f"{format_distance(car_km(forecast.co2e_kg[1]))} (EEA 2023)"
-        )
+        line += f"; {_car_phrase(forecast.co2e_kg[1], EEA_NEW_CARS_2023)}"
     return line

@@ -35,6 +35,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from carbon_callbacks.training.metrics import MetricSet
 from carbon_callbacks.training.monitor import DEFAULT_PREFIX, RankInfo, Reducer, TrainingMonitor
 from carbon_callbacks.training.outcome import ForecastFigures, TrainingOutcome
 from carbon_callbacks.training.torch_runtime import nvml_ids_of
@@ -45,11 +46,13 @@ class LightningCarbonHooks:
 
     Args:
         prefix: Prepended to every metric name (default ``"carbon/"``).
-        prog_bar: Also show the metrics in the progress bar.
+        prog_bar: Also show metrics in the progress bar: the watched few (``WATCHED``) by
+            default, every one with ``metrics="all"``. The loggers get every metric either way.
         log_every_n_steps: Steps between step-level metrics; default: the trainer's
             ``log_every_n_steps``; 0 logs epoch-level metrics only.
         summary: Print a summary of the run's energy and CO2e at the end of ``fit``, and the
             one-line forecast once it is known; False prints neither.
+        metrics: ``"default"`` or ``"all"``: what ``prog_bar=True`` shows.
         tracker_options: Passed to ``Tracker``: ``country=``, ``zone=``, ``pue=``,
             ``intensity_g_per_kwh=``, ``output_dir=``, ``write_log=``, ...
 
@@ -77,6 +80,7 @@ class LightningCarbonHooks:
         prog_bar: bool = False,
         log_every_n_steps: int | None = None,
         summary: bool = True,
+        metrics: MetricSet = "default",
         **tracker_options: Any,
     ) -> None:
         if log_every_n_steps is not None and (
@@ -91,7 +95,9 @@ class LightningCarbonHooks:
             )
         # Lightning turns SIGTERM into SIGTERMException at the next batch (``on_exception``).
         tracker_options["handle_sigterm"] = False
-        self.monitor = TrainingMonitor(prefix=prefix, quiet=not summary, **tracker_options)
+        self.monitor = TrainingMonitor(
+            prefix=prefix, quiet=not summary, metrics=metrics, **tracker_options
+        )
         """The measurement behind the callback; ``monitor.tracker.summary`` after ``fit``."""
         self._prog_bar = prog_bar
         self._log_every_n_steps = log_every_n_steps
@@ -166,16 +172,19 @@ class LightningCarbonHooks:
         """Log the epoch's figures and the totals so far through Lightning's own logging."""
         metrics = self.monitor.end_epoch()
         self._obey_budget(trainer)
-        if metrics:
+        shown = self.monitor.shown(metrics)
+        for part, prog_bar in ((shown, self._prog_bar), (_without(metrics, shown), False)):
+            if not part:
+                continue
             # The values are already summed over ranks, the same on each. rank_zero_only=True makes
             # Lightning skip its own sync (no collective: a rank whose metrics differ after a
             # failed sum cannot hang the others); sync_dist=True says they are synced, which
             # spares users Lightning's warning about unsynced epoch-level values.
             pl_module.log_dict(
-                metrics,
+                part,
                 on_step=False,
                 on_epoch=True,
-                prog_bar=self._prog_bar,
+                prog_bar=prog_bar,
                 sync_dist=True,
                 rank_zero_only=True,
             )
@@ -214,10 +223,9 @@ class LightningCarbonHooks:
             metrics = self.monitor.step_metrics()
             self._obey_budget(trainer)
             self._log_to_loggers(trainer, metrics)
-            if self._prog_bar and metrics:
-                pl_module.log_dict(
-                    metrics, on_step=True, on_epoch=False, prog_bar=True, logger=False
-                )
+            shown = self.monitor.shown(metrics)
+            if self._prog_bar and shown:
+                pl_module.log_dict(shown, on_step=True, on_epoch=False, prog_bar=True, logger=False)
 
     # -- resume ------------------------------------------------------------------------------
 
@@ -252,6 +260,11 @@ class LightningCarbonHooks:
         step = trainer.fit_loop.epoch_loop._batches_that_stepped
         for logger in trainer.loggers:
             logger.log_metrics(metrics, step=step)
+
+
+def _without(metrics: Mapping[str, float], shown: Mapping[str, float]) -> dict[str, float]:
+    """The metrics not in ``shown``: logged, not shown in the progress bar."""
+    return {name: value for name, value in metrics.items() if name not in shown}
 
 
 def _strategy_sum(strategy: Any) -> Reducer:

@@ -7,6 +7,8 @@ about the figures (announce, warn, stop) is decided elsewhere (``Outlook.judge``
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import Literal
 
 from carbon_callbacks.tracking.measurement import JOULES_PER_KWH
 from carbon_callbacks.training.sums import EpochSums, ForecastSums, IntervalSums, RunSums
@@ -37,6 +39,43 @@ METRICS: dict[str, str] = {
 }
 """Every metric name (without the prefix) and what it means. A metric that cannot be computed is
 left out of the dict (the forecast's are NaN where an adapter asks for every name), never 0."""
+
+
+WATCHED: tuple[str, ...] = (
+    "energy_kwh",
+    "co2e_kg",
+    "power_w",
+    "predicted_energy_kwh",
+    "predicted_co2e_kg",
+)
+"""The metrics a person watches in the console by default: energy and CO2e so far, power, and the
+forecast once known. ``metrics="all"`` shows every name of ``METRICS``."""
+
+MetricSet = Literal["default", "all"]
+"""Which metrics the console shows: the ``WATCHED`` few, or all."""
+
+
+def check_metric_set(value: object) -> MetricSet:
+    """``value`` as a ``MetricSet``, or a ValueError saying what to write."""
+    if value == "default" or value == "all":
+        return value
+    raise ValueError(
+        f"metrics must be 'default' or 'all', got {value!r}; write metrics='all' to show every "
+        "carbon metric, or leave it out for energy, CO2e, power and the forecast"
+    )
+
+
+def hidden_names(prefix: str, names: Iterable[str], shown: MetricSet) -> list[str]:
+    """Those of ``names`` that are our metrics the console leaves out (none with ``"all"``)."""
+    if shown == "all":
+        return []
+    return [
+        name
+        for name in names
+        if name.startswith(prefix)
+        and name[len(prefix) :] in METRICS
+        and name[len(prefix) :] not in WATCHED
+    ]
 
 
 def named(prefix: str, **values: float) -> dict[str, float]:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,7 +34,11 @@ from carbon_callbacks.training.budget import Budget, OnBudget
 from carbon_callbacks.training.metrics import (
     DEFAULT_PREFIX,
     METRICS,
+    WATCHED,
+    MetricSet,
+    check_metric_set,
     epoch_metrics,
+    hidden_names,
     interval_metrics,
     run_metrics,
     unknown_forecast_metrics,
@@ -51,7 +55,7 @@ from carbon_callbacks.training.sums import (
     RunSums,
 )
 
-__all__ = ["DEFAULT_PREFIX", "METRICS", "RankInfo", "Reducer", "TrainingMonitor"]
+__all__ = ["DEFAULT_PREFIX", "METRICS", "WATCHED", "RankInfo", "Reducer", "TrainingMonitor"]
 
 EPOCH_WINDOW = "epoch"
 """The name of the run-log window of each epoch."""
@@ -81,6 +85,9 @@ class TrainingMonitor:
         prefix: Prepended to every metric name (default ``"carbon/"``).
         quiet: Announce nothing (the one-line forecast); the forecast is still logged and
             recorded. The callbacks pass their ``summary=False`` here.
+        metrics: What the console shows: ``"default"``, the few a person watches
+            (``metrics.WATCHED``: energy and CO2e so far, power, the forecast once known), or
+            ``"all"``. Loggers that store may get all either way, where the framework allows.
         tracker_options: Passed to ``Tracker`` (location, ``pue``, ``output_dir``, ...). They are
             checked now, so a mistake fails when the callback is built, not when training starts.
 
@@ -97,6 +104,7 @@ class TrainingMonitor:
         on_budget: OnBudget = "warn",
         warmup_steps: int | None = None,
         quiet: bool = False,
+        metrics: MetricSet = "default",
         **tracker_options: Any,
     ) -> None:
         if not isinstance(prefix, str):
@@ -109,6 +117,8 @@ class TrainingMonitor:
                 "write e.g. warmup_steps=20"
             )
         self.prefix = prefix
+        self.metric_set = check_metric_set(metrics)
+        """Which metrics the console shows: ``"default"`` (``metrics.WATCHED``) or ``"all"``."""
         self._options = dict(tracker_options)
         # validate now, to fail at construction rather than at fit; building a Tracker opens
         # nothing (meters, threads and HTTP sessions open at start, and close at stop)
@@ -241,6 +251,15 @@ class TrainingMonitor:
     @announce.setter
     def announce(self, show: Callable[[ForecastFigures], object]) -> None:
         self.outlook.announce = show
+
+    def shown(self, metrics: Mapping[str, float]) -> dict[str, float]:
+        """Those of ``metrics`` the console shows (``metric_set``); other names pass through."""
+        hidden = set(hidden_names(self.prefix, metrics, self.metric_set))
+        return {name: value for name, value in metrics.items() if name not in hidden}
+
+    def hidden(self, names: Iterable[str]) -> list[str]:
+        """Those of ``names`` that are our metrics the console leaves out."""
+        return hidden_names(self.prefix, names, self.metric_set)
 
     # -- hot path ----------------------------------------------------------------------------
 

@@ -291,7 +291,7 @@ def test_finish_runs_once_and_stop_is_idempotent(powercap: FakePowercap) -> None
     monitor.start()
     lines = format_training_summary(monitor.finish())
     assert lines[0].startswith("carbon-callbacks: training completed in ")
-    assert any(line.startswith("energy:") for line in lines)
+    assert any(line.startswith("  energy:") for line in lines)
     assert monitor.finish() is None and not monitor.is_running
 
 

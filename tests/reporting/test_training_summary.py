@@ -1,0 +1,140 @@
+"""Golden texts of the summary a callback prints at the end of training, from fixed figures.
+
+Whole outputs are compared, so a change of wording shows as a diff here.
+"""
+
+from __future__ import annotations
+
+from carbon_callbacks.intensity.base import IntensityValue
+from carbon_callbacks.meters.base import Channel
+from carbon_callbacks.meters.cpu_estimate import describe_model
+from carbon_callbacks.reporting.text import format_forecast_line, format_training_summary
+from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
+from carbon_callbacks.training.outcome import ForecastFigures, TrainingOutcome
+
+GPU = Channel("gpu:0", "gpu", "NVIDIA H100 80GB HBM3", "measured", "NVML total energy counter")
+CPU = Channel("cpu:estimate", "cpu", "CPU", "estimated", describe_model(12.0), scope="process")
+DK = IntensityValue(
+    142.8, "Our World in Data (Ember, Energy Institute), 2024", "DK", "lifecycle", 2024
+)
+WORLD = IntensityValue(
+    473.0,
+    "Our World in Data (Ember, Energy Institute), 2024",
+    "WORLD",
+    "lifecycle",
+    2024,
+    fallback="location unknown (no system time zone); set country=, zone= or cloud= and region=",
+)
+FORECAST = {
+    "type": "prediction",
+    "t_unix": 1_700_000_010.0,
+    "steps_done": 10,
+    "total_steps": 40,
+    "energy_kwh": [0.00017, 0.000192, 0.00021],
+    "co2e_kg": [0.0000243, 0.0000274, 0.00003],
+    "duration_s": [35.0, 40.0, 45.0],
+    "interval": 0.8,
+}
+
+
+def outcome(
+    channels: tuple[ChannelEnergy, ...],
+    intensity: IntensityValue | None,
+    *,
+    steps: int = 40,
+    forecasts: tuple[dict[str, object], ...] = (),
+    world_size: int = 1,
+) -> TrainingOutcome:
+    measurement = Measurement(
+        "run", 1_700_000_000.0, 42.5, channels, pue=1.0, steps=steps, intensity=intensity
+    )
+    return TrainingOutcome(
+        status="completed",
+        measurement=measurement,
+        forecasts=list(forecasts),
+        steps_done=steps,
+        total_steps=40,
+        log_problem=None,
+        world_size=world_size,
+        resumed=False,
+        total_energy_kwh=measurement.energy_kwh,
+        total_co2e_kg=measurement.co2e_kg,
+    )
+
+
+CAR = (
+    "about {} km in a car at 106.4 gCO2/km, average new car registered in the EU in 2023 "
+    "(WLTP; EEA)"
+)
+CPU_HOW = (
+    "estimate: CPU time of this process tree (psutil) x 12 W per busy core "
+    "(set cpu_watts= to your CPU's TDP / cores)"
+)
+OWID = "source: Our World in Data (Ember, Energy Institute), 2024"
+LIFECYCLE = "the power plants' whole-life emissions (building, fuel supply, burning)"
+
+
+def test_each_channel_with_its_figure_and_method_and_the_forecast_beside_the_outcome() -> None:
+    run = outcome((ChannelEnergy(GPU, 576.0), ChannelEnergy(CPU, 144.0)), DK, forecasts=(FORECAST,))
+    assert format_training_summary(run) == [
+        "carbon-callbacks: training completed in 42.5 s, 40 steps",
+        "  energy: 0.0002 kWh (includes an estimate)",
+        "    gpu:0: 0.00016 kWh, measured: NVML total energy counter",
+        f"    cpu:estimate: 4e-05 kWh, {CPU_HOW}",
+        "  CO2e:   0.02856 g at 142.8 gCO2e/kWh",
+        f"          {CAR.format('0.0002684')}",
+        f"          {OWID}, DK; {LIFECYCLE}",
+        "  forecast: at step 10 of 40, 0.000192 kWh (80% range 0.00017 kWh to 0.00021 kWh): "
+        "4% below the outcome, inside the range",
+    ]
+
+
+def test_an_unknown_location_says_the_world_average_was_used_and_what_to_pass() -> None:
+    run = outcome((ChannelEnergy(CPU, 144.0),), WORLD)
+    assert format_training_summary(run) == [
+        "carbon-callbacks: training completed in 42.5 s, 40 steps",
+        "  energy: 4e-05 kWh (includes an estimate)",
+        f"    cpu:estimate: 4e-05 kWh, {CPU_HOW}",
+        "  CO2e:   0.01892 g at 473 gCO2e/kWh",
+        f"          {CAR.format('0.0001778')}",
+        f"          {OWID}; {LIFECYCLE}",
+        "          World average used: location unknown (no system time zone); set country=, "
+        "zone= or cloud= and region=",
+    ]
+
+
+def test_many_gpus_share_a_line_and_a_lost_one_is_named() -> None:
+    gpus = tuple(
+        ChannelEnergy(Channel(f"gpu:{i}", "gpu", "H100", "measured", "NVML total energy counter"),
+                      None if i == 3 else 3.6e6, "GPU is lost" if i == 3 else None)
+        for i in range(8)
+    )  # fmt: skip
+    run = outcome((*gpus, ChannelEnergy(CPU, 3.6e5)), DK, world_size=8)
+    assert format_training_summary(run) == [
+        "carbon-callbacks: training completed in 42.5 s, 40 steps",
+        "  energy: 7.1 kWh (includes an estimate, partial: some figures are incomplete)",
+        "    8 x gpu: 7 kWh, measured: NVML total energy counter [gpu:3: GPU is lost]",
+        f"    cpu:estimate: 0.1 kWh, {CPU_HOW}",
+        "  CO2e:   1.014 kg at 142.8 gCO2e/kWh",
+        f"          {CAR.format('9.529')}",
+        f"          {OWID}, DK; {LIFECYCLE}",
+        "  total (all 8 ranks): 7.1 kWh, 1.014 kg CO2e",
+    ]
+
+
+def test_a_run_stopped_early_gets_no_forecast_check() -> None:
+    run = outcome((ChannelEnergy(GPU, 576.0),), None, steps=12, forecasts=(FORECAST,))
+    assert format_training_summary(run) == [
+        "carbon-callbacks: training completed in 42.5 s, 12 steps of the 40 planned",
+        "  energy: 0.00016 kWh (measured)",
+        "    gpu:0: 0.00016 kWh, measured: NVML total energy counter",
+        "  CO2e:   not computed: the carbon intensity is unknown",
+    ]
+
+
+def test_the_forecast_line() -> None:
+    forecast = ForecastFigures(40, (0.00017, 0.000192, 0.00021), (2.43e-5, 2.74e-5, 3e-5), 40.0)
+    assert format_forecast_line(forecast) == (
+        "carbon-callbacks: predicted for 40 steps: 0.000192 kWh (0.00017 kWh to 0.00021 kWh), "
+        "0.0274 g CO2e (0.0243 g to 0.03 g), 40.0 s (80% interval); " + CAR.format("0.0002575")
+    )
