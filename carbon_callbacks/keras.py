@@ -160,10 +160,9 @@ class CarbonCallback(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         """Close the epoch and add its metrics to ``logs`` in place, for the callbacks after us."""
-        # with every metric, every predicted_* name from the first epoch on (NaN while unknown):
+        # every predicted_* name the logs show, from the first epoch on (NaN while unknown):
         # CSVLogger fixes its columns at the first epoch, History lists values by epoch
-        every = self._monitor.metric_set == "all"
-        metrics = self._monitor.end_epoch(every_forecast_name=every)
+        metrics = self._monitor.end_epoch(every_forecast_name=True)
         self._obey_budget()
         if logs is not None:
             logs.update(self._monitor.shown(metrics))

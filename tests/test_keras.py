@@ -181,11 +181,12 @@ def test_by_default_the_progress_bar_and_history_get_the_watched_few(
         epochs=2, verbose=2, callbacks=[Burn(powercap), CarbonCallback(**options)],
     )  # fmt: skip
     ours = sorted(key for key in history.history if key.startswith("carbon/"))
-    assert ours == ["carbon/co2e_kg", "carbon/energy_kwh", "carbon/power_w"]
+    watched = ["co2e_kg", "energy_kwh", "power_w", "predicted_co2e_kg", "predicted_energy_kwh"]
+    assert ours == [f"carbon/{name}" for name in watched]  # forecasts NaN while unknown
     epoch_lines = [line for line in capsys.readouterr().out.splitlines() if "val_loss" in line]
     assert len(epoch_lines) == 2
-    for line in epoch_lines:  # Keras's own epoch line: ours are the three watched figures
-        assert line.count("carbon/") == 3, line
+    for line in epoch_lines:  # Keras's own epoch line: ours are the five watched figures
+        assert line.count("carbon/") == 5, line
     with pytest.raises(ValueError, match="write metrics='all'"):
         CarbonCallback(metrics="everything")  # type: ignore[arg-type]
 
@@ -575,17 +576,26 @@ def test_a_validation_that_compiles_at_its_first_batch_is_not_forecast_to_compil
     assert first["energy_kwh"][1] * J_PER_KWH == pytest.approx(truth, rel=0.25)
 
 
+@pytest.mark.parametrize(
+    ("metric_set", "names"),
+    [
+        ("all", ("energy_kwh", "co2e_kg", "duration_s")),
+        ("default", ("energy_kwh", "co2e_kg")),  # the watched forecasts
+    ],
+)
 def test_forecast_columns_are_in_every_epoch_nan_until_known(
-    powercap: FakePowercap, tmp_path: Path
+    powercap: FakePowercap, tmp_path: Path, metric_set: str, names: tuple[str, ...]
 ) -> None:
     """With the whole first epoch left out as warm-up, the first forecast comes at the end of
-    epoch 1; CSVLogger's columns (fixed at epoch 0) and History's lists must have it anyway."""
+    epoch 1; CSVLogger's columns (fixed at epoch 0) and History's lists must have it anyway,
+    whichever metrics the epoch line shows."""
     csv_path = tmp_path / "log.csv"
-    carbon = CarbonCallback(**OPTIONS, warmup_steps=LONG_BATCHES, interval_s=0.005)
+    options = OPTIONS | {"metrics": metric_set}
+    carbon = CarbonCallback(**options, warmup_steps=LONG_BATCHES, interval_s=0.005)
     history = fit_long(
         [PacedBurn(powercap), carbon, keras.callbacks.CSVLogger(str(csv_path))], epochs=3
     )
-    names = [f"carbon/predicted_{name}" for name in ("energy_kwh", "co2e_kg", "duration_s")]
+    names = tuple(f"carbon/predicted_{name}" for name in names)
     for name in names:
         values = history.history[name]
         assert len(values) == 3, name
@@ -612,7 +622,7 @@ def test_the_forecast_tests_also_pass_on_the_jax_backend() -> None:
         capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "3 passed" in result.stdout
+    assert "4 passed" in result.stdout  # the columns test runs for both metric sets
 
 
 def test_the_validation_benchmark_runs() -> None:

@@ -63,7 +63,7 @@ def outcome(
 
 
 CAR = (
-    "about {} km in a car at 106.4 gCO2/km, average new car registered in the EU in 2023 "
+    "about {} in a car at 106.4 gCO2/km, average new car registered in the EU in 2023 "
     "(WLTP; EEA)"
 )
 CPU_HOW = (
@@ -78,13 +78,13 @@ def test_each_channel_with_its_figure_and_method_and_the_forecast_beside_the_out
     run = outcome((ChannelEnergy(GPU, 576.0), ChannelEnergy(CPU, 144.0)), DK, forecasts=(FORECAST,))
     assert format_training_summary(run) == [
         "carbon-callbacks: training completed in 42.5 s, 40 steps",
-        "  energy: 0.0002 kWh (includes an estimate)",
-        "    gpu:0: 0.00016 kWh, measured: NVML total energy counter",
-        f"    cpu:estimate: 4e-05 kWh, {CPU_HOW}",
-        "  CO2e:   0.02856 g at 142.8 gCO2e/kWh",
-        f"          {CAR.format('0.0002684')}",
+        "  energy: 0.2 Wh (includes an estimate)",
+        "    gpu:0: 0.16 Wh, measured: NVML total energy counter",
+        f"    cpu:estimate: 40 mWh, {CPU_HOW}",
+        "  CO2e:   28.6 mg at 142.8 gCO2e/kWh",
+        f"          {CAR.format('26.8 cm')}",
         f"          {OWID}, DK; {LIFECYCLE}",
-        "  forecast: at step 10 of 40, 0.000192 kWh (80% range 0.00017 kWh to 0.00021 kWh): "
+        "  forecast: at step 10 of 40, 0.192 Wh (80% range 0.17 Wh to 0.21 Wh): "
         "4% below the outcome, inside the range",
     ]
 
@@ -93,10 +93,10 @@ def test_an_unknown_location_says_the_world_average_was_used_and_what_to_pass() 
     run = outcome((ChannelEnergy(CPU, 144.0),), WORLD)
     assert format_training_summary(run) == [
         "carbon-callbacks: training completed in 42.5 s, 40 steps",
-        "  energy: 4e-05 kWh (includes an estimate)",
-        f"    cpu:estimate: 4e-05 kWh, {CPU_HOW}",
-        "  CO2e:   0.01892 g at 473 gCO2e/kWh",
-        f"          {CAR.format('0.0001778')}",
+        "  energy: 40 mWh (includes an estimate)",
+        f"    cpu:estimate: 40 mWh, {CPU_HOW}",
+        "  CO2e:   18.9 mg at 473 gCO2e/kWh",
+        f"          {CAR.format('17.8 cm')}",
         f"          {OWID}; {LIFECYCLE}",
         "          World average used: location unknown (no system time zone); set country=, "
         "zone= or cloud= and region=",
@@ -114,11 +114,11 @@ def test_many_gpus_share_a_line_and_a_lost_one_is_named() -> None:
         "carbon-callbacks: training completed in 42.5 s, 40 steps",
         "  energy: 7.1 kWh (includes an estimate, partial: some figures are incomplete)",
         "    8 x gpu: 7 kWh, measured: NVML total energy counter [gpu:3: GPU is lost]",
-        f"    cpu:estimate: 0.1 kWh, {CPU_HOW}",
-        "  CO2e:   1.014 kg at 142.8 gCO2e/kWh",
-        f"          {CAR.format('9.529')}",
+        f"    cpu:estimate: 100 Wh, {CPU_HOW}",
+        "  CO2e:   1.01 kg at 142.8 gCO2e/kWh",
+        f"          {CAR.format('9.53 km')}",
         f"          {OWID}, DK; {LIFECYCLE}",
-        "  total (all 8 ranks): 7.1 kWh, 1.014 kg CO2e",
+        "  total (all 8 ranks): 7.1 kWh, 1.01 kg CO2e",
     ]
 
 
@@ -126,8 +126,8 @@ def test_a_run_stopped_early_gets_no_forecast_check() -> None:
     run = outcome((ChannelEnergy(GPU, 576.0),), None, steps=12, forecasts=(FORECAST,))
     assert format_training_summary(run) == [
         "carbon-callbacks: training completed in 42.5 s, 12 steps of the 40 planned",
-        "  energy: 0.00016 kWh (measured)",
-        "    gpu:0: 0.00016 kWh, measured: NVML total energy counter",
+        "  energy: 0.16 Wh (measured)",
+        "    gpu:0: 0.16 Wh, measured: NVML total energy counter",
         "  CO2e:   not computed: the carbon intensity is unknown",
     ]
 
@@ -135,6 +135,6 @@ def test_a_run_stopped_early_gets_no_forecast_check() -> None:
 def test_the_forecast_line() -> None:
     forecast = ForecastFigures(40, (0.00017, 0.000192, 0.00021), (2.43e-5, 2.74e-5, 3e-5), 40.0)
     assert format_forecast_line(forecast) == (
-        "carbon-callbacks: predicted for 40 steps: 0.000192 kWh (0.00017 kWh to 0.00021 kWh), "
-        "0.0274 g CO2e (0.0243 g to 0.03 g), 40.0 s (80% interval); " + CAR.format("0.0002575")
+        "carbon-callbacks: predicted for 40 steps: 0.192 Wh (0.17-0.21 Wh), "
+        "27.4 mg (24.3-30 mg) CO2e, 40.0 s (80% interval); " + CAR.format("25.8 cm")
     )
