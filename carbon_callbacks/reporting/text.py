@@ -498,8 +498,10 @@ def _summary_forecast_phrase(check: PredictionCheck) -> str:
     error = check.energy_error
     if error is None:
         return phrase
-    side = "above" if error > 0 else "below"
     inside = "inside" if check.energy_within else "outside"
+    if abs(error) < 0.005:  # "0% above" would read as a contradiction
+        return f"{phrase}: within 1% of the outcome, {inside} the range"
+    side = "above" if error > 0 else "below"
     return f"{phrase}: {abs(error):.0%} {side} the outcome, {inside} the range"
 
 

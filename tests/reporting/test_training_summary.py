@@ -62,10 +62,7 @@ def outcome(
     )
 
 
-CAR = (
-    "about {} in a car at 106.4 gCO2/km, average new car registered in the EU in 2023 "
-    "(WLTP; EEA)"
-)
+CAR = "about {} in a car at 106.4 gCO2/km, average new car registered in the EU in 2023 (WLTP; EEA)"
 CPU_HOW = (
     "estimate: CPU time of this process tree (psutil) x 12 W per busy core "
     "(set cpu_watts= to your CPU's TDP / cores)"
@@ -137,4 +134,15 @@ def test_the_forecast_line() -> None:
     assert format_forecast_line(forecast) == (
         "carbon-callbacks: predicted for 40 steps: 0.192 Wh (0.17-0.21 Wh), "
         "27.4 mg (24.3-30 mg) CO2e, 40.0 s (80% interval); " + CAR.format("25.8 cm")
+    )
+
+
+def test_a_forecast_on_the_mark_is_not_said_to_be_0_percent_off() -> None:
+    on_the_mark = FORECAST | {"energy_kwh": [0.00017, 0.0002001, 0.00021]}
+    run = outcome(
+        (ChannelEnergy(GPU, 576.0), ChannelEnergy(CPU, 144.0)), DK, forecasts=(on_the_mark,)
+    )
+    assert format_training_summary(run)[-1] == (
+        "  forecast: at step 10 of 40, 0.2 Wh (80% range 0.17 Wh to 0.21 Wh): "
+        "within 1% of the outcome, inside the range"
     )
