@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,11 +128,16 @@ class Measurement:
 
     @property
     def mean_power_w(self) -> float | None:
-        """Average device power over the window (before PUE); None when unknown or zero-length."""
+        """Average device power over the window (before PUE), None when unknown.
+
+        None too for a zero-length window, or one too short for a finite figure (5e-324 s in a
+        damaged log).
+        """
         joules = self.energy_j
         if joules is None or self.duration_s <= 0:
             return None
-        return joules / self.duration_s
+        watts = joules / self.duration_s
+        return watts if math.isfinite(watts) else None
 
     def __str__(self) -> str:
         """The same few readable lines as ``carbon-callbacks run`` prints (``repr`` stays exact)."""

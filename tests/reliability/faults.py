@@ -936,7 +936,9 @@ class KerasFrontend(Frontend):
 
         from carbon_callbacks.keras import CarbonCallback
 
-        carbon = CarbonCallback(**options) if options is not None else None
+        # every metric: the matrix reads the partial flag from the epoch logs, which the default
+        # set (the few a person watches in the progress bar) leaves out
+        carbon = CarbonCallback(**options, metrics="all") if options is not None else None
 
         def tracker() -> Tracker | None:
             # the Keras callback keeps its monitor private; the harness only reads its tracker
