@@ -355,15 +355,22 @@ def _prediction_phrase(check: PredictionCheck) -> str:
     predicted = format_kwh_range(low, mid, high)
     if check.actual_energy_kwh is None:
         return f"{made}: {predicted}; no measured energy to compare"
-    error = check.energy_error
     level = f" {check.interval:.0%}" if check.interval is not None else ""
     inside = "inside" if check.energy_within else "outside"
-    off = "" if error is None else f", mid {abs(error):.1%} {'high' if error > 0 else 'low'}"
     partial = "" if check.actual_complete else " (the run did not complete)"
     return (
-        f"{made}: {predicted}; actual {format_kwh(check.actual_energy_kwh)}{partial}, "
-        f"{inside} the{level} interval{off}"
+        f"{made}: {predicted}; actual {format_kwh(check.actual_energy_kwh)}{partial}: "
+        f"{_off_the_outcome(check.energy_error)}, {inside} the{level} range"
     )
+
+
+def _off_the_outcome(error: float | None) -> str:
+    """How far a forecast was from what happened, in words: "20% above the outcome"."""
+    if error is None:
+        return "no outcome to compare"
+    if abs(error) < 0.005:  # "0% above" would read as a contradiction
+        return "within 1% of the outcome"
+    return f"{abs(error):.0%} {'above' if error > 0 else 'below'} the outcome"
 
 
 def format_training_summary(outcome: TrainingOutcome | None) -> list[str]:
@@ -499,10 +506,7 @@ def _summary_forecast_phrase(check: PredictionCheck) -> str:
     if error is None:
         return phrase
     inside = "inside" if check.energy_within else "outside"
-    if abs(error) < 0.005:  # "0% above" would read as a contradiction
-        return f"{phrase}: within 1% of the outcome, {inside} the range"
-    side = "above" if error > 0 else "below"
-    return f"{phrase}: {abs(error):.0%} {side} the outcome, {inside} the range"
+    return f"{phrase}: {_off_the_outcome(error)}, {inside} the range"
 
 
 def format_forecast_line(forecast: ForecastFigures) -> str:

@@ -187,9 +187,10 @@ def measurement_lines(measurement: Measurement) -> list[str]:
     ]
     for figure in measurement.channels:
         note = f"  [{figure.fault}]" if figure.fault else ""
+        how = figure.channel.how.removeprefix("estimate: ")  # the method column says it
         lines.append(
             f"  {figure.channel.id:<18} {format_energy(figure.energy_j):>14}  "
-            f"{figure.channel.method:<9} {figure.channel.how}{note}"
+            f"{figure.channel.method:<9} {how}{note}"
         )
     if measurement.co2e_kg is not None and measurement.intensity is not None:
         lines.append(
@@ -204,17 +205,25 @@ def measurement_lines(measurement: Measurement) -> list[str]:
     return lines
 
 
+BASIS_WORDS = {
+    "lifecycle": "whole-life emissions of the power plants (lifecycle basis)",
+    "direct": "emissions from burning fuel only (direct basis)",
+}
+"""What an intensity's basis counts, in words for anyone."""
+
+
 def describe_intensity(value: IntensityValue) -> str:
-    """One line of provenance: source, zone, basis, and any guess, estimate or fallback."""
+    """One line of provenance in plain words: source, zone, what it counts, guesses, stand-ins."""
+    world = value.zone is not None and value.zone.upper() == "WORLD"
     parts = [value.source]
-    if value.zone:
+    if value.zone and not world:
         parts.append(f"zone {value.zone}")
     if value.basis:
-        parts.append(f"{value.basis} basis")
+        parts.append(BASIS_WORDS.get(value.basis, f"{value.basis} basis"))
     if value.estimated:
-        parts.append("includes forecast or estimated values")
+        parts.append("partly forecast or modelled")
     if value.guessed_location:
         parts.append("location guessed from the system time zone")
     if value.fallback:
-        parts.append(f"fallback: {value.fallback}")
+        parts.append(("World average used: " if world else "used instead: ") + value.fallback)
     return "; ".join(parts)

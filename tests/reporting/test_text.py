@@ -148,9 +148,20 @@ def test_str_of_a_measurement_is_the_readable_lines_and_repr_stays_exact() -> No
         "energy:   0.278 Wh (includes estimated figures)\n"
         "power:    250 W on average at the devices\n"
         "  gpu:0                     0.25 Wh  measured  NVML total energy counter\n"
-        "  cpu:estimate             27.8 mWh  estimated estimate: 12 W per busy core\n"
+        "  cpu:estimate             27.8 mWh  estimated 12 W per busy core\n"
         "CO2e:     27.8 mg at 100 gCO2e/kWh\n"
         "          (user-supplied constant)"
     )
     assert repr(run).startswith("Measurement(name='run', start_unix=0.0, duration_s=4.0,")
     assert run.to_dict()["mean_power_w"] == 250.0
+
+
+def test_the_readme_shows_the_report_of_the_committed_example_run_as_it_is() -> None:
+    """Golden text: the README's report example is this function's output, whole."""
+    root = Path(__file__).parents[2]
+    example = root / "docs" / "images" / "lightning-example.jsonl"
+    shown = "\n".join(format_report(build_report(example)))
+    shown = shown.replace(str(example), example.name)  # the README runs it from the repository
+    readme = (root / "README.md").read_text()
+    block = readme.split("$ carbon-callbacks report docs/images/lightning-example.jsonl\n")[1]
+    assert block.split("\n```")[0] == shown
