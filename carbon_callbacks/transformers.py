@@ -284,14 +284,21 @@ class CarbonCallback(TrainerCallback, ExportableState):
     def _wrap_log(self, trainer: Any) -> None:
         """Have the trainer's own ``log`` carry the metrics of a logging step (one entry)."""
         original = trainer.log
+        own_attribute = "log" in vars(trainer)  # before ours is set: someone else's wrapper
 
         def log(logs: Any, *args: Any, **kwargs: Any) -> Any:
             if self._log_due and isinstance(logs, dict):
-                logs.update(self._due_metrics())
+                try:
+                    logs.update(self._due_metrics())
+                except Exception as error:  # never into the trainer: its log goes on without ours
+                    self._warn_once(
+                        f"log:{type(error).__name__}",
+                        f"carbon-callbacks: carbon metrics left out of a log entry ({error!r})",
+                    )
             return original(logs, *args, **kwargs)
 
         trainer.log = log
-        self._wrapped = (trainer, original, "log" in vars(trainer))
+        self._wrapped = (trainer, original, own_attribute)
 
     def _unwrap_log(self) -> None:
         """Give the trainer its own ``log`` back."""

@@ -575,3 +575,17 @@ def test_summary_false_prints_neither_the_forecast_nor_the_summary(
     printed = capsys.readouterr()
     assert ("predicted for" in printed.err) == summary, printed.err
     assert ("carbon-callbacks: training completed" in printed.err) == summary, printed.err
+
+
+def test_after_training_the_trainer_has_its_own_log_method_back(
+    powercap: FakePowercap, tmp_path: Path
+) -> None:
+    """The callback wraps the trainer's ``log`` for a run (one log entry); nothing stays after."""
+    trainer = Trainer(
+        model=tiny_model(), args=training_args(tmp_path / "out", num_train_epochs=1),
+        train_dataset=TokenDataset(16),
+        callbacks=[CarbonCallback(summary=False, intensity_g_per_kwh=100.0)],
+    )  # fmt: skip
+    assert "log" not in vars(trainer)
+    trainer.train()
+    assert "log" not in vars(trainer)  # the class's method again, no instance attribute left
