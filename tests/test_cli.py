@@ -331,6 +331,77 @@ def test_estimate_from_hardware_saves_and_report_shows_it_beside(tmp_path: Path)
     assert beside["estimate"]["co2e_kg"] == pytest.approx(report["co2e_kg"])
 
 
+def test_estimate_for_a_name_that_fits_several_boards_answers_with_the_range(
+    tmp_path: Path,
+) -> None:
+    a100 = ("estimate", "--gpu", "A100", "--count", "8", "--hours", "10", "--intensity", "400")
+    saved = tmp_path / "a100.json"
+    result = cli(*a100, "--json", "--save", str(saved))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    # 8 x 250-400 W x 10 h = 20-32 kWh, the middle 26 kWh; x 400 g/kWh = 8-12.8 kg
+    for field, expected in {
+        "device_energy_kwh": (20.0, 26.0, 32.0),
+        "energy_kwh": (20.0, 26.0, 32.0),
+        "co2e_kg": (8.0, 10.4, 12.8),
+        "car_km": (8000 / 106.4, 10400 / 106.4, 12800 / 106.4),
+    }.items():
+        got = (report[f"{field}_low"], report[field], report[f"{field}_high"])
+        assert got == pytest.approx(expected), field
+    hardware = report["hardware"]
+    assert hardware["gpu"] is None and hardware["name_given"] == "A100"
+    assert [v["name"] for v in hardware["variants"]] == [
+        "A100 SXM 40GB", "A100 SXM 80GB", "A100 PCIe 40GB", "A100 PCIe 80GB",
+    ]  # fmt: skip
+    assert (hardware["board_power_w_low"], hardware["board_power_w_high"]) == (250, 400)
+    assert report["subject"] == "8 x A100 (250-400 W depending on the variant), 10 h"
+
+    human = cli(*a100)
+    assert human.returncode == 0, human.stderr
+    lines = human.stdout.splitlines()
+    assert lines[:3] == [
+        "8 x A100 (250-400 W depending on the variant), 10 h: 20-32 kWh",
+        "estimated energy: 26 kWh (20-32 kWh)",
+        "estimated CO2e:   10.4 kg (8-12.8 kg) at 400 gCO2e/kWh",
+    ]
+    assert "about 97.7 km (75.2-120 km) in a car" in lines[4]
+    for variant in ("A100 SXM 40GB: 400 W", "A100 PCIe 40GB: 250 W", "A100 PCIe 80GB: 300 W"):
+        assert any(line.startswith(f"  - variant {variant} (") for line in lines), variant
+
+    shown = cli("report", str(RUNS / "single.jsonl"), "--estimate", str(saved))
+    assert shown.returncode == 0, shown.stderr
+    assert "earlier estimate: 26 kWh (20-32 kWh), 10.4 kg (8-12.8 kg) CO2e" in shown.stdout
+
+
+def test_estimate_a100_80gb_is_the_range_over_both_80gb_boards() -> None:
+    """--gpu 'A100 80GB' picked the PCIe board (300 W) though an SXM 80GB one (400 W) exists."""
+    result = cli("estimate", "--gpu", "A100 80GB", "--hours", "10", "--intensity", "400", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert {v["name"] for v in report["hardware"]["variants"]} == {
+        "A100 SXM 80GB",
+        "A100 PCIe 80GB",
+    }
+    assert (report["energy_kwh_low"], report["energy_kwh"], report["energy_kwh_high"]) == (
+        pytest.approx((3.0, 3.5, 4.0))
+    )
+
+
+def test_estimate_for_an_exact_name_has_equal_ends() -> None:
+    result = cli("estimate", "--gpu", "AMD Instinct MI300X", "--hours", "2", "--intensity", "100")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == [
+        "1 x MI300X (750 W), 2 h: 1.5 kWh",
+        "estimated energy: 1.5 kWh",
+    ]
+    report = json.loads(
+        cli("estimate", "--gpu", "MI300X", "--hours", "2", "--intensity", "100", "--json").stdout
+    )
+    assert report["energy_kwh_low"] == report["energy_kwh"] == report["energy_kwh_high"] == 1.5
+    assert report["hardware"]["gpu"]["name"] == "MI300X"
+    assert report["hardware"]["variants"] == [report["hardware"]["gpu"]]
+
+
 def test_report_on_a_folder_prints_each_run_and_the_totals() -> None:
     result = cli("report", str(RUNS), "--compare", "SE,PL")
     assert result.returncode == 0, result.stderr
@@ -381,7 +452,7 @@ def test_report_and_estimate_bad_input_gets_one_line_and_exit_2(tmp_path: Path) 
         ("estimate", "--energy-kwh", "5", "--hours", "3", "--country", "SE"): "goes with --gpu",
         ("estimate", "--gpu", "H100 SXM", "--country", "SE"): "--gpu needs --hours",
         ("estimate", "--gpu", "H1000", "--hours", "1", "--country", "SE"): "did you mean 'H100",
-        ("estimate", "--gpu", "a100", "--hours", "1", "--country", "SE"): "fits several boards",
+        ("estimate", "--gpu", "TPU v5e", "--hours", "1", "--country", "SE"): "unknown GPU 'TPU",
         ("estimate", "--energy-kwh", "-1", "--country", "SE"): "--energy-kwh 120",
         ("estimate", "--energy-kwh", "1", "--country", "XX"): "unknown country",
         ("estimate", "--energy-kwh", "1", "--intensity", "-3"): "--intensity must be",

@@ -89,6 +89,35 @@ def _range_in_ladder(values: tuple[float, float, float], ladder: _Ladder) -> str
     )
 
 
+def format_kwh_span(low: float, high: float) -> str:
+    """A span of kWh in the unit of its top: ``"20-32 kWh"`` (one figure when they are equal)."""
+    return _span_in_ladder(low * 1000.0, high * 1000.0, _ENERGY_WH)
+
+
+def format_mass_span(low: float, high: float) -> str:
+    """A span of kg in the unit of its top: ``"8-12.8 kg"``."""
+    return _span_in_ladder(low, high, _MASS_KG)
+
+
+def format_distance_span(low: float, high: float) -> str:
+    """A span of km in the unit of its top: ``"75-120 km"``."""
+    return _span_in_ladder(low, high, _DISTANCE_KM)
+
+
+def format_power_span(low: float, high: float) -> str:
+    """A span of watts in the unit of its top: ``"250-400 W"``, ``"0.75-1 kW"``."""
+    return _span_in_ladder(low, high, _POWER_W)
+
+
+def _span_in_ladder(low: float, high: float, ladder: _Ladder) -> str:
+    top = _in_ladder(high, ladder)
+    if low == high:
+        return top
+    shown, unit = top.rsplit(" ", 1)
+    size = next(scale for name, scale, _start in ladder if name == unit)
+    return f"{_significant(low / size)}-{shown} {unit}"
+
+
 def format_mass(kg: float | None) -> str:
     """A CO2e mass in the unit that fits (``"29 mg"``, ``"1.2 t"``), or ``"not computed"``."""
     return "not computed" if kg is None else _in_ladder(kg, _MASS_KG)

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 from carbon_callbacks._internal.unique import unique
 from carbon_callbacks._internal.units import (
     format_distance,
+    format_distance_span,
     format_duration,
     format_energy,
     format_kwh,
     format_kwh_range,
+    format_kwh_span,
     format_mass,
     format_mass_range,
     format_power,
@@ -164,19 +166,36 @@ def format_run_summary(
 
 
 def format_estimate(estimate: Estimate) -> list[str]:
-    """Lines for ``carbon-callbacks estimate``: the figures, labelled estimated, and assumptions."""
-    lines = [
-        f"estimated energy: {format_kwh(estimate.energy_kwh)}"
+    """Lines for ``carbon-callbacks estimate``: the figures, labelled estimated, and assumptions.
+
+    A GPU name that fits boards of different power gives each figure as the middle of its range,
+    with the range beside, under a first line that says so (``8 x A100 (250-400 W ...)``).
+    """
+    lines = []
+    if estimate.subject:
+        lines.append(f"{estimate.subject}: {format_kwh_span(*estimate.device_energy_range_kwh)}")
+    energy, co2e = format_kwh(estimate.energy_kwh), format_mass(estimate.co2e_kg)
+    car = f"about {format_distance(estimate.car_km)}"
+    if estimate.device_energy_span_kwh is not None:
+        energy = format_kwh_range(*_around(estimate.energy_kwh, estimate.energy_range_kwh))
+        co2e = format_mass_range(*_around(estimate.co2e_kg, estimate.co2e_range_kg))
+        car += f" ({format_distance_span(*estimate.car_range_km)})"
+    lines += [
+        f"estimated energy: {energy}"
         + (f" ({format_kwh(estimate.device_energy_kwh)} x PUE {estimate.pue:g})"
            if estimate.pue != 1.0 else ""),
-        f"estimated CO2e:   {format_mass(estimate.co2e_kg)} at "
-        f"{estimate.intensity.g_per_kwh:.4g} gCO2e/kWh",
+        f"estimated CO2e:   {co2e} at {estimate.intensity.g_per_kwh:.4g} gCO2e/kWh",
         f"                  ({describe_intensity(estimate.intensity)})",
-        f"                  {_car_phrase(estimate.co2e_kg, estimate.car)}",
+        f"                  {car} in a car at {estimate.car.describe()}",
         "assumptions:",
     ]  # fmt: skip
     lines += [f"  - {line}" for line in estimate.assumptions]
     return lines
+
+
+def _around(middle: float, ends: tuple[float, float]) -> tuple[float, float, float]:
+    """(low, middle, high), the order the range formatters take."""
+    return ends[0], middle, ends[1]
 
 
 def format_report(
@@ -320,8 +339,12 @@ def _format_totals(totals: Totals, car: CarBaseline) -> list[str]:
 
 
 def _format_estimate_check(estimate: Estimate, totals: Totals) -> list[str]:
+    energy, co2e = format_kwh(estimate.energy_kwh), format_mass(estimate.co2e_kg)
+    if estimate.device_energy_span_kwh is not None:
+        energy = format_kwh_range(*_around(estimate.energy_kwh, estimate.energy_range_kwh))
+        co2e = format_mass_range(*_around(estimate.co2e_kg, estimate.co2e_range_kg))
     lines = [
-        f"earlier estimate: {format_kwh(estimate.energy_kwh)}, {format_mass(estimate.co2e_kg)} "
+        f"earlier estimate: {energy}, {co2e} "
         f"CO2e ({'from hardware' if estimate.hardware else 'energy given'})",
         f"measured:         {format_kwh(totals.energy_kwh)}, {format_mass(totals.co2e_kg)} CO2e",
     ]

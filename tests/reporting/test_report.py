@@ -410,11 +410,32 @@ def test_an_estimate_survives_saving_and_loading() -> None:
         Estimate.from_dict(data | {"pue": "high"})
 
 
+def test_a_range_estimate_survives_saving_and_an_older_file_reads_as_one_figure() -> None:
+    estimate = make_estimate(
+        10.0, SE, pue=1.5, device_energy_span_kwh=(8.0, 12.0), subject="2 x A100 (...)"
+    )
+    data = json.loads(json.dumps(estimate.to_dict()))
+    assert (data["energy_kwh_low"], data["energy_kwh"], data["energy_kwh_high"]) == (
+        pytest.approx((12.0, 15.0, 18.0))
+    )
+    assert data["co2e_kg_low"] == pytest.approx(12.0 * SE.g_per_kwh / 1000)
+    assert Estimate.from_dict(data) == estimate
+    older = {key: value for key, value in data.items() if not key.endswith(("_low", "_high"))}
+    del older["subject"]
+    read = Estimate.from_dict(older)
+    assert read.device_energy_span_kwh is None and read.subject == ""
+    assert read.energy_range_kwh == (read.energy_kwh, read.energy_kwh)
+    one = make_estimate(10.0, SE, device_energy_span_kwh=(10.0, 10.0))
+    assert one.device_energy_span_kwh is None  # equal ends are one figure, as it reads back
+
+
 def test_an_estimate_refuses_impossible_inputs() -> None:
     with pytest.raises(ValueError, match="energy_kwh=120"):
         make_estimate(-1.0, SE)
     with pytest.raises(ValueError, match=r"pue=1\.2"):
         make_estimate(1.0, SE, pue=0.9)
+    with pytest.raises(ValueError, match=r"must hold 5\.0 kWh"):
+        make_estimate(5.0, SE, device_energy_span_kwh=(6.0, 8.0))
 
 
 def test_the_report_text_sets_an_earlier_estimate_beside_the_measurement() -> None:

@@ -4,6 +4,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from carbon_callbacks._internal.units import (
+    format_distance_span,
+    format_kwh_span,
+    format_mass_span,
+    format_power_span,
+)
 from carbon_callbacks.intensity.base import IntensityValue
 from carbon_callbacks.meters.base import Channel, Unavailable
 from carbon_callbacks.reporting.report import build_report
@@ -131,6 +137,16 @@ def test_figures_come_in_the_unit_that_fits() -> None:
     ]
     assert format_kwh_range(0.055, 0.062, 0.07) == "62 Wh (55-70 Wh)"
     assert format_mass_range(25e-6, 29e-6, 33e-6) == "29 mg (25-33 mg)"
+
+
+def test_spans_are_in_the_unit_of_their_top() -> None:
+    assert format_kwh_span(20.0, 32.0) == "20-32 kWh"
+    assert format_kwh_span(0.0999, 0.5) == "99.9-500 Wh"
+    assert format_kwh_span(0.3, 0.3) == "300 Wh"  # equal ends are one figure
+    assert format_mass_span(8.0, 12.8) == "8-12.8 kg"
+    assert format_distance_span(75.19, 120.3) == "75.2-120 km"
+    assert format_power_span(250.0, 400.0) == "250-400 W"
+    assert format_power_span(750.0, 1350.0) == "0.75-1.35 kW"
 
 
 def test_str_of_a_measurement_is_the_readable_lines_and_repr_stays_exact() -> None:
