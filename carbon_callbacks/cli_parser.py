@@ -157,7 +157,10 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
         dest="cpu_watts",
         type=float,
         metavar="W",
-        help="watts per busy core, for the CPU estimate when RAPL is not readable (default 12)",
+        help=(
+            "watts per busy core, for the CPU estimate when RAPL is not readable (default: the"
+            " CPU's TDP / cores from an embedded table, else 12)"
+        ),
     )
     run.add_argument(
         "--cpu-watts",

@@ -5,8 +5,8 @@ here; any installed Keras backend works). Keras's epoch line shows the energy an
 the power (``CarbonCallback(metrics="all")`` adds every carbon metric); the same land in
 ``History``, in the CSV file ``CSVLogger`` writes, and with everything else in the run log under
 ``carbon-runs/``. The summary, printed to stderr when training ends, lists each channel with its
-figure and method (the CPU figure is an estimate: CPU time x 12 W per busy core, unless RAPL
-can be read).
+figure and method (the CPU figure is an estimate, unless RAPL can be read: CPU time x watts per
+busy core, the CPU's TDP / cores when the embedded table knows the CPU, else 12 W).
 """
 
 from __future__ import annotations

@@ -1,11 +1,12 @@
 """CPU energy estimated from CPU time, for machines with no readable counter (most cloud VMs, CI).
 
 The model: energy = CPU seconds used by this process tree (psutil) x watts per busy core. It
-attributes to the run only the CPU work the run did, not the idle draw of the host. The default of
-12 W per core is the per-core figure the Green Algorithms calculator uses when the processor is
-unknown (Lannelongue, Grealey and Inouye, "Green Algorithms", Advanced Science, 2021); pass
-``cpu_watts=`` with your processor's TDP divided by its cores for a better figure. Every channel it
-yields says ``estimated``.
+attributes to the run only the CPU work the run did, not the idle draw of the host. The watts per
+core are, in order: ``cpu_watts=`` when given; the TDP / cores of the CPU named in /proc/cpuinfo
+when the Green Algorithms CPU table has it (``cpu_models``); else 12 W, the per-core figure the
+Green Algorithms calculator uses when the processor is unknown (Lannelongue, Grealey and Inouye,
+"Green Algorithms", Advanced Science, 2021). The channel's description says which, and names the
+model read. Every channel it yields says ``estimated``.
 """
 
 from __future__ import annotations
@@ -17,18 +18,51 @@ from collections.abc import Iterable
 from typing import Any
 
 from carbon_callbacks.meters.base import Channel, MeterBase, Reading, Unavailable
+from carbon_callbacks.meters.cpu_models import (
+    CPUINFO_PATH,
+    TABLE_NAME,
+    CpuInfo,
+    find_cpu,
+    read_cpuinfo,
+)
 
 DEFAULT_WATTS_PER_CORE = 12.0
 CHANNEL_ID = "cpu:estimate"
 DESCENDANTS_REFRESH_S = 2.0
+SET_WATTS = "set cpu_watts= to your CPU's TDP / cores"
 
 
-def describe_model(watts_per_core: float) -> str:
-    """Return the one-line description of the estimate that every figure carries."""
-    return (
-        f"estimate: CPU time of this process tree (psutil) x {watts_per_core:g} W per busy core"
-        " (set cpu_watts= to your CPU's TDP / cores)"
-    )
+def watts_per_core_for(
+    cpu: CpuInfo | None, given: float | None = None, cpuinfo_path: str = CPUINFO_PATH
+) -> tuple[float, str]:
+    """The watts per busy core for ``cpu``, and the description every figure carries.
+
+    Args:
+        cpu: What ``cpuinfo_path`` says; None when it could not be read.
+        given: ``cpu_watts`` as configured; it wins over the table.
+        cpuinfo_path: The file ``cpu`` was read from, named when it says nothing usable.
+    """
+    if given is not None:
+        return given, _describe(f"{given:g}", "set by cpu_watts")
+    if cpu is None:
+        basis = f"default: {cpuinfo_path} could not be read; {SET_WATTS}"
+    elif cpu.model_name is None:
+        basis = f"default: {cpuinfo_path} names no CPU model; {SET_WATTS}"
+    elif (spec := find_cpu(cpu.model_name)) is None:
+        basis = f'default: "{cpu.model_name}" is not in the CPU table; {SET_WATTS}'
+    else:
+        basis = f"{spec.model}: {spec.tdp_w:g} W TDP / {spec.cores} cores, {TABLE_NAME}"
+        per_core = cpu.threads_per_core
+        if per_core is not None and per_core > 1.0:
+            basis += f"; {per_core:g} threads per core: a busy thread counts as a busy core"
+        return spec.watts_per_core, _describe(f"{spec.watts_per_core:.3g}", basis)
+    return DEFAULT_WATTS_PER_CORE, _describe(f"{DEFAULT_WATTS_PER_CORE:g}", basis)
+
+
+def _describe(watts_per_core: str, basis: str) -> str:
+    """The one-line description of the estimate: its model, figure and where the figure is from."""
+    model = "estimate: CPU time of this process tree (psutil)"
+    return f"{model} x {watts_per_core} W per busy core ({basis})"
 
 
 class CpuEstimateMeter(MeterBase):
@@ -39,19 +73,26 @@ class CpuEstimateMeter(MeterBase):
     ``children_user``/``children_system``; the counter is kept monotonic across that hand-over.
 
     Args:
-        watts_per_core: Watts per busy core.
+        watts_per_core: Watts per busy core; None: the CPU's TDP / cores from the CPU table,
+            else the default (decided at ``open``, from ``cpuinfo_path``).
         exclude_pids: Processes left out with their descendants: the other ranks of a distributed
             run, which measure themselves, though a launcher (Lightning's) may start them as
             children of this one.
+        cpuinfo_path: Where the CPU model is read (tests point it at a file of their own).
     """
 
     source = "cpu-estimate"
 
     def __init__(
-        self, watts_per_core: float = DEFAULT_WATTS_PER_CORE, exclude_pids: Iterable[int] = ()
+        self,
+        watts_per_core: float | None = None,
+        exclude_pids: Iterable[int] = (),
+        cpuinfo_path: str | os.PathLike[str] = CPUINFO_PATH,
     ) -> None:
         super().__init__()
-        self._watts_per_core = watts_per_core
+        self._given_watts = watts_per_core
+        self._cpuinfo_path = cpuinfo_path
+        self._watts_per_core = math.nan
         self._exclude_pids = frozenset(exclude_pids)
         self._process: Any = None
         self._descendants: list[Any] = []
@@ -61,7 +102,10 @@ class CpuEstimateMeter(MeterBase):
         self._last_cpu_s = 0.0
 
     def open(self) -> list[Channel]:
-        """Start counting from this process tree's current CPU time."""
+        """Find the watts per core, then start counting from this process tree's CPU time."""
+        cpu = None if self._given_watts is not None else read_cpuinfo(self._cpuinfo_path)
+        path = os.fspath(self._cpuinfo_path)
+        self._watts_per_core, how = watts_per_core_for(cpu, self._given_watts, path)
         try:
             import psutil
 
@@ -79,7 +123,7 @@ class CpuEstimateMeter(MeterBase):
                 kind="cpu",
                 device="CPU (process tree)",
                 method="estimated",
-                how=describe_model(self._watts_per_core),
+                how=how,
                 quantity="energy",
                 scope="process",
             )

@@ -21,19 +21,19 @@ def default_meters(
     Args:
         gpu_ids: NVML indices or UUIDs; None: the GPUs this process can see.
         powercap_root: Root of the powercap sysfs tree; None: the standard locations.
-        cpu_watts: Watts per busy core for the CPU estimate; None: its documented default.
+        cpu_watts: Watts per busy core for the CPU estimate; None: the CPU's TDP / cores from
+            the CPU table, else the documented default.
         measure_host: False leaves out the host-level channels (RAPL CPU packages and DRAM: the
             whole socket), which one rank per node measures in a distributed run; the
             process-level CPU estimate stays, since it covers this process tree alone.
         exclude_pids: Processes the estimate leaves out with their descendants (other ranks,
             which measure themselves).
     """
-    from carbon_callbacks.meters.cpu_estimate import DEFAULT_WATTS_PER_CORE, CpuEstimateMeter
+    from carbon_callbacks.meters.cpu_estimate import CpuEstimateMeter
     from carbon_callbacks.meters.host import HostMeter
     from carbon_callbacks.meters.nvml import NvmlMeter
     from carbon_callbacks.meters.rapl import RaplMeter
 
-    watts = cpu_watts if cpu_watts is not None else DEFAULT_WATTS_PER_CORE
-    estimate = CpuEstimateMeter(watts, exclude_pids)
+    estimate = CpuEstimateMeter(cpu_watts, exclude_pids)
     host = HostMeter(RaplMeter(root=powercap_root), estimate, host_level=measure_host)
     return [NvmlMeter(gpu_ids=gpu_ids), host]

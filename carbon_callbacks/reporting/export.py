@@ -198,8 +198,14 @@ def _method_sentence(measurements: Sequence[Measurement]) -> str:
 
 
 def _plain_method(how: str) -> str:
-    """A channel's method without setup advice: ``"CPU time of ... x 12 W per busy core"``."""
+    """A channel's method without setup advice: ``"CPU time of ... x 12 W per busy core"``.
+
+    Advice is a parenthesis that starts ``set``, ``pass`` or ``write``, or the part of one after
+    ``; set ...``: ``(default: "AMD EPYC" is not in the CPU table; set cpu_watts= ...)`` keeps
+    its first part.
+    """
     how = re.sub(r"\s*\((?:set|pass|write) [^)]*\)", "", how)
+    how = re.sub(r";\s*(?:set|pass|write) [^)]*(?=\))", "", how)
     return how.removeprefix("estimate: ").strip()
 
 

@@ -36,7 +36,8 @@ class TrackerConfig:
     Attributes:
         interval_s: Sampler polling interval in seconds.
         pue: Power usage effectiveness of the data centre (>= 1.0), applied to every kWh figure.
-        cpu_watts: Watts per busy core for the CPU estimate; None uses the documented default.
+        cpu_watts: Watts per busy core for the CPU estimate; None: the CPU's TDP / cores from
+            the embedded CPU table, else the documented default (12 W).
         output_dir: Folder of the JSONL run logs; None writes no log.
         gpu_ids: NVML indices or UUIDs to measure; None follows ``CUDA_VISIBLE_DEVICES``.
         powercap_root: Root of the powercap sysfs tree; None uses the standard locations.

@@ -91,7 +91,8 @@ class Tracker:
             and checked by ``carbon_callbacks.intensity.resolve.intensity_settings`` (as the
             command line builds them), instead of the keyword options above.
         intensity: A custom ``IntensityProvider`` used instead of the resolution above.
-        cpu_watts: Watts per busy core for the CPU estimate (used only without RAPL).
+        cpu_watts: Watts per busy core for the CPU estimate (used only without RAPL); default:
+            the CPU's TDP / cores from the embedded CPU table, else 12.
         output_dir: Folder for the JSONL run log (default ``carbon-runs``).
         write_log: False writes no run log.
         run_name: Label stored in the run log.

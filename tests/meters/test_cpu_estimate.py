@@ -4,11 +4,23 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from carbon_callbacks.meters import cpu_estimate
-from carbon_callbacks.meters.cpu_estimate import CHANNEL_ID, CpuEstimateMeter
+from carbon_callbacks.meters.cpu_estimate import (
+    CHANNEL_ID,
+    DEFAULT_WATTS_PER_CORE,
+    CpuEstimateMeter,
+)
+from carbon_callbacks.meters.cpu_models import find_cpu
+from tests.meters.cpuinfo_samples import (
+    EPYC_7763_VM,
+    EPYC_UNNAMED_VM,
+    GRAVITON2_ARM64,
+    x86_cpuinfo,
+)
 
 TICK_S = 1 / os.sysconf("SC_CLK_TCK")
 READ_SLACK_S = 5 * TICK_S
@@ -139,3 +151,110 @@ def test_read_before_open_is_a_fault_not_zero() -> None:
     reading = CpuEstimateMeter().read()
     assert reading.values == {}
     assert CHANNEL_ID in reading.faults
+
+
+def write_cpuinfo(tmp_path: Path, text: str) -> Path:
+    """A cpuinfo file of ``text`` for the meter to read instead of /proc/cpuinfo."""
+    path = tmp_path / "cpuinfo"
+    path.write_text(text)
+    return path
+
+
+def test_known_cpu_uses_its_tdp_per_core_and_says_so(tmp_path: Path) -> None:
+    meter = CpuEstimateMeter(cpuinfo_path=write_cpuinfo(tmp_path, EPYC_7763_VM))
+    before_open = time.process_time()
+    (channel,) = meter.open()
+    after_open = time.process_time()
+    assert channel.method == "estimated"
+    assert channel.how == (
+        "estimate: CPU time of this process tree (psutil) x 4.38 W per busy core (AMD EPYC 7763:"
+        " 280 W TDP / 64 cores, Green Algorithms table; 2 threads per core: a busy thread counts"
+        " as a busy core)"
+    )
+    burn(BURN_S)
+    before_read = time.process_time()
+    joules = meter.read().values[CHANNEL_ID]
+    after_read = time.process_time()
+    watts = 280 / 64  # the chip's TDP over the chip's cores, not over the 2 the VM shows
+    assert (before_read - after_open - READ_SLACK_S) * watts <= joules
+    assert joules <= (after_read - before_open + READ_SLACK_S) * watts
+    meter.close()
+
+
+def test_known_cpu_without_visible_smt_has_no_thread_note(tmp_path: Path) -> None:
+    text = x86_cpuinfo(
+        "Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz",
+        sockets=2,
+        cores=20,
+        threads_per_core=1,
+        vendor="GenuineIntel",
+    )
+    (channel,) = CpuEstimateMeter(cpuinfo_path=write_cpuinfo(tmp_path, text)).open()
+    assert channel.how.endswith(
+        "x 7.5 W per busy core (Xeon Gold 6248: 150 W TDP / 20 cores, Green Algorithms table)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "basis"),
+    [
+        (EPYC_UNNAMED_VM, 'default: "AMD EPYC" is not in the CPU table; set cpu_watts= to'),
+        (GRAVITON2_ARM64, "names no CPU model; set cpu_watts= to your CPU's TDP / cores"),
+    ],
+)
+def test_unknown_cpu_gets_the_default_and_says_which_model_was_read(
+    tmp_path: Path, text: str, basis: str
+) -> None:
+    meter = CpuEstimateMeter(cpuinfo_path=write_cpuinfo(tmp_path, text))
+    (channel,) = meter.open()
+    assert f"x {DEFAULT_WATTS_PER_CORE:g} W per busy core (" in channel.how
+    assert basis in channel.how
+    meter.close()
+
+
+def test_unreadable_cpuinfo_gets_the_default_and_says_so(tmp_path: Path) -> None:
+    meter = CpuEstimateMeter(cpuinfo_path=tmp_path / "missing")
+    (channel,) = meter.open()
+    assert (
+        f"x 12 W per busy core (default: {tmp_path / 'missing'} could not be read;" in channel.how
+    )
+    meter.close()
+
+
+def test_given_watts_win_over_the_table(tmp_path: Path) -> None:
+    watts = 7.0  # neither the default nor the EPYC 7763's 4.375
+    meter = CpuEstimateMeter(watts, cpuinfo_path=write_cpuinfo(tmp_path, EPYC_7763_VM))
+    before_open = time.process_time()
+    (channel,) = meter.open()
+    after_open = time.process_time()
+    assert channel.how.endswith("x 7 W per busy core (set by cpu_watts)")
+    burn(BURN_S)
+    before_read = time.process_time()
+    joules = meter.read().values[CHANNEL_ID]
+    after_read = time.process_time()
+    assert (before_read - after_open - READ_SLACK_S) * watts <= joules
+    assert joules <= (after_read - before_open + READ_SLACK_S) * watts
+    meter.close()
+
+
+def test_on_this_machine_the_estimate_names_the_model_in_proc_cpuinfo() -> None:
+    """The real /proc/cpuinfo: the description names what it reads there (AMD EPYC on CI)."""
+    models = {
+        line.partition(":")[2].strip()
+        for line in Path("/proc/cpuinfo").read_text().splitlines()
+        if line.partition(":")[0].strip() == "model name"
+    }
+    meter = CpuEstimateMeter()
+    (channel,) = meter.open()
+    meter.close()
+    if len(models) != 1:
+        assert "/proc/cpuinfo names no CPU model" in channel.how or " + " in channel.how
+        return
+    (model,) = models
+    spec = find_cpu(model)
+    if spec is None:
+        assert f'x 12 W per busy core (default: "{model}" is not in the CPU table;' in channel.how
+    else:
+        assert f"W per busy core ({spec.model}: {spec.tdp_w:g} W TDP / {spec.cores} cores" in (
+            channel.how
+        )

@@ -187,6 +187,32 @@ def test_paper_paragraph_says_which_figures_are_estimated() -> None:
     assert "counters by" not in text
 
 
+@pytest.mark.parametrize(
+    ("basis", "kept"),
+    [
+        (
+            'default: "AMD EPYC" is not in the CPU table; '
+            "set cpu_watts= to your CPU's TDP / cores",
+            'x 12 W per busy core (default: "AMD EPYC" is not in the CPU table).',
+        ),
+        (
+            "AMD EPYC 7763: 280 W TDP / 64 cores, Green Algorithms table",
+            "x 12 W per busy core (AMD EPYC 7763: 280 W TDP / 64 cores, Green Algorithms table).",
+        ),
+        ("set by cpu_watts", "x 12 W per busy core."),
+    ],
+)
+def test_paper_paragraph_keeps_where_the_cpu_figure_is_from_and_drops_the_advice(
+    basis: str, kept: str
+) -> None:
+    how = f"estimate: CPU time of this process tree (psutil) x 12 W per busy core ({basis})"
+    estimate = Channel("cpu:estimate", "cpu", "CPU (process tree)", "estimated", how)
+    run = Measurement("run", 0.0, 60.0, (ChannelEnergy(estimate, 3600.0),), 1.0)
+    text = paper_paragraph(report_of(run))
+    assert kept in text
+    assert "set " not in text and "=" not in text
+
+
 def test_paper_paragraph_does_not_compare_a_run_with_its_own_grid() -> None:
     cleanest = large_grid_extremes()[0]
     run = Measurement("run", 0.0, 60.0, (ChannelEnergy(GPU, 3600.0),), 1.0, None, cleanest.value())

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 from carbon_callbacks.intensity.base import IntensityValue
 from carbon_callbacks.meters.base import Channel
-from carbon_callbacks.meters.cpu_estimate import describe_model
+from carbon_callbacks.meters.cpu_estimate import watts_per_core_for
+from carbon_callbacks.meters.cpu_models import CpuInfo
 from carbon_callbacks.reporting.text import format_forecast_line, format_training_summary
 from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
 from carbon_callbacks.training.outcome import ForecastFigures, TrainingOutcome
 
 GPU = Channel("gpu:0", "gpu", "NVIDIA H100 80GB HBM3", "measured", "NVML total energy counter")
-CPU = Channel("cpu:estimate", "cpu", "CPU", "estimated", describe_model(12.0), scope="process")
+UNNAMED_EPYC = CpuInfo("AMD EPYC", sockets=1, cores=2, threads=2)  # this project's VM
+CPU = Channel(
+    "cpu:estimate", "cpu", "CPU", "estimated", watts_per_core_for(UNNAMED_EPYC)[1], scope="process"
+)
 DK = IntensityValue(
     142.8, "Our World in Data (Ember, Energy Institute), 2024", "DK", "lifecycle", 2024
 )
@@ -65,7 +69,7 @@ def outcome(
 CAR = "about {} in a car at 106.4 gCO2/km, average new car registered in the EU in 2023 (WLTP; EEA)"
 CPU_HOW = (
     "estimate: CPU time of this process tree (psutil) x 12 W per busy core "
-    "(set cpu_watts= to your CPU's TDP / cores)"
+    '(default: "AMD EPYC" is not in the CPU table; set cpu_watts= to your CPU\'s TDP / cores)'
 )
 OWID = "source: Our World in Data (Ember, Energy Institute), 2024"
 LIFECYCLE = "the power plants' whole-life emissions (building, fuel supply, burning)"
