@@ -24,6 +24,7 @@ SOURCE = "nvml"
 
 _ENERGY_HOW = "NVML total energy counter (nvmlDeviceGetTotalEnergyConsumption)"
 _POWER_HOW = "NVML power draw (nvmlDeviceGetPowerUsage), integrated by the sampler"
+_POWER_CHOSEN = "power_only=True: any energy counter left unread"
 _MIG_NOTE = "the whole GPU's figure, shared by the MIG instances on it"
 _NO_DEVICES = frozenset({"", "-1", "NoDevFiles"})
 _UUID_FIX = (
@@ -243,6 +244,9 @@ class NvmlMeter(MeterBase):
             strings are ``GPU-``/``MIG-`` UUIDs or unique prefixes of them.
         environ: Environment to read ``CUDA_VISIBLE_DEVICES`` and ``CUDA_DEVICE_ORDER`` from at
             ``open``; defaults to ``os.environ``.
+        power_only: Read the power draw (integrated by the sampler) even where the energy counter
+            exists, to compare the two methods (``benchmarks/gpu_check.py`` does); the counter,
+            chosen by default, is the better figure.
 
     Raises:
         TypeError: A ``gpu_ids`` entry is neither an int nor a str.
@@ -255,10 +259,13 @@ class NvmlMeter(MeterBase):
         self,
         gpu_ids: Sequence[int | str] | None = None,
         environ: Mapping[str, str] | None = None,
+        *,
+        power_only: bool = False,
     ) -> None:
         super().__init__()
         self._gpu_ids = None if gpu_ids is None else tuple(check_gpu_id(i) for i in gpu_ids)
         self._environ = environ
+        self._power_only = power_only
         self._nvml: Any = None
         self._pid: int | None = None
         self._channels: list[Channel] = []
@@ -413,7 +420,7 @@ class NvmlMeter(MeterBase):
         try:
             name = _text(nvml.nvmlDeviceGetName(gpu.handle))
             label = f"GPU {gpu.index} ({name})"
-            probed = _probe(nvml, gpu.handle)
+            probed = _probe(nvml, gpu.handle, self._power_only)
         except Exception as exc:
             self._unavailable.append(
                 Unavailable(SOURCE, f"{label}: {_describe(nvml, exc)}", degrades=True)
@@ -424,6 +431,7 @@ class NvmlMeter(MeterBase):
             self._unavailable.append(Unavailable(SOURCE, reason, degrades=True))
             return
         quantity, how, getter = probed
+        notes = [_POWER_CHOSEN, *pick.notes] if self._power_only else pick.notes
         channel_id = f"gpu:{gpu.index}"
         self._channels.append(
             Channel(
@@ -431,7 +439,7 @@ class NvmlMeter(MeterBase):
                 kind="gpu",
                 device=name,
                 method="measured",
-                how="; ".join([how, *pick.notes]),
+                how="; ".join([how, *notes]),
                 quantity=quantity,
                 scope="device",
             )
@@ -439,8 +447,12 @@ class NvmlMeter(MeterBase):
         self._sources.append(_Source(channel_id, gpu.handle, getter))
 
 
-def _probe(nvml: Any, handle: Any) -> tuple[Quantity, str, Callable[[Any], int]] | None:
+def _probe(
+    nvml: Any, handle: Any, power_only: bool = False
+) -> tuple[Quantity, str, Callable[[Any], int]] | None:
     """The best reading the GPU supports: the energy counter, else power; None if neither.
+
+    ``power_only`` skips the counter, so that power alone is tried.
 
     Only "not supported" (or a driver too old to have the function) moves on to the next reading;
     any other NVML error propagates, since it says the GPU is unusable rather than old.
@@ -450,7 +462,7 @@ def _probe(nvml: Any, handle: Any) -> tuple[Quantity, str, Callable[[Any], int]]
         ("energy", _ENERGY_HOW, nvml.nvmlDeviceGetTotalEnergyConsumption),
         ("power", _POWER_HOW, nvml.nvmlDeviceGetPowerUsage),
     ]
-    for quantity, how, getter in options:
+    for quantity, how, getter in options[1:] if power_only else options:
         try:
             getter(handle)
         except unsupported:

@@ -101,6 +101,21 @@ def test_pre_volta_gpu_falls_back_to_power_in_watts(make_nvml: MakeNvml) -> None
     assert meter.read().values == {"gpu:0": 120.25}
 
 
+def test_power_only_reads_power_where_the_counter_exists_and_says_so(make_nvml: MakeNvml) -> None:
+    fake = make_nvml(
+        FakeGpu(UUID0, name="NVIDIA H100 80GB HBM3", power_w=250.0),
+        FakeGpu(UUID1, name="Tesla P100", energy_supported=False, power_w=87.5),
+    )
+    meter = NvmlMeter(environ={}, power_only=True)
+
+    channels = meter.open()
+
+    assert [c.quantity for c in channels] == ["power", "power"]
+    assert all(c.how.startswith(POWER_HOW + "; power_only=True") for c in channels)
+    assert meter.read().values == {"gpu:0": 250.0, "gpu:1": 87.5}
+    assert "nvmlDeviceGetTotalEnergyConsumption" not in fake.calls  # not even probed
+
+
 def test_gpu_without_energy_or_power_is_unavailable_and_others_still_open(
     make_nvml: MakeNvml,
 ) -> None:
