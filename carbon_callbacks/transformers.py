@@ -62,7 +62,7 @@ from carbon_callbacks.reporting.text import format_forecast_line, format_trainin
 from carbon_callbacks.training.metrics import MetricSet
 from carbon_callbacks.training.monitor import DEFAULT_PREFIX, RankInfo, TrainingMonitor
 from carbon_callbacks.training.outcome import ForecastFigures
-from carbon_callbacks.training.torch_runtime import distributed_sum, nvml_ids_of
+from carbon_callbacks.training.torch_runtime import distributed_sum, gpu_ids_of
 
 __all__ = ["CarbonCallback"]
 
@@ -373,7 +373,7 @@ def _rank_info(args: Any) -> RankInfo:
         world_size=args.world_size,
         num_nodes=_num_nodes(args.world_size),
         # one process on several GPUs (n_gpu > 1) trains with DataParallel on every visible one
-        devices=nvml_ids_of(args.device) if args.n_gpu <= 1 else None,
+        devices=gpu_ids_of(args.device) if args.n_gpu <= 1 else None,
     )
 
 

@@ -1,4 +1,4 @@
-"""The meters a tracker uses unless given others: NVIDIA GPUs, then RAPL or the CPU estimate."""
+"""The meters a tracker uses unless given others: NVIDIA and AMD GPUs, then RAPL or the estimate."""
 
 from __future__ import annotations
 
@@ -16,10 +16,11 @@ def default_meters(
     measure_host: bool = True,
     exclude_pids: Sequence[int] = (),
 ) -> list[Meter]:
-    """NVML for the GPUs, then the host: RAPL where readable, else the CPU estimate.
+    """NVML and amdsmi for the GPUs, then the host: RAPL where readable, else the CPU estimate.
 
     Args:
-        gpu_ids: NVML indices or UUIDs; None: the GPUs this process can see.
+        gpu_ids: GPU indices, UUIDs or (AMD) PCI addresses, given to both GPU meters; None:
+            the GPUs this process can see.
         powercap_root: Root of the powercap sysfs tree; None: the standard locations.
         cpu_watts: Watts per busy core for the CPU estimate; None: the CPU's TDP / cores from
             the CPU table, else the documented default.
@@ -29,6 +30,7 @@ def default_meters(
         exclude_pids: Processes the estimate leaves out with their descendants (other ranks,
             which measure themselves).
     """
+    from carbon_callbacks.meters.amd import AmdMeter
     from carbon_callbacks.meters.cpu_estimate import CpuEstimateMeter
     from carbon_callbacks.meters.host import HostMeter
     from carbon_callbacks.meters.nvml import NvmlMeter
@@ -36,4 +38,4 @@ def default_meters(
 
     estimate = CpuEstimateMeter(cpu_watts, exclude_pids)
     host = HostMeter(RaplMeter(root=powercap_root), estimate, host_level=measure_host)
-    return [NvmlMeter(gpu_ids=gpu_ids), host]
+    return [NvmlMeter(gpu_ids=gpu_ids), AmdMeter(gpu_ids=gpu_ids), host]

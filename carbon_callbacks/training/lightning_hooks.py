@@ -38,7 +38,7 @@ import torch
 from carbon_callbacks.training.metrics import MetricSet
 from carbon_callbacks.training.monitor import DEFAULT_PREFIX, RankInfo, Reducer, TrainingMonitor
 from carbon_callbacks.training.outcome import ForecastFigures, TrainingOutcome
-from carbon_callbacks.training.torch_runtime import nvml_ids_of
+from carbon_callbacks.training.torch_runtime import gpu_ids_of
 
 
 class LightningCarbonHooks:
@@ -123,7 +123,7 @@ class LightningCarbonHooks:
             local_rank=trainer.local_rank,
             world_size=trainer.world_size,
             num_nodes=trainer.num_nodes,
-            devices=nvml_ids_of(strategy.root_device),
+            devices=gpu_ids_of(strategy.root_device),
         )
         self.monitor.announce = partial(_announce, type(self)._info, type(self)._forecast_line)
         # A fresh fit owes nothing to an earlier one with this callback; a resumed fit gets its

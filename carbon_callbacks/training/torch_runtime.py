@@ -10,12 +10,14 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 
-def nvml_ids_of(device: Any) -> tuple[str, ...] | None:
-    """The NVML UUIDs (``GPU-...``) of the GPUs a process trains on with torch ``device``.
+def gpu_ids_of(device: Any) -> tuple[str, ...] | None:
+    """What names the GPU a process trains on with torch ``device``, for the GPU meters.
 
-    ``()`` for a device that is no NVIDIA GPU (CPU, MPS, XLA): nothing to measure there, though
-    GPUs may be visible; one UUID for a CUDA device; None (measure every visible GPU) when torch
-    cannot describe it (no driver, a MIG slice).
+    An NVIDIA GPU is named by its NVML UUID (``GPU-...``); an AMD GPU under ROCm torch (which
+    uses the ``"cuda"`` device type too) by its PCI address (``0000:c1:00``), which amdsmi
+    reports for each GPU while torch's UUID for it follows no form amdsmi knows. ``()`` for a
+    device that is no GPU (CPU, MPS, XLA): nothing to measure there, though GPUs may be visible;
+    None (measure every visible GPU) when torch cannot describe it (no driver, a MIG slice).
     """
     torch = sys.modules.get("torch")
     if getattr(device, "type", None) != "cuda":
@@ -24,7 +26,11 @@ def nvml_ids_of(device: Any) -> tuple[str, ...] | None:
         return None
     try:
         index = device.index if device.index is not None else torch.cuda.current_device()
-        return (f"GPU-{torch.cuda.get_device_properties(index).uuid}",)
+        props = torch.cuda.get_device_properties(index)
+        if getattr(torch.version, "hip", None):
+            domain, bus, slot = props.pci_domain_id, props.pci_bus_id, props.pci_device_id
+            return (f"{domain:04x}:{bus:02x}:{slot:02x}",)
+        return (f"GPU-{props.uuid}",)
     except Exception:  # no driver, a MIG slice torch cannot describe: measure what CUDA shows
         return None
 
