@@ -11,6 +11,9 @@
 - ``estimate (--energy-kwh X | --gpu NAME --count N --hours H) (--country C | --zone Z |
   --intensity G) [--pue P] [--json] [--save FILE]``: CO2e of an energy, or of hardware and hours,
   without a run; labelled estimated, with its assumptions.
+- ``when --hours H [--within W] (location) [--energy-kwh E | --like RUN.jsonl] [--json]``: the
+  start within W hours whose run meets the lowest forecast intensity, against starting now
+  (``cli_when``; ``run --start-cleaner`` waits for that start, then runs the command).
 - ``plot PATH -o FILE.png``: a run log as a figure: power per channel and cumulative CO2e with
   the forecasts made during the run, over time; exit status 1 when the log holds no samples.
   Needs the ``plot`` extra (matplotlib).
@@ -110,6 +113,10 @@ def _dispatch(argv: list[str]) -> int:
             return _estimate(args)
         if args.subcommand == "plot":
             return _plot(args)
+        if args.subcommand == "when":
+            from carbon_callbacks.cli_when import when
+
+            return when(args)
         return _run(args)
 
 
