@@ -29,7 +29,6 @@ _EXAMPLES: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
         "Run a command, measure it, print a summary and write a run log; exit as the command did.",
         (
             "carbon-callbacks run --country SE -- python train.py --epochs 3",
-            "carbon-callbacks run --json --no-log -- ./train.sh",
             "carbon-callbacks run --start-cleaner --within 12 --hours 3 --zone GB -- ./train.sh",
         ),
     ),
@@ -39,8 +38,7 @@ _EXAMPLES: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
         "intensity.",
         (
             "carbon-callbacks when --hours 3 --zone GB",
-            "carbon-callbacks when --hours 6 --within 12 --zone DK-DK1 --energy-kwh 40 --json",
-            "carbon-callbacks when --like carbon-runs/RUN.jsonl --uk-postcode RG10",
+            "carbon-callbacks when --like carbon-runs/RUN.jsonl --within 12 --zone DK-DK1 --json",
         ),
     ),
     "intensity": (

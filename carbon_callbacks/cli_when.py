@@ -221,11 +221,15 @@ class _Stopped(Exception):
     """SIGTERM arrived while waiting."""
 
 
-def wait_until(start_unix: float) -> int | None:
-    """Wait for ``start_unix``, a countdown on a terminal; an exit status if stopped, else None.
+def wait_for(plan: Plan) -> int | None:
+    """Say the plan in one line, then wait for its start, a countdown on a terminal.
 
     SIGTERM and Ctrl-C end the wait at once with the status a process they killed has (143,
-    130), so a scheduler sees the same as for a run stopped while running.
+    130), so a scheduler sees the same as for a run stopped while running. The line is printed
+    once the handlers are in place, so a signal sent on seeing it is always handled.
+
+    Returns:
+        The exit status when stopped, else None.
     """
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -234,7 +238,8 @@ def wait_until(start_unix: float) -> int | None:
     previous = signal.signal(signal.SIGTERM, stop)
     countdown = sys.stderr.isatty()
     try:
-        while (left := start_unix - time.time()) > 0:
+        print(announcement(plan), file=sys.stderr, flush=True)
+        while (left := plan.choice.start_unix - time.time()) > 0:
             if countdown:
                 print(f"\r{PROG}: starting in {_clock(left)} ", end="", file=sys.stderr)
             time.sleep(min(1.0, left))

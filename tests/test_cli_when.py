@@ -7,7 +7,12 @@ current slot, so the command (which plans from the real clock) sees a live forec
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,9 +21,11 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
+from carbon_callbacks import read_run_log
 from carbon_callbacks.cli import main
 from carbon_callbacks.intensity.http import parse_utc
 from carbon_callbacks.intensity.providers import electricitymaps, energidataservice, uk
+from tests.intensity.uk_payloads import national
 from tests.secret_tokens import TOKEN
 
 PAYLOADS = Path(__file__).parent / "intensity" / "payloads"
@@ -213,3 +220,103 @@ def test_the_api_failing_is_exit_status_1(
     status, out, err = when(capsys, "--hours", "3", "--zone", "GB")
     assert (status, out) == (1, "")
     assert "no forecast to plan by: UK Carbon Intensity API: HTTP 503" in err
+
+
+# -- run --start-cleaner -----------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_cleaner(
+    server: HTTPServer, tmp_path: Path, hours: str, *command: str
+) -> subprocess.Popen[str]:
+    """``carbon-callbacks run --start-cleaner`` in a real process, against the fake UK API."""
+    env = os.environ | {"PYTHONPATH": str(ROOT), uk.URL_ENV: server.url_for("/")}
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "carbon_callbacks", "run", "--start-cleaner", "--hours", hours,
+            "--zone", "GB", "--json", "--output-dir", str(tmp_path), "--", *command,
+        ],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+def test_start_cleaner_waits_for_the_cleaner_start_then_runs_and_logs_the_plan(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """The forecast dips 3 s from now for 10 s: a 9 s run starts at the dip. On a machine so
+    slow that the command plans after the dip began, the dip holds now, and it starts at once."""
+    dip = math.ceil(time.time()) + 3.0
+    httpserver.expect_request(re.compile("^/intensity/")).respond_with_json(
+        national(
+            (dip - 600, dip, 300, None),
+            (dip, dip + 10, 100, None),
+            (dip + 10, dip + 3600, 300, None),
+        )
+    )
+    process = start_cleaner(httpserver, tmp_path, "0.0025", sys.executable, "-c", "pass")
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    report = json.loads(stdout)
+    log = read_run_log(report["log_path"])
+    assert log.header is not None
+    plan = log.header["context"]["deferred_start"]
+    expected_start = max(dip, plan["planned_unix"])
+    assert plan["start_unix"] == expected_start
+    assert log.header["started_unix"] >= expected_start
+    assert (plan["forecast_g_per_kwh"], plan["zone"]) == (100, "GB")
+    assert plan["source"] == "UK Carbon Intensity API" and plan["hours"] == 0.0025
+    if plan["planned_unix"] < dip:
+        assert 100 < plan["now_g_per_kwh"] <= 300
+        saving = round(100 * (1 - 100 / plan["now_g_per_kwh"]))
+        line = f"vs {plan['now_g_per_kwh']:.0f} now, {saving}% less"
+        assert re.search(r"starting at \d\d:\d\d:\d\d UTC: forecast 100 gCO2e/kWh " + line, stderr)
+    assert "starting in" not in stderr  # no countdown when stderr is not a terminal
+    shown = main(["report", report["log_path"]])
+    assert shown == 0
+
+
+def test_report_sets_the_forecast_beside_the_intensity_met(
+    httpserver: HTTPServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dip = math.ceil(time.time()) + 2.0
+    httpserver.expect_request(re.compile("^/intensity/")).respond_with_json(
+        national((dip - 600, dip, 300, None), (dip, dip + 3600, 100, None))
+    )
+    process = start_cleaner(httpserver, tmp_path, "0.5", sys.executable, "-c", "pass")
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    report = json.loads(stdout)
+    assert main(["report", report["log_path"]]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if "cleaner grid" in line]
+    met = report["intensity"]["g_per_kwh"]
+    assert (
+        len(lines) == 1 and "started later for a cleaner grid: forecast 100 gCO2e/kWh" in lines[0]
+    )
+    assert (
+        f"; met {met:.0f} gCO2e/kWh" in lines[0]
+        and "(UK Carbon Intensity API, zone GB)" in lines[0]
+    )
+
+
+@pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_while_waiting_ends_the_wait_at_once(
+    httpserver: HTTPServer, tmp_path: Path, signum: int, status: int
+) -> None:
+    later = math.ceil(time.time()) + 3600.0
+    httpserver.expect_request(re.compile("^/intensity/")).respond_with_json(
+        national((later - 7200, later, 300, None), (later, later + 3600, 100, None))
+    )
+    process = start_cleaner(httpserver, tmp_path, "0.5", sys.executable, "-c", "pass")
+    assert process.stderr is not None
+    announced = process.stderr.readline()
+    assert "starting at" in announced and "forecast 100 gCO2e/kWh vs 300 now, 67% less" in announced
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stdout, stderr) == (status, "", "")
+    assert not list(tmp_path.glob("*.jsonl"))  # nothing ran, so nothing was logged
+
+
+def test_plan_flags_without_start_cleaner_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--hours", "3", "--", "true"]) == 2
+    assert "--hours, --like and --within go with --start-cleaner" in capsys.readouterr().err
