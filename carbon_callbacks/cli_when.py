@@ -61,7 +61,9 @@ class Plan:
         choice = self.choice
         return {
             "start_unix": choice.start_unix,
-            "start_iso": datetime.fromtimestamp(choice.start_unix, timezone.utc).isoformat(),
+            "start_iso": datetime.fromtimestamp(choice.start_unix, timezone.utc).isoformat(
+                timespec="seconds"
+            ),
             "g_per_kwh": choice.g_per_kwh,
             "now_g_per_kwh": choice.now_g_per_kwh,
             "saving_fraction": choice.saving_fraction,
