@@ -2,7 +2,8 @@
 
 - ``devices [--json]``: what this machine can measure and how; what it cannot, why, and the fix.
 - ``run [options] -- CMD ARGS...``: run a command, measure it as one window, print a summary,
-  write a run log, and exit with the command's own exit status.
+  write a run log, and exit with the command's own exit status. ``--start-cleaner`` first waits
+  for the start ``when`` would choose (SIGTERM or Ctrl-C while waiting: 143 or 130 at once).
 - ``intensity [location] [--live] [--json]``: the carbon intensity a run started now would use,
   and where it comes from.
 - ``report PATH [--json | --table | --csv | --paper | --model-card] [--compare SE,PL]
@@ -11,6 +12,9 @@
 - ``estimate (--energy-kwh X | --gpu NAME --count N --hours H) (--country C | --zone Z |
   --intensity G) [--pue P] [--json] [--save FILE]``: CO2e of an energy, or of hardware and hours,
   without a run; labelled estimated, with its assumptions.
+- ``when --hours H [--within W] (location) [--energy-kwh E | --like RUN.jsonl] [--json]``: the
+  start within W hours whose run meets the lowest forecast intensity, against starting now
+  (``cli_when``; ``run --start-cleaner`` waits for that start, then runs the command).
 - ``plot PATH -o FILE.png``: a run log as a figure: power per channel and cumulative CO2e with
   the forecasts made during the run, over time; exit status 1 when the log holds no samples.
   Needs the ``plot`` extra (matplotlib).
@@ -27,6 +31,7 @@ status 2; a command that cannot be started gets
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shlex
@@ -110,6 +115,10 @@ def _dispatch(argv: list[str]) -> int:
             return _estimate(args)
         if args.subcommand == "plot":
             return _plot(args)
+        if args.subcommand == "when":
+            from carbon_callbacks.cli_when import when
+
+            return when(args)
         return _run(args)
 
 
@@ -203,9 +212,23 @@ def _run(args: argparse.Namespace) -> int:
 
     from carbon_callbacks.tracking.tracker import Tracker
 
+    context: dict[str, object] = {}
+    if args.start_cleaner:
+        from carbon_callbacks.cli_when import PlanError, plan_start, wait_for
+
+        try:
+            plan = plan_start(args)
+        except PlanError as error:
+            return _fail(str(error), error.status)
+        context["deferred_start"] = plan.record()
+    elif not all(getattr(args, name) is None for name in ("hours", "like", "within")):
+        return _fail("--hours, --like and --within go with --start-cleaner; add it", 2)
     try:
+        settings = _intensity_settings(args)
         tracker = Tracker(
-            intensity_settings=_intensity_settings(args),
+            # A deferred run meets the live grid: its figures are what the forecast is judged by.
+            intensity_settings=dataclasses.replace(settings, live=True) if context else settings,
+            context=context,
             pue=args.pue,
             cpu_watts=args.cpu_watts,
             interval_s=args.interval_s,
@@ -216,6 +239,10 @@ def _run(args: argparse.Namespace) -> int:
         )
     except (TypeError, ValueError) as error:
         return _fail(one_line(error, args.flags), 2)
+    if args.start_cleaner:
+        stopped = wait_for(plan)
+        if stopped is not None:
+            return stopped
     tracker.start()
     try:
         child = subprocess.Popen(command, stdout=sys.stderr.fileno() if args.json else None)

@@ -29,7 +29,16 @@ _EXAMPLES: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
         "Run a command, measure it, print a summary and write a run log; exit as the command did.",
         (
             "carbon-callbacks run --country SE -- python train.py --epochs 3",
-            "carbon-callbacks run --json --no-log -- ./train.sh",
+            "carbon-callbacks run --start-cleaner --within 12 --hours 3 --zone GB -- ./train.sh",
+        ),
+    ),
+    "when": (
+        "the cleanest time to start a run, from a grid forecast",
+        "Find the start within the next hours whose run meets the lowest forecast carbon "
+        "intensity.",
+        (
+            "carbon-callbacks when --hours 3 --zone GB",
+            "carbon-callbacks when --like carbon-runs/RUN.jsonl --within 12 --zone DK-DK1 --json",
         ),
     ),
     "intensity": (
@@ -101,6 +110,7 @@ def build_parser() -> tuple[OneLineParser, Mapping[str, OneLineParser]]:
     devices.add_argument("--json", action="store_true", help="print one JSON object")
     _add_run_arguments(subparsers["run"])
     _add_location_arguments(subparsers["intensity"], constant=False)
+    _add_when_arguments(subparsers["when"])
     subparsers["intensity"].add_argument("--json", action="store_true", help="print JSON")
     _add_report_arguments(subparsers["report"])
     _add_estimate_arguments(subparsers["estimate"])
@@ -170,7 +180,38 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument(
         "--interval", dest="interval_s", type=float, metavar="S", help="sampling interval, s"
     )
+    run.add_argument(
+        "--start-cleaner",
+        action="store_true",
+        help="wait for the start with the lowest forecast intensity (needs a location and "
+        "--hours or --like; the run then uses live data)",
+    )
+    _add_plan_arguments(run)
     run.add_argument("command", nargs=argparse.REMAINDER, help="the command to run, after --")
+
+
+def _add_when_arguments(when: argparse.ArgumentParser) -> None:
+    _add_plan_arguments(when)
+    when.add_argument(
+        "--energy-kwh", type=float, metavar="E", help="the run's energy, kWh: gives the CO2e"
+    )
+    _add_location_arguments(when, constant=False, live=False)
+    when.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _add_plan_arguments(parser: argparse.ArgumentParser) -> None:
+    """How long the run takes and how long it may wait: for ``when`` and ``run --start-cleaner``."""
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--hours", type=float, metavar="H", help="the run's expected length, hours")
+    size.add_argument(
+        "--like", metavar="RUN.jsonl", help="take the length and energy of an earlier run's log"
+    )
+    parser.add_argument(
+        "--within",
+        type=float,
+        metavar="W",
+        help="start within W hours from now (default: as far as the forecast reaches)",
+    )
 
 
 def _add_report_arguments(report: argparse.ArgumentParser) -> None:
@@ -252,17 +293,22 @@ def _add_car_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_location_arguments(parser: argparse.ArgumentParser, *, constant: bool) -> None:
+def _add_location_arguments(
+    parser: argparse.ArgumentParser, *, constant: bool, live: bool = True
+) -> None:
     """The location and intensity flags, one per option of ``IntensitySettings`` that has one.
 
     Args:
         parser: The subcommand's parser.
         constant: Whether to offer the constant intensity (``--intensity``) too.
+        live: Whether to offer ``--live`` (``when`` always reads live forecasts).
     """
     from carbon_callbacks.intensity.settings import OPTIONS
 
     for option in OPTIONS:
         if option.flag is None or (option.kind == "number" and not constant):
+            continue
+        if option.kind == "switch" and not live:
             continue
         if option.kind == "switch":
             parser.add_argument(

@@ -618,7 +618,7 @@ def test_no_subcommand_prints_the_help_and_each_subcommand_has_examples() -> Non
     bare = cli()
     assert bare.returncode == 0 and bare.stderr == ""
     assert bare.stdout == cli("--help").stdout and "estimate" in bare.stdout
-    for name in ("devices", "run", "intensity", "report", "estimate", "plot"):
+    for name in ("devices", "run", "intensity", "when", "report", "estimate", "plot"):
         text = cli(name, "--help").stdout
         description = text.split("\n\n")[1]
         assert "\n" not in description.strip(), (name, description)

@@ -15,6 +15,7 @@ from typing import Any, Literal, cast
 
 from carbon_callbacks._internal.unique import unique
 from carbon_callbacks.meters.base import Scope
+from carbon_callbacks.reporting.deferral import Deferral, deferral_of
 from carbon_callbacks.reporting.forecasts import PredictionCheck, prediction_checks
 from carbon_callbacks.reporting.grouping import LogRank, log_rank, log_span, run_id_of, run_name_of
 from carbon_callbacks.reporting.merge import combine_ranks, sum_windows
@@ -54,6 +55,8 @@ class RunReport:
             checks of the training it belongs to).
         cpu_model: The processor's name from the (rank 0) header, when recorded.
         cpu_cores: The machine's logical CPU count from the (rank 0) header, when recorded.
+        deferral: For a run started later for a cleaner grid (``run --start-cleaner``), the
+            plan it was started by; None otherwise.
     """
 
     name: str
@@ -73,6 +76,7 @@ class RunReport:
     forecast_records: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
     cpu_model: str | None = None
     cpu_cores: int | None = None
+    deferral: Deferral | None = None
 
 
 def run_report(logs: Sequence[RunLog]) -> RunReport:
@@ -130,6 +134,7 @@ def run_report(logs: Sequence[RunLog]) -> RunReport:
         forecast_records=tuple(first.predictions) if len(logs) == 1 else (),
         cpu_model=_cpu_of(first)[0],
         cpu_cores=_cpu_of(first)[1],
+        deferral=deferral_of(first.header),
     )
 
 

@@ -21,6 +21,7 @@ from carbon_callbacks._internal.units import (
 )
 from carbon_callbacks.intensity.base import IntensityValue
 from carbon_callbacks.meters.base import Channel, Unavailable
+from carbon_callbacks.reporting.deferral import deferral_phrase
 from carbon_callbacks.reporting.equivalents import (
     EEA_NEW_CARS_2023,
     CarBaseline,
@@ -262,6 +263,12 @@ def _format_run(run: RunReport, compare: Sequence[str], car: CarBaseline) -> lis
     for check in run.predictions:
         rank = f" (rank {check.rank})" if check.rank is not None else ""
         lines.append(f"  forecast, {check.which}{rank}: {_prediction_phrase(check)}")
+    if run.deferral is not None:
+        met = (
+            None if measurement is None or measurement.intensity is None else measurement.intensity
+        )
+        phrase = deferral_phrase(run.deferral, None if met is None else met.g_per_kwh)
+        lines.append(f"  started later for a cleaner grid: {phrase}")
     if run.problems:
         lines.append("  problems:")
         lines += [f"    {problem}" for problem in run.problems]
