@@ -162,6 +162,12 @@ def _intensity(args: argparse.Namespace) -> int:
         return _fail(one_line(error, args.flags), 2)
     now = time.time()
     value, slot_start = resolution.static, None
+    if resolution.cloud is not None:  # no location given, and DMI names a cloud vendor
+        from carbon_callbacks.intensity.located import CloudLocated
+
+        located = CloudLocated(resolution.cloud, resolution.static)
+        located.start()
+        value = located.settle()
     if resolution.live is not None:
         from carbon_callbacks.intensity.live import LiveIntensity
 

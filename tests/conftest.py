@@ -45,6 +45,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
             monkeypatch.delenv(name)
     monkeypatch.setenv("CARBON_CALLBACKS_OUTPUT_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("CARBON_CALLBACKS_CACHE_DIR", str(tmp_path / "cache"))
+    # The test machine may be a cloud VM: no test asks its metadata service unless it says so.
+    monkeypatch.setenv("CARBON_CALLBACKS_DMI_ROOT", str(tmp_path / "no-dmi"))
 
 
 SESSION_SECRETS_CHECK = ("test_secrets.py", "test_nothing_the_session_wrote_holds_a_test_token")

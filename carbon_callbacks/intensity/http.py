@@ -93,7 +93,29 @@ def get_json(
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
     max_bytes: int = MAX_BYTES,
 ) -> object:
-    """GET ``url`` and decode its JSON body, within bounded time and size.
+    """GET ``url`` and decode its JSON body, within bounded time and size (see ``get_body``).
+
+    Raises:
+        ProviderError: Connection, timeout, HTTP status, size or decoding failure.
+    """
+    body = get_body(
+        session, provider, url, params=params, headers=headers, timeout=timeout, max_bytes=max_bytes
+    )
+    return _decode(body, provider)
+
+
+def get_body(
+    session: requests.Session,
+    provider: str,
+    url: str,
+    *,
+    method: str = "GET",
+    params: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+    timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+    max_bytes: int = MAX_BYTES,
+) -> bytes:
+    """Send one request and return the body of its 200 answer, within bounded time and size.
 
     The connect and read timeouts bound each wait; their sum bounds the whole request, since a
     server that trickles bytes never trips a read timeout. Redirects are not followed, so a header
@@ -103,21 +125,20 @@ def get_json(
         session: The session to send with (see ``new_session``).
         provider: The provider's display name, used in errors.
         url: The address, without a query string.
+        method: The HTTP method (``PUT`` for the AWS metadata token).
         params: Query parameters.
         headers: Extra request headers; their values (but Accept's) never appear in an error.
         timeout: Seconds to connect and to wait for each read.
         max_bytes: The largest body accepted.
 
-    Returns:
-        The decoded JSON value.
-
     Raises:
-        ProviderError: Connection, timeout, HTTP status, size or decoding failure.
+        ProviderError: Connection, timeout, HTTP status or size failure.
     """
     secrets = [v for k, v in (headers or {}).items() if v and k.lower() not in _PUBLIC_HEADERS]
     deadline = time.monotonic() + sum(timeout)
     try:
-        response = session.get(
+        response = session.request(
+            method,
             url,
             params=params,
             headers=headers,
@@ -130,8 +151,7 @@ def get_json(
     with response:
         if response.status_code != 200:
             raise ProviderError(provider, _status_failure(response, deadline, secrets))
-        body = _read_body(response, provider, max_bytes, deadline, timeout)
-        return _decode(body, provider)
+        return _read_body(response, provider, max_bytes, deadline, timeout)
 
 
 def parse_utc(text: object) -> float:

@@ -8,9 +8,13 @@ Order, first match wins:
 1. ``intensity_g_per_kwh=``: a constant given by the user;
 2. a live provider for the configured zone, when ``live=True`` (its gaps fall back to 3-5);
 3. the cloud region table (``cloud=`` + ``region=``);
-4. the country's latest yearly value (``country=``, the country part of ``zone=``, or the country
-   guessed offline from the system time zone, flagged as guessed);
-5. the World value, with the location marked unknown.
+4. the country's latest yearly value (``country=`` or the country part of ``zone=``);
+5. without any of those: the region named by the cloud's instance metadata service, when DMI says
+   the machine is an AWS, Google Cloud or Azure one (``intensity.cloud``; looked up in the
+   background once the run starts, see ``intensity.located``);
+6. the country guessed offline from the system time zone, flagged as guessed (also what a cloud
+   run uses until, or unless, the metadata service answers);
+7. the World value, with the location marked unknown.
 
 No IP geolocation. Unknown codes fail at construction with close matches in the message, which
 names where the value came from (the argument or the ``CARBON_CALLBACKS_*`` variable) and shows what
@@ -35,6 +39,7 @@ from carbon_callbacks.intensity.base import (
     LiveSource,
     check_g_per_kwh,
 )
+from carbon_callbacks.intensity.cloud import CloudLookup, cloud_lookup
 from carbon_callbacks.intensity.settings import (
     FIELD_OF,
     OPTIONS,
@@ -51,6 +56,8 @@ __all__ = ["IntensitySettings", "Resolution", "intensity_settings", "provider_fo
 TOKEN_ENV = "ELECTRICITYMAPS_API_TOKEN"
 UK_ZONE = "GB"
 DK_ZONES = {"DK-DK1": "DK1", "DK-DK2": "DK2"}
+_PLACES = ("country", "zone", "cloud", "uk_postcode")
+"""The settings that say where the run is: any of them comes before the cloud metadata."""
 _CLOUD_EXAMPLES = {"aws": "eu-north-1", "gcp": "europe-north1", "azure": "swedencentral"}
 """A region of each cloud, to show in messages."""
 
@@ -112,12 +119,16 @@ class Resolution:
     """The outcome of resolving settings: the static value and, when asked for, a live source.
 
     Attributes:
-        static: The value used where no live data covers the time (or always, without live).
+        static: The value used where no live data covers the time (or always, without live);
+            with ``cloud``, the value used until the metadata service names the region.
         live: The live API client, or None.
+        cloud: The region lookup to make when no location was given and DMI names a cloud
+            vendor; None otherwise, or with ``CARBON_CALLBACKS_CLOUD_METADATA=0``.
     """
 
     static: IntensityValue
     live: LiveSource | None = None
+    cloud: CloudLookup | None = None
 
 
 def resolve(settings: IntensitySettings, environ: Mapping[str, str] | None = None) -> Resolution:
@@ -130,15 +141,24 @@ def resolve(settings: IntensitySettings, environ: Mapping[str, str] | None = Non
     if settings.g_per_kwh is not None:
         return Resolution(IntensityValue(settings.g_per_kwh, "user-supplied constant"))
     static_value = _static_value(settings, environ)
-    if not settings.live:
-        return Resolution(static_value)
-    return Resolution(static_value, _live_source(settings, environ))
+    if settings.live:
+        return Resolution(static_value, _live_source(settings, environ))
+    located = any(getattr(settings, name) is not None for name in _PLACES)
+    lookup = None if located else cloud_lookup(os.environ if environ is None else environ)
+    return Resolution(static_value, cloud=lookup)
 
 
 def provider_for(
     resolution: Resolution, environ: Mapping[str, str] | None = None
 ) -> IntensityProvider:
-    """The provider a tracker asks: the constant, or a live one falling back to the constant."""
+    """The provider a tracker asks: the constant, a live one over it, or a cloud lookup's.
+
+    With a cloud lookup, the constant serves until the metadata service names the region.
+    """
+    if resolution.cloud is not None:
+        from carbon_callbacks.intensity.located import CloudLocated
+
+        return CloudLocated(resolution.cloud, resolution.static)
     if resolution.live is None:
         return ConstantIntensity(value=resolution.static)
     from carbon_callbacks.intensity.cache import IntensityCache, default_cache_dir

@@ -322,6 +322,15 @@ def cloud_region(cloud: str, region: str) -> CloudRegion:
     )
 
 
+def cloud_regions(cloud: str) -> Mapping[str, CloudRegion]:
+    """The known regions of ``cloud`` (``gcp``, ``aws``, ``azure`` or an alias), by name.
+
+    Empty for an unknown cloud.
+    """
+    name = _CLOUDS.get(cloud.strip().lower())
+    return dict(_cloud_regions().get(name, {})) if name is not None else {}
+
+
 def country_for_timezone(tz_name: str) -> str | None:
     """The ISO alpha-2 code of the country an IANA time zone is in, e.g. ``Europe/Kiev`` -> UA.
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from carbon_callbacks._internal.warnings import WarnOnce
 from carbon_callbacks.intensity.base import ConstantIntensity, IntensityProvider, IntensityValue
 from carbon_callbacks.intensity.live import LiveIntensity
+from carbon_callbacks.intensity.located import CloudLocated
 from carbon_callbacks.intensity.resolve import (
     IntensitySettings,
     provider_for,
@@ -199,8 +200,8 @@ class Tracker:
             f"{item.source}: {item.reason}" for item in self._sampler.unavailable if item.unmeasured
         )
         self._run_mark = self._mark(self._sampler.sample())  # exact, also on a shared sampler
-        if isinstance(self._intensity, LiveIntensity):
-            self._intensity.start()
+        if isinstance(self._intensity, LiveIntensity | CloudLocated):
+            self._intensity.start()  # in the background: the first read is taken already
         if self.config.output_dir is not None:
             self._writer = RunLogWriter(self.config.output_dir / self._log_file_name())
             self._writer.write(
@@ -228,7 +229,10 @@ class Tracker:
         lifetime.stopping(self)
         sampler = self._sampler
         assert self._run_mark is not None
-        self._summary = self._measure(RUN_WINDOW, self._run_mark, self._mark(sampler.sample()))
+        end = self._mark(sampler.sample())
+        if isinstance(self._intensity, CloudLocated):
+            self._intensity.settle()  # waits only in a run shorter than the lookup's deadline
+        self._summary = self._measure(RUN_WINDOW, self._run_mark, end)
         sampling.detach(self._sampler_key, sampler, self._step_slot)
         lifetime.stopped(self)
         if isinstance(self._intensity, LiveIntensity):
@@ -535,7 +539,7 @@ class Tracker:
         )
 
     def _describe_intensity(self) -> dict[str, object]:
-        if isinstance(self._intensity, LiveIntensity):
+        if isinstance(self._intensity, LiveIntensity | CloudLocated):
             return self._intensity.describe()
         if isinstance(self._intensity, ConstantIntensity):
             return self._intensity.value.to_dict()
