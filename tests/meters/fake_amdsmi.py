@@ -167,6 +167,8 @@ class FakeAmdsmi(types.ModuleType):
         self.init_error = init_error
         self.init_flags: list[AmdSmiInitFlags] = []
         self.shutdown_calls = 0
+        self.calls: list[str] = []
+        """The energy and power functions called, in order, supported or not."""
         self._initialised = False
 
     # --- test controls -----------------------------------------------------------------------
@@ -242,6 +244,7 @@ class FakeAmdsmi(types.ModuleType):
         }
 
     def amdsmi_get_energy_count(self, processor_handle: ProcessorHandle) -> dict[str, Any]:
+        self.calls.append("amdsmi_get_energy_count")
         gpu = self._sensor(processor_handle, supported=lambda g: g.energy_supported)
         return {
             "energy_accumulator": 0 if gpu.reads_zero else gpu.accumulator,
@@ -250,6 +253,7 @@ class FakeAmdsmi(types.ModuleType):
         }
 
     def amdsmi_get_power_info(self, processor_handle: ProcessorHandle) -> dict[str, Any]:
+        self.calls.append("amdsmi_get_power_info")
         gpu = self._sensor(processor_handle, supported=lambda g: True)
         watts = 0 if gpu.reads_zero else round(gpu.power_w)
         info: dict[str, Any] = {
