@@ -45,6 +45,8 @@ _ERR_INFO = {
     AMDSMI_STATUS_NOT_INIT: "AMDSMI_STATUS_NOT_INIT - Device not initialized",
     AMDSMI_STATUS_DRIVER_NOT_LOADED: "AMDSMI_STATUS_DRIVER_NOT_LOADED - Driver not loaded",
 }
+DRIVER_VERSION = "6.10.5"
+"""What ``amdsmi_get_gpu_driver_info`` says of the amdgpu driver."""
 _NA_POWER = 0xFFFF
 """What the C library puts in a power field it does not support; the binding turns it to N/A."""
 
@@ -242,6 +244,10 @@ class FakeAmdsmi(types.ModuleType):
             "product_name": gpu.name or "N/A",
             "manufacturer_name": "AMD",
         }
+
+    def amdsmi_get_gpu_driver_info(self, processor_handle: ProcessorHandle) -> dict[str, Any]:
+        self._gpu(processor_handle)
+        return {"driver_name": "amdgpu", "driver_version": DRIVER_VERSION, "driver_date": "N/A"}
 
     def amdsmi_get_energy_count(self, processor_handle: ProcessorHandle) -> dict[str, Any]:
         self.calls.append("amdsmi_get_energy_count")

@@ -540,10 +540,12 @@ PINNED_FUNCTIONS = {
     "amdsmi_get_gpu_enumeration_info": ["processor_handle"],
     "amdsmi_get_gpu_asic_info": ["processor_handle"],
     "amdsmi_get_gpu_board_info": ["processor_handle"],
+    "amdsmi_get_gpu_driver_info": ["processor_handle"],
     "amdsmi_get_energy_count": ["processor_handle"],
     "amdsmi_get_power_info": ["processor_handle"],
 }
-"""Each function the meter calls and its parameters, from amdsmi 7.0.2's amdsmi_interface.py."""
+"""Each function the meter (and gpu_check, for the driver) calls and its parameters, from amdsmi
+7.0.2's amdsmi_interface.py."""
 PINNED_KEYS = {
     "amdsmi_get_gpu_enumeration_info": {"drm_render", "drm_card", "hsa_id", "hip_id", "hip_uuid"},
     "amdsmi_get_gpu_asic_info": {
@@ -553,6 +555,7 @@ PINNED_KEYS = {
     "amdsmi_get_gpu_board_info": {
         "model_number", "product_serial", "fru_id", "product_name", "manufacturer_name",
     },
+    "amdsmi_get_gpu_driver_info": {"driver_name", "driver_version", "driver_date"},
     "amdsmi_get_energy_count": {"energy_accumulator", "counter_resolution", "timestamp"},
     "amdsmi_get_power_info": {
         "socket_power", "current_socket_power", "average_socket_power", "gfx_voltage",
