@@ -154,7 +154,7 @@ def stage_environment(work: Workload, device: str) -> dict[str, Any]:
 
 
 def driver_versions() -> dict[str, str]:
-    """The GPU drivers found: NVIDIA's through NVML, AMD's from the amdgpu kernel module."""
+    """The GPU drivers found: NVIDIA's through NVML, AMD's from the amdgpu module or amdsmi."""
     found: dict[str, str] = {}
     try:
         import pynvml
@@ -170,7 +170,32 @@ def driver_versions() -> dict[str, str]:
     amdgpu = Path("/sys/module/amdgpu/version")
     if amdgpu.exists():
         found["amdgpu"] = amdgpu.read_text().strip() or "loaded (no version file content)"
+    else:  # an in-kernel amdgpu has no version file: ask amdsmi
+        version = amdsmi_driver_version()
+        if version is not None:
+            found["amdgpu"] = version
     return found
+
+
+def amdsmi_driver_version() -> str | None:
+    """The amdgpu driver version amdsmi reports for its first GPU; None without amdsmi."""
+    try:
+        import amdsmi
+    except ModuleNotFoundError:
+        return None  # no ROCm binding: no AMD GPU to name a driver for
+    except Exception as error:  # the binding without ROCm's library raises at import
+        return f"unknown ({type(error).__name__})"
+    try:
+        amdsmi.amdsmi_init(amdsmi.AmdSmiInitFlags.INIT_AMD_GPUS)
+        try:
+            handles = amdsmi.amdsmi_get_processor_handles()
+            if not handles:
+                return "unknown (amdsmi lists no GPU)"
+            return str(amdsmi.amdsmi_get_gpu_driver_info(handles[0])["driver_version"])
+        finally:
+            amdsmi.amdsmi_shut_down()
+    except Exception as error:
+        return f"unknown ({type(error).__name__})"
 
 
 def stage_workload(work: Workload, device: str) -> dict[str, Any]:

@@ -2,8 +2,10 @@
 
 The children see the fake through ``tests/fake_gpu_site`` on ``PYTHONPATH`` (its sitecustomize
 installs ``tests.meters.clocked_pynvml``): GPU 0 draws a constant 300 W and has the energy
-counter, GPU 1 draws 150 W and reports power only. Bounds on energies come from times the
-script itself measured, never from a guess about how fast this machine is.
+counter, GPU 1 draws 150 W and reports power only. With ``CLOCKED_FAKE_VENDOR=amd`` it installs
+``tests.meters.clocked_amdsmi`` instead: two AMD GPUs, likewise one with the energy counter and
+one with socket power only, and no NVML. Bounds on energies come from times the script itself
+measured, never from a guess about how fast this machine is.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ import psutil
 import pytest
 
 from tests.conftest import CHILD_TIMEOUT_S
-from tests.meters.clocked_pynvml import DRIVER_VERSION, GPUS, HIDE_VARIABLE
+from tests.meters import clocked_amdsmi, fake_amdsmi
+from tests.meters.clocked_pynvml import DRIVER_VERSION, GPUS, HIDE_VARIABLE, VENDOR_VARIABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -33,9 +36,16 @@ FAKE_SITE = ROOT / "tests" / "fake_gpu_site"
 COUNTER_W, POWER_ONLY_W = GPUS[0].power_w, GPUS[1].power_w
 READ_ROUNDING_J = 0.001
 """The counter is whole millijoules: at most half of one off at each end of a window."""
+AMD_COUNTER, AMD_POWER_ONLY = clocked_amdsmi.GPUS
+AMD_ROUNDING_J = AMD_COUNTER.resolution_uj * 1e-6
+"""The AMD counter counts whole ``counter_resolution``: at most half of one off at each end."""
+AMD_STAGES = ("devices", "environment", "run", "lightning", "counter_vs_power")
+"""The stages run against the fake AMD GPUs: those whose figures depend on the GPU meters."""
 
 
-def run_check(out: Path, *args: str, hide: str = "") -> subprocess.CompletedProcess[str]:
+def run_check(
+    out: Path, *args: str, hide: str = "", vendor: str = "nvidia"
+) -> subprocess.CompletedProcess[str]:
     env = {
         name: value
         for name, value in os.environ.items()
@@ -43,7 +53,9 @@ def run_check(out: Path, *args: str, hide: str = "") -> subprocess.CompletedProc
     }
     env["PYTHONPATH"] = os.pathsep.join([str(FAKE_SITE), str(ROOT)])
     env[HIDE_VARIABLE] = hide
-    env.pop("CUDA_VISIBLE_DEVICES", None)
+    env[VENDOR_VARIABLE] = vendor
+    for variable in ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES"):
+        env.pop(variable, None)
     env["KERAS_BACKEND"] = "torch"
     command = [sys.executable, "benchmarks/gpu_check.py", "--device", "cpu", "--quick"]
     return subprocess.run(
@@ -134,23 +146,45 @@ def test_counter_and_power_integration_agree_within_when_the_reads_happened(
     checked: tuple[dict[str, Any], Path, str],
 ) -> None:
     report, _, _ = checked
-    figures = report["stages"]["counter_vs_power"]["figures"]
+    assert_counter_vs_power(
+        report["stages"]["counter_vs_power"]["figures"],
+        counter=("gpu:0", COUNTER_W, READ_ROUNDING_J),
+        power_only=("gpu:1", POWER_ONLY_W),
+    )
+
+
+def assert_counter_vs_power(
+    figures: dict[str, Any],
+    counter: tuple[str, float, float],
+    power_only: tuple[str, float],
+) -> None:
+    """Both methods within what constant power allows between the window's inner and outer reads.
+
+    Args:
+        figures: The stage's figures.
+        counter: The counting GPU's channel id, watts and counter rounding (J) at each end.
+        power_only: The power-only GPU's channel id and watts (read exactly).
+    """
+    counter_id, counter_w, rounding_j = counter
+    power_id, power_w = power_only
     windows = {w["name"]: w for w in figures["windows"]}
     assert list(windows) == ["idle", "busy", "bursty", "whole"]
     assert windows["idle"]["inner_s"] >= WORKLOADS["quick"].idle_s
+    assert figures["notes"] == []  # every GPU meter offered its power-only twin
     for window in windows.values():
         inner, outer = window["inner_s"], window["outer_s"]
         assert 0 < inner <= window["duration_s"] <= outer
-        counter, power_only = window["gpus"]
-        assert (counter["id"], power_only["id"]) == ("gpu:0", "gpu:1")
-        for joules in (counter["counter_j"], counter["power_j"]):
-            assert COUNTER_W * inner - READ_ROUNDING_J <= joules
-            assert joules <= COUNTER_W * outer + READ_ROUNDING_J
-        assert abs(counter["relative_difference"]) <= (outer - inner) / inner + 1e-5
-        assert "power_only=True" in counter["power_how"]
-        assert power_only["counter_j"] is None and power_only["relative_difference"] is None
-        assert power_only["note"] == "no energy counter: only power integration"
-        assert POWER_ONLY_W * inner <= power_only["power_j"] <= POWER_ONLY_W * outer
+        counted, powered = window["gpus"]
+        assert (counted["id"], powered["id"]) == (counter_id, power_id)
+        for joules in (counted["counter_j"], counted["power_j"]):
+            assert counter_w * inner - rounding_j <= joules <= counter_w * outer + rounding_j
+        allowed = (outer - inner) / inner + 2 * rounding_j / (counter_w * inner)
+        assert abs(counted["relative_difference"]) <= allowed + 1e-9
+        assert "energy counter" in counted["counter_how"]
+        assert "power_only=True" in counted["power_how"]
+        assert powered["counter_j"] is None and powered["relative_difference"] is None
+        assert powered["note"] == "no energy counter: only power integration"
+        assert power_w * inner <= powered["power_j"] <= power_w * outer
 
 
 def test_step_hook_timings_cover_every_call(checked: tuple[dict[str, Any], Path, str]) -> None:
@@ -302,3 +336,64 @@ def test_an_unknown_figure_is_shown_as_unknown_never_zero() -> None:
     assert gpu_check_report.percent(None) == "unknown"
     assert percentiles([]) == {"median_ns": None, "p99_ns": None, "calls": 0}
     assert percentiles([5, 1, 3, 2]) == {"median_ns": 2.5, "p99_ns": 5.0, "calls": 4}
+
+
+# --- the same check against fake AMD GPUs (amdsmi), NVML absent ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def checked_amd(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    """The stages that read the GPU meters, against the fake AMD GPUs: report and stdout."""
+    out = tmp_path_factory.mktemp("gpu-check-amd")
+    done = run_check(out, "--stages", ",".join(AMD_STAGES), vendor="amd")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return json.loads((out / "gpu_check.json").read_text()), done.stdout
+
+
+def test_amd_gpus_are_listed_with_their_method_and_driver(
+    checked_amd: tuple[dict[str, Any], str],
+) -> None:
+    report, stdout = checked_amd
+    stages = report["stages"]
+    assert list(stages) == list(AMD_STAGES)
+    assert {r["status"] for r in stages.values()} == {"ok"}
+    listed = {
+        c["id"]: c for c in stages["devices"]["figures"]["json"]["channels"] if c["kind"] == "gpu"
+    }
+    assert {key: c["device"] for key, c in listed.items()} == {
+        "gpu:amd0": AMD_COUNTER.name,
+        "gpu:amd1": AMD_POWER_ONLY.name,
+    }
+    assert "amdsmi energy counter" in listed["gpu:amd0"]["how"]
+    assert "current_socket_power" in listed["gpu:amd1"]["how"]
+    assert stages["environment"]["figures"]["drivers"]["amdgpu"] == fake_amdsmi.DRIVER_VERSION
+    assert f"amdgpu {fake_amdsmi.DRIVER_VERSION}" in stdout
+    assert f"| whole | gpu:amd0 {AMD_COUNTER.name} |" in stdout
+
+
+@pytest.mark.parametrize("stage", ["run", "lightning"])
+def test_the_workload_is_measured_on_the_fake_amd_gpus(
+    checked_amd: tuple[dict[str, Any], str], stage: str
+) -> None:
+    report, _ = checked_amd
+    record = report["stages"][stage]
+    figures = record["figures"]
+    assert figures["steps"] == WORKLOADS["quick"].steps
+    gpus = gpu_channels(figures["measurement"])
+    assert set(gpus) == {"gpu:amd0", "gpu:amd1"}
+    for key, watts in (("gpu:amd0", AMD_COUNTER.power_w), ("gpu:amd1", AMD_POWER_ONLY.power_w)):
+        energy = gpus[key]["energy_j"]
+        low = watts * figures["workload_s"] - AMD_ROUNDING_J
+        assert low <= energy <= watts * record["seconds"] + AMD_ROUNDING_J
+        assert not gpus[key]["partial"]
+
+
+def test_amd_counter_and_power_integration_agree_within_when_the_reads_happened(
+    checked_amd: tuple[dict[str, Any], str],
+) -> None:
+    report, _ = checked_amd
+    assert_counter_vs_power(
+        report["stages"]["counter_vs_power"]["figures"],
+        counter=("gpu:amd0", AMD_COUNTER.power_w, AMD_ROUNDING_J),
+        power_only=("gpu:amd1", AMD_POWER_ONLY.power_w),
+    )

@@ -2,9 +2,11 @@
 
 Every tool measures the same sleeping workload on synthetic hardware whose true energy is known:
 a fake ``pynvml`` (``fakes/pynvml.py``; GPU 0 has the total-energy counter, GPU 1 is pre-Volta and
-reports power only) and a fake RAPL package counter (``fakes/powercap.py``) that wraps during the
-run. Their power follows a scripted trace over time since the tool's start: constant, bursty with
-sub-second spikes, or a short burst and a long idle tail. The truth is the trace's integral over the
+reports power only), or in the ``amd_`` scenarios a fake ``amdsmi`` (``fakes/amdsmi.py``; GPU 0
+has the energy accumulator, GPU 1 socket power only), and a fake RAPL package counter
+(``fakes/powercap.py``) that wraps during the run. Their power follows a scripted trace over time
+since the tool's start (``scenarios.py``): constant, bursty with sub-second spikes, or a short
+burst and a long idle tail. The truth is the trace's integral over the
 workload (from just after the tool's start returns to just before its stop is called); the energy
 over the start and stop calls themselves is shown as the uncertainty band.
 
@@ -20,7 +22,6 @@ only carbon-callbacks (``CARBON_CALLBACKS_POWERCAP_ROOT``) then sees the CPU cou
 from __future__ import annotations
 
 import argparse
-import bisect
 import importlib
 import json
 import os
@@ -36,6 +37,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from scenarios import SCENARIOS, Scenario, Trace
+
 HERE = Path(__file__).resolve().parent
 FAKES = HERE / "fakes"
 SCENARIO_ENV = "ACCURACY_SCENARIO"
@@ -46,6 +49,12 @@ CHANNEL_LABELS = {
     "gpu_total": "GPUs, tool's own total",
     "cpu_package": "CPU package (RAPL, wraps)",
 }
+AMD_LABELS = {**CHANNEL_LABELS, "gpu_power_only": "GPU 1, socket power only (no counter)"}
+OUR_GPU_IDS = {"nvidia": ("gpu:0", "gpu:1"), "amd": ("gpu:amd0", "gpu:amd1")}
+"""Our channel ids of the counting GPU and the power-only GPU, by the scenario's vendor."""
+NVIDIA_ONLY = "not run: Carbontracker 2.4.7 reads NVIDIA GPUs only (components/gpu/nvidia.py)"
+SMI_TOOLS = {"nvidia": "nvidia-smi", "amd": "rocm-smi"}
+"""CodeCarbon looks for a vendor's GPUs only where this command's ``--help`` runs."""
 TOOLS = ("ours", "codecarbon-1s", "codecarbon-15s", "carbontracker")
 CPU_RANGE_UJ = 1_000_000_000
 """The fake package counter wraps after 1000 J: once in every scenario, never twice between two
@@ -66,92 +75,6 @@ exec "$@"
 """
 CHILD_BOOT = "import sys, accuracy; sys.exit(accuracy.child_main(sys.argv[1:]))"
 
-
-@dataclass(frozen=True)
-class Trace:
-    """Piecewise-constant power over time since the origin.
-
-    Attributes:
-        segments: (seconds, watts) in order.
-        repeat: True: the segments repeat forever; False: ``tail_w`` follows them.
-        tail_w: Power after the segments when they do not repeat.
-    """
-
-    segments: tuple[tuple[float, float], ...]
-    repeat: bool = True
-    tail_w: float = 0.0
-
-    def power_w(self, t: float) -> float:
-        """Watts at ``t`` seconds after the origin (the first segment's before it)."""
-        if t < 0:
-            return self.segments[0][1]
-        period = sum(seconds for seconds, _ in self.segments)
-        if self.repeat:
-            t %= period
-        elif t >= period:
-            return self.tail_w
-        ends = _ends(self.segments)
-        return self.segments[min(bisect.bisect_right(ends, t), len(ends) - 1)][1]
-
-    def energy_j(self, t: float) -> float:
-        """Joules from the origin to ``t`` (negative before the origin)."""
-        if t < 0:
-            return self.segments[0][1] * t
-        period = sum(seconds for seconds, _ in self.segments)
-        per_period = sum(seconds * watts for seconds, watts in self.segments)
-        if self.repeat:
-            whole, t = divmod(t, period)
-            base = whole * per_period
-        elif t >= period:
-            return per_period + (t - period) * self.tail_w
-        else:
-            base = 0.0
-        for seconds, watts in self.segments:
-            step = min(seconds, t)
-            base += step * watts
-            t -= step
-            if t <= 0:
-                break
-        return base
-
-
-def _ends(segments: tuple[tuple[float, float], ...]) -> list[float]:
-    ends, total = [], 0.0
-    for seconds, _ in segments:
-        total += seconds
-        ends.append(total)
-    return ends
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """The GPU trace (both GPUs follow it) and the CPU package trace of one run."""
-
-    name: str
-    description: str
-    gpu: Trace
-    cpu: Trace
-
-
-SCENARIOS = {
-    scenario.name: scenario
-    for scenario in (
-        Scenario("constant", "GPU 200 W, CPU 45 W", Trace(((1.0, 200.0),)), Trace(((1.0, 45.0),))),
-        Scenario(
-            "bursty",
-            "GPU 60 W with 150 ms spikes to 320 W every 0.7 s; CPU 20 W with 100 ms spikes to "
-            "95 W every 0.45 s",
-            Trace(((0.55, 60.0), (0.15, 320.0))),
-            Trace(((0.35, 20.0), (0.10, 95.0))),
-        ),
-        Scenario(
-            "idle_tail",
-            "GPU 250 W for 4 s then 25 W; CPU 70 W for 4 s then 8 W",
-            Trace(((4.0, 250.0),), repeat=False, tail_w=25.0),
-            Trace(((4.0, 70.0),), repeat=False, tail_w=8.0),
-        ),
-    )
-}
 
 # -- the simulated hardware's clock (used by the fakes inside a tool's subprocess) ---------------
 
@@ -185,9 +108,9 @@ def gpu_power_w() -> float:
     return active_scenario().gpu.power_w(since_origin)
 
 
-def gpu_energy_j() -> float:
-    """Joules each fake GPU has used since load."""
-    return _since_load_j(active_scenario().gpu, time.monotonic())
+def gpu_energy_j(ago_s: float = 0.0) -> float:
+    """Joules each fake GPU has used since load, as of ``ago_s`` seconds ago."""
+    return _since_load_j(active_scenario().gpu, time.monotonic() - ago_s)
 
 
 def cpu_energy_j() -> float:
@@ -232,9 +155,10 @@ def run_ours(seconds: float, workdir: Path) -> Outcome:
     by_id = {c.channel.id: c for c in summary.channels}
     measured: dict[str, float | None] = {}
     notes: dict[str, str] = {}
+    counter_id, power_id = OUR_GPU_IDS[active_scenario().vendor]
     for channel, channel_id in (
-        ("gpu_counter", "gpu:0"),
-        ("gpu_power_only", "gpu:1"),
+        ("gpu_counter", counter_id),
+        ("gpu_power_only", power_id),
         ("cpu_package", "cpu:package-0"),
     ):
         figure = by_id.get(channel_id)
@@ -419,7 +343,7 @@ def run_one(tool: str, scenario: str, seconds: float, mount: bool, scratch: Path
     zone = build_tree(run_dir / "class", CPU_RANGE_UJ, CPU_RANGE_UJ - round(CPU_HEADROOM_J * 1e6))
     bin_dir = run_dir / "bin"
     bin_dir.mkdir()
-    smi = bin_dir / "nvidia-smi"  # CodeCarbon looks for GPUs only where `nvidia-smi --help` runs
+    smi = bin_dir / SMI_TOOLS[SCENARIOS[scenario].vendor]
     smi.write_text("#!/bin/sh\nexit 0\n")
     smi.chmod(0o755)
     env = {
@@ -429,7 +353,8 @@ def run_one(tool: str, scenario: str, seconds: float, mount: bool, scratch: Path
         SCENARIO_ENV: scenario,
         "HOME": str(run_dir),
     }
-    env.pop("CUDA_VISIBLE_DEVICES", None)
+    for variable in ("CUDA_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES"):
+        env.pop(variable, None)
     if not mount:
         env["CARBON_CALLBACKS_POWERCAP_ROOT"] = str(zone.parent.parent)
     out = run_dir / "result.json"
@@ -474,6 +399,7 @@ def table(results: list[dict[str, Any]], tools: Sequence[str]) -> list[str]:
     ]
     by_key = {(r["scenario"], r["tool"]): r for r in results}
     for scenario in dict.fromkeys(r["scenario"] for r in results):
+        labels = AMD_LABELS if SCENARIOS[scenario].vendor == "amd" else CHANNEL_LABELS
         for channel in CHANNELS:
             measured = [by_key.get((scenario, t), {}) for t in tools]
             reference = next((r for r in measured if "truth_j" in r), None)
@@ -484,7 +410,7 @@ def table(results: list[dict[str, Any]], tools: Sequence[str]) -> list[str]:
                 result = by_key.get((scenario, tool), {})
                 cells.append(_cell(result, channel))
             lines.append(
-                f"| {scenario} | {CHANNEL_LABELS[channel]} | {reference['truth_j'][channel]:.1f} | "
+                f"| {scenario} | {labels[channel]} | {reference['truth_j'][channel]:.1f} | "
                 f"{reference['band_j'][channel]:.1f} | " + " | ".join(cells) + " |"
             )
     return lines
@@ -494,6 +420,8 @@ def _cell(result: dict[str, Any], channel: str) -> str:
     """One table cell: the signed error, or why there is none."""
     if "error" in result:
         return "run failed"
+    if "skipped" in result:
+        return "not run"
     error = error_pct(result, channel)
     return "not measured" if error is None else f"{error:+.1f}%"
 
@@ -524,6 +452,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="carbon-accuracy-") as scratch:
         for scenario in args.scenarios:
             for tool in args.tools:
+                if tool == "carbontracker" and SCENARIOS[scenario].vendor != "nvidia":
+                    results.append({"tool": tool, "scenario": scenario, "skipped": NVIDIA_ONLY})
+                    continue
                 result = run_one(tool, scenario, args.seconds, mount, Path(scratch))
                 results.append(result)
                 if "error" in result:
@@ -535,6 +466,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"CPU counter seen by peers: {'fake tree mounted on /sys/class' if mount else 'no'}")
     print("\n".join(table(results, args.tools)))
     for result in results:
+        if "skipped" in result:
+            print(f"- {result['tool']} / {result['scenario']}: {result['skipped']}")
         for channel, note in result.get("notes", {}).items():
             print(f"- {result['tool']} / {result['scenario']} / {channel}: {note}")
     if args.json is not None:

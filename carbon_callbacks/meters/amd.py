@@ -42,6 +42,7 @@ _ENERGY_HOW = (
 )
 _POWER_HOW = "amdsmi {key} (amdsmi_get_power_info), integrated by the sampler"
 _AVERAGE_NOTE = "a firmware average over about a second"
+_POWER_CHOSEN = "power_only=True: any energy counter left unread"
 _NOT_SUPPORTED = frozenset({2, 3})  # AMDSMI_STATUS_NOT_SUPPORTED, AMDSMI_STATUS_NOT_YET_IMPLEMENTED
 _NO_PERMISSION = 10  # AMDSMI_STATUS_NO_PERM
 _DRIVER_NOT_LOADED = 34  # AMDSMI_STATUS_DRIVER_NOT_LOADED
@@ -269,6 +270,9 @@ class AmdMeter(MeterBase):
             or PCI addresses (``0000:c1:00.0``).
         environ: Environment to read ``ROCR_VISIBLE_DEVICES``, ``HIP_VISIBLE_DEVICES`` and
             ``CUDA_VISIBLE_DEVICES`` from at ``open``; defaults to ``os.environ``.
+        power_only: Read the socket power (integrated by the sampler) even where the energy
+            counter exists, to compare the two methods (``benchmarks/gpu_check.py`` does); the
+            counter, chosen by default, is the better figure.
 
     Raises:
         TypeError: A ``gpu_ids`` entry is neither an int nor a str.
@@ -281,10 +285,13 @@ class AmdMeter(MeterBase):
         self,
         gpu_ids: Sequence[int | str] | None = None,
         environ: Mapping[str, str] | None = None,
+        *,
+        power_only: bool = False,
     ) -> None:
         super().__init__()
         self._gpu_ids = None if gpu_ids is None else tuple(check_gpu_id(i) for i in gpu_ids)
         self._environ = environ
+        self._power_only = power_only
         self._amdsmi: Any = None
         self._pid: int | None = None
         self._channels: list[Channel] = []
@@ -406,12 +413,16 @@ class AmdMeter(MeterBase):
         return found
 
     def _first_value(self, gpu: AmdGpu) -> float | None:
-        """What the GPU reads now (accumulator, else power); None when it cannot be read."""
+        """What the GPU reads now (accumulator, else power); None when it cannot be read.
+
+        With ``power_only`` the power, so that the counter stays unread.
+        """
         amdsmi = self._amdsmi
-        try:
-            return float(_accumulator(amdsmi.amdsmi_get_energy_count(gpu.handle)))
-        except Exception:
-            pass
+        if not self._power_only:
+            try:
+                return float(_accumulator(amdsmi.amdsmi_get_energy_count(gpu.handle)))
+            except Exception:
+                pass
         try:
             info = amdsmi.amdsmi_get_power_info(gpu.handle)
         except Exception:
@@ -437,6 +448,8 @@ class AmdMeter(MeterBase):
             return
         quantity, how, read = probed
         notes = [note for pick in picks for note in pick.notes]
+        if self._power_only:
+            notes.insert(0, _POWER_CHOSEN)
         share = 1.0
         if package is not None:
             dies = ", ".join(f"GPU {member.index}" for member in package.members)
@@ -451,13 +464,14 @@ class AmdMeter(MeterBase):
     def _probe(self, handle: Any) -> tuple[Quantity, str, _Read] | None:
         """The best reading the GPU supports: the energy counter, else power; None if neither.
 
-        Only "not supported" moves on to the next reading; any other amdsmi error propagates,
-        since it says the GPU is unusable rather than old.
+        ``power_only`` skips the counter, so that power alone is tried. Only "not supported"
+        moves on to the next reading; any other amdsmi error propagates, since it says the GPU
+        is unusable rather than old.
         """
         amdsmi = self._amdsmi
         try:
-            count = amdsmi.amdsmi_get_energy_count(handle)
-            if float(count["counter_resolution"]) > 0:
+            count = None if self._power_only else amdsmi.amdsmi_get_energy_count(handle)
+            if count is not None and float(count["counter_resolution"]) > 0:
                 return "energy", _ENERGY_HOW, _EnergyCounter(amdsmi, handle).read
         except amdsmi.AmdSmiLibraryException as exc:
             if exc.err_code not in _NOT_SUPPORTED:

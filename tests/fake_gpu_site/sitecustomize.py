@@ -1,5 +1,15 @@
-"""Loaded at start-up by any interpreter with this folder first on ``PYTHONPATH``: fake GPUs."""
+"""Loaded at start-up by any interpreter with this folder first on ``PYTHONPATH``: fake GPUs.
 
-from tests.meters.clocked_pynvml import install
+NVIDIA's (``tests.meters.clocked_pynvml``) unless ``CLOCKED_FAKE_VENDOR`` is ``amd``
+(``tests.meters.clocked_amdsmi``); ``CLOCKED_FAKE_HIDE`` hides modules with either.
+"""
 
-install()
+import os
+
+from tests.meters import clocked_amdsmi, clocked_pynvml
+
+if os.environ.get(clocked_pynvml.VENDOR_VARIABLE) == "amd":
+    clocked_amdsmi.install()
+    clocked_pynvml.hide_modules()
+else:
+    clocked_pynvml.install()

@@ -6,7 +6,8 @@ run as a subprocess (``benchmarks/gpu_check.py``) cannot be told to, so here eve
 its samples with. A child gets it by having ``tests/fake_gpu_site`` first on ``PYTHONPATH`` (its
 ``sitecustomize`` calls ``install``), since a monkeypatched module does not cross a process
 boundary. ``CLOCKED_FAKE_HIDE`` (comma-separated module names) makes those modules unimportable
-in the child too, to stand for a machine without them (Keras on the GPU machine).
+in the child too, to stand for a machine without them (Keras on the GPU machine);
+``CLOCKED_FAKE_VENDOR=amd`` puts ``tests.meters.clocked_amdsmi`` in its place.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import time
 from tests.meters.fake_pynvml import FakeGpu, FakePynvml, Handle
 
 HIDE_VARIABLE = "CLOCKED_FAKE_HIDE"
+VENDOR_VARIABLE = "CLOCKED_FAKE_VENDOR"
+"""``amd``: the sitecustomize installs ``tests.meters.clocked_amdsmi`` instead of this fake."""
 DRIVER_VERSION = "550.54.15"
 
 GPUS = (
@@ -52,5 +55,10 @@ class ClockedPynvml(FakePynvml):
 def install() -> None:
     """Make ``import pynvml`` give the clocked fake, and hide the modules the variable names."""
     sys.modules["pynvml"] = ClockedPynvml([FakeGpu(**vars(gpu)) for gpu in GPUS])
+    hide_modules()
+
+
+def hide_modules() -> None:
+    """Make the modules ``CLOCKED_FAKE_HIDE`` names unimportable."""
     for name in filter(None, os.environ.get(HIDE_VARIABLE, "").split(",")):
         sys.modules[name.strip()] = None  # type: ignore[assignment]  # import now raises

@@ -45,6 +45,8 @@ _ERR_INFO = {
     AMDSMI_STATUS_NOT_INIT: "AMDSMI_STATUS_NOT_INIT - Device not initialized",
     AMDSMI_STATUS_DRIVER_NOT_LOADED: "AMDSMI_STATUS_DRIVER_NOT_LOADED - Driver not loaded",
 }
+DRIVER_VERSION = "6.10.5"
+"""What ``amdsmi_get_gpu_driver_info`` says of the amdgpu driver."""
 _NA_POWER = 0xFFFF
 """What the C library puts in a power field it does not support; the binding turns it to N/A."""
 
@@ -167,6 +169,8 @@ class FakeAmdsmi(types.ModuleType):
         self.init_error = init_error
         self.init_flags: list[AmdSmiInitFlags] = []
         self.shutdown_calls = 0
+        self.calls: list[str] = []
+        """The energy and power functions called, in order, supported or not."""
         self._initialised = False
 
     # --- test controls -----------------------------------------------------------------------
@@ -241,7 +245,12 @@ class FakeAmdsmi(types.ModuleType):
             "manufacturer_name": "AMD",
         }
 
+    def amdsmi_get_gpu_driver_info(self, processor_handle: ProcessorHandle) -> dict[str, Any]:
+        self._gpu(processor_handle)
+        return {"driver_name": "amdgpu", "driver_version": DRIVER_VERSION, "driver_date": "N/A"}
+
     def amdsmi_get_energy_count(self, processor_handle: ProcessorHandle) -> dict[str, Any]:
+        self.calls.append("amdsmi_get_energy_count")
         gpu = self._sensor(processor_handle, supported=lambda g: g.energy_supported)
         return {
             "energy_accumulator": 0 if gpu.reads_zero else gpu.accumulator,
@@ -250,6 +259,7 @@ class FakeAmdsmi(types.ModuleType):
         }
 
     def amdsmi_get_power_info(self, processor_handle: ProcessorHandle) -> dict[str, Any]:
+        self.calls.append("amdsmi_get_power_info")
         gpu = self._sensor(processor_handle, supported=lambda g: True)
         watts = 0 if gpu.reads_zero else round(gpu.power_w)
         info: dict[str, Any] = {

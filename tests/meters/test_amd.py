@@ -139,6 +139,38 @@ def test_without_energy_counter_power_is_read_and_labelled(
     assert meter.read().values == {"gpu:amd0": 180.0}
 
 
+def test_power_only_reads_power_where_the_counter_exists_and_says_so(make_amd: MakeAmd) -> None:
+    fake = make_amd(
+        gpu(0, name="AMD Instinct MI300X", power_w=500.0),
+        gpu(1, energy_supported=False, current_power_supported=False, power_w=180.0),
+    )
+    meter = AmdMeter(environ={}, power_only=True)
+
+    channels = meter.open()
+
+    assert [c.quantity for c in channels] == ["power", "power"]
+    assert channels[0].how == (
+        "amdsmi current_socket_power (amdsmi_get_power_info), integrated by the sampler; "
+        "power_only=True: any energy counter left unread"
+    )
+    assert channels[1].how.startswith("amdsmi average_socket_power")
+    assert "power_only=True" in channels[1].how
+    assert meter.read().values == {"gpu:amd0": 500.0, "gpu:amd1": 180.0}
+    assert "amdsmi_get_energy_count" not in fake.calls  # not even probed
+
+
+def test_power_only_dual_die_package_is_found_from_power(make_amd: MakeAmd) -> None:
+    fake = make_amd(
+        gpu(0, serial="PKG-A", power_w=500.0),
+        gpu(1, serial="PKG-A", reads_zero=True),
+    )
+    meter = AmdMeter(environ={"HIP_VISIBLE_DEVICES": "1"}, power_only=True)
+    (channel,) = meter.open()
+    assert channel.quantity == "power" and "counts 1/2" in channel.how
+    assert meter.read().values == {"gpu:amd0": 250.0}
+    assert "amdsmi_get_energy_count" not in fake.calls
+
+
 def test_gpu_with_neither_reading_is_unavailable_and_others_open(make_amd: MakeAmd) -> None:
     make_amd(
         gpu(
@@ -508,10 +540,12 @@ PINNED_FUNCTIONS = {
     "amdsmi_get_gpu_enumeration_info": ["processor_handle"],
     "amdsmi_get_gpu_asic_info": ["processor_handle"],
     "amdsmi_get_gpu_board_info": ["processor_handle"],
+    "amdsmi_get_gpu_driver_info": ["processor_handle"],
     "amdsmi_get_energy_count": ["processor_handle"],
     "amdsmi_get_power_info": ["processor_handle"],
 }
-"""Each function the meter calls and its parameters, from amdsmi 7.0.2's amdsmi_interface.py."""
+"""Each function the meter (and gpu_check, for the driver) calls and its parameters, from amdsmi
+7.0.2's amdsmi_interface.py."""
 PINNED_KEYS = {
     "amdsmi_get_gpu_enumeration_info": {"drm_render", "drm_card", "hsa_id", "hip_id", "hip_uuid"},
     "amdsmi_get_gpu_asic_info": {
@@ -521,6 +555,7 @@ PINNED_KEYS = {
     "amdsmi_get_gpu_board_info": {
         "model_number", "product_serial", "fru_id", "product_name", "manufacturer_name",
     },
+    "amdsmi_get_gpu_driver_info": {"driver_name", "driver_version", "driver_date"},
     "amdsmi_get_energy_count": {"energy_accumulator", "counter_resolution", "timestamp"},
     "amdsmi_get_power_info": {
         "socket_power", "current_socket_power", "average_socket_power", "gfx_voltage",

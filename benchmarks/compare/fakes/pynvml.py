@@ -6,6 +6,7 @@ exact integral of the trace (mJ, from an arbitrary offset). GPU 1 is pre-Volta: 
 raises ``NVMLError_NotSupported`` and only ``nvmlDeviceGetPowerUsage`` (mW) reports the trace.
 The names, signatures, error classes and constants are those of ``nvidia-ml-py`` that NVML users
 call (CodeCarbon, Carbontracker and carbon-callbacks); only the library behind them is simulated.
+In the ``amd_`` scenarios its import fails, as where no NVIDIA binding is installed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import threading
 from dataclasses import dataclass
 
 import accuracy
+
+if accuracy.active_scenario().vendor != "nvidia":  # an AMD machine: no NVIDIA binding
+    raise ModuleNotFoundError("No module named 'pynvml'", name="pynvml")
 
 NVML_SUCCESS = 0
 NVML_ERROR_UNINITIALIZED = 1
