@@ -3,10 +3,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.meters.fake_powercap import FakePowercap
+
+if TYPE_CHECKING:
+    from tests.browser import HeadlessChromium
 
 CHILD_TIMEOUT_S = 600
 """A hang guard, never a speed check, for child interpreters (a training that imports torch and
@@ -57,3 +61,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the session-wide secrets check last, once every other test has written its files."""
     last = [item for item in items if (item.path.name, item.name) == SESSION_SECRETS_CHECK]
     items[:] = [item for item in items if item not in last] + last
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[HeadlessChromium]:
+    """Headless system Chromium, one session per test module; skips where it is not installed."""
+    from tests.browser import MISSING_MESSAGE, HeadlessChromium, find_chromium
+
+    paths = find_chromium()
+    if paths is None:
+        pytest.skip(MISSING_MESSAGE)
+    chromium = HeadlessChromium(*paths)
+    yield chromium
+    chromium.quit()
