@@ -21,11 +21,14 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 import keras
 import numpy as np
 import pytest
+from pytest_httpserver import HTTPServer
 
 from carbon_callbacks import CarbonCallbacksWarning, read_run_log
+from carbon_callbacks.intensity.providers.uk import URL_ENV as UK_URL_ENV
 from carbon_callbacks.keras import CarbonCallback
 from carbon_callbacks.meters.rapl import RaplMeter
 from tests.conftest import CHILD_TIMEOUT_S, sampler_threads
+from tests.intensity.uk_payloads import serve_dip, wait_for_live
 from tests.meters.fake_powercap import FakePowercap
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -633,3 +636,36 @@ def test_the_validation_benchmark_runs() -> None:
     (result,) = results["runs"]  # a forecast or not: the run may be too short to resolve steps
     assert result["total_steps"] == 60 and result["actual_kwh"] > 0
     assert bench_keras_validation.table(results).count("\n") == 2
+
+
+class WaitForLive(keras.callbacks.Callback):
+    """After ours: holds the start of training until the run's live source has answered."""
+
+    def __init__(self, carbon: CarbonCallback) -> None:
+        super().__init__()
+        self.carbon = carbon
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        wait_for_live(self.carbon.monitor.tracker)
+
+
+@pytest.mark.parametrize(("saving", "summary"), [(0.6, True), (0.6, False), (0.1, True)])
+def test_the_forecast_says_when_a_later_start_would_have_been_much_cleaner(
+    powercap: FakePowercap,
+    httpserver: HTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    saving: float,
+    summary: bool,
+) -> None:
+    """Live UK data whose forecast drops by ``saving`` 10 minutes on: a line under the forecast
+    from a fifth on, unless ``summary=False`` silences the announcement."""
+    serve_dip(httpserver, saving)
+    monkeypatch.setenv(UK_URL_ENV, httpserver.url_for("/"))
+    carbon = CarbonCallback(gpu_ids=[], zone="GB", live=True, summary=summary, warmup_steps=0)
+    fit(make_model(), [Burn(powercap), carbon, WaitForLive(carbon)], epochs=4, validate=False)
+    err = capsys.readouterr().err
+    assert ("predicted for" in err) == summary, err
+    hinted = summary and saving >= 0.2
+    assert err.count(f"would have emitted about {saving:.0%} less CO2e") == hinted, err
+    assert ("would have emitted" in err) == hinted, err

@@ -23,13 +23,16 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
+from pytest_httpserver import HTTPServer
 from torch.utils.data import DataLoader, TensorDataset
 
 from carbon_callbacks import CarbonCallbacksWarning, read_run_log
+from carbon_callbacks.intensity.providers.uk import URL_ENV as UK_URL_ENV
 from carbon_callbacks.lightning import CarbonCallback
 from carbon_callbacks.reporting.report import build_report
 from carbon_callbacks.reporting.text import format_report
 from tests.conftest import CHILD_TIMEOUT_S, sampler_threads
+from tests.intensity.uk_payloads import serve_dip, wait_for_live
 from tests.meters.fake_powercap import FakePowercap
 from tests.meters.fake_pynvml import FakeGpu, FakePynvml, install
 
@@ -643,3 +646,36 @@ def test_a_logged_forecast_is_never_below_the_energy_used(
         used = joules(row, "energy_kwh")
         assert joules(row, "predicted_energy_kwh_low") >= used * (1 - 1e-12), row["step"]
         assert joules(row, "predicted_energy_kwh") >= used, row["step"]
+
+
+@pytest.mark.parametrize(
+    ("saving", "summary", "hinted"), [(0.6, True, True), (0.6, False, False), (0.1, True, False)]
+)
+def test_the_forecast_says_when_a_later_start_would_have_been_much_cleaner(
+    powercap: FakePowercap,
+    httpserver: HTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    saving: float,
+    summary: bool,
+    hinted: bool,
+) -> None:
+    """Live UK data whose forecast drops by ``saving`` 10 minutes on: a line under the forecast
+    from a fifth on, unless ``summary=False`` silences the announcement."""
+    serve_dip(httpserver, saving)
+    monkeypatch.setenv(UK_URL_ENV, httpserver.url_for("/"))
+    carbon = CarbonCallback(gpu_ids=[], zone="GB", live=True, summary=summary, warmup_steps=0)
+
+    def live_then_joules(model: TinyModel, batch_idx: int) -> None:
+        if model.global_step == 0:  # the first forecast comes once live data is there
+            wait_for_live(carbon.monitor.tracker)
+        advance(powercap, 1.0)
+
+    with caplog.at_level(logging.INFO):
+        fit(tmp_path, carbon, TinyModel(on_train=live_then_joules), max_epochs=4)
+    shown = caplog.text
+    assert ("predicted for 16 steps" in shown) == summary, shown
+    hint = f"would have emitted about {saving:.0%} less CO2e"
+    assert (hint in shown) == hinted, shown
+    assert shown.count("would have emitted") == (1 if hinted else 0)

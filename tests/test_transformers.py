@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -33,10 +34,12 @@ from transformers import (  # noqa: E402
 )
 
 from carbon_callbacks import CarbonCallbacksWarning, read_run_log  # noqa: E402
+from carbon_callbacks.intensity.providers.uk import URL_ENV as UK_URL_ENV  # noqa: E402
 from carbon_callbacks.reporting.report import build_report  # noqa: E402
 from carbon_callbacks.training import METRICS, WATCHED  # noqa: E402
 from carbon_callbacks.transformers import CarbonCallback  # noqa: E402
 from tests.conftest import CHILD_TIMEOUT_S, sampler_threads  # noqa: E402
+from tests.intensity.uk_payloads import serve_dip, wait_for_live  # noqa: E402
 from tests.meters.fake_powercap import FakePowercap  # noqa: E402
 from tests.meters.fake_pynvml import FakeGpu, FakePynvml, install  # noqa: E402
 from tests.secret_tokens import TOKEN  # noqa: E402
@@ -589,3 +592,42 @@ def test_after_training_the_trainer_has_its_own_log_method_back(
     assert "log" not in vars(trainer)
     trainer.train()
     assert "log" not in vars(trainer)  # the class's method again, no instance attribute left
+
+
+class WaitForLive(TrainerCallback):
+    """After ours: holds the start of training until the run's live source has answered."""
+
+    def __init__(self, carbon: CarbonCallback) -> None:
+        self.carbon = carbon
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        wait_for_live(self.carbon.monitor.tracker)
+
+
+@pytest.mark.parametrize(("saving", "summary"), [(0.6, True), (0.6, False), (0.1, True)])
+def test_the_forecast_says_when_a_later_start_would_have_been_much_cleaner(
+    powercap: FakePowercap,
+    httpserver: HTTPServer,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    saving: float,
+    summary: bool,
+) -> None:
+    """Live UK data whose forecast drops by ``saving`` 10 minutes on: a line under the forecast
+    from a fifth on, unless ``summary=False`` silences the announcement."""
+    serve_dip(httpserver, saving)
+    monkeypatch.setenv(UK_URL_ENV, httpserver.url_for("/"))
+    carbon = CarbonCallback(summary=summary, warmup_steps=0, zone="GB", live=True)
+    trainer = Trainer(
+        model=tiny_model(),
+        args=training_args(tmp_path, num_train_epochs=4),
+        train_dataset=TokenDataset(16),
+        callbacks=[Recorder(powercap), carbon, WaitForLive(carbon)],
+    )
+    trainer.train()
+    err = capsys.readouterr().err
+    assert ("predicted for" in err) == summary, err
+    hinted = summary and saving >= 0.2
+    assert err.count(f"would have emitted about {saving:.0%} less CO2e") == hinted, err
+    assert ("would have emitted" in err) == hinted, err

@@ -20,6 +20,7 @@ from carbon_callbacks._internal.warnings import WarnOnce
 from carbon_callbacks.intensity.base import IntensitySlot, IntensityValue, LiveSource, ProviderError
 from carbon_callbacks.intensity.cache import IntensityCache
 from carbon_callbacks.intensity.combine import Piece, weighted_intensity
+from carbon_callbacks.intensity.schedule import Choice, best_start
 
 THREAD_NAME = "carbon-callbacks-intensity"
 
@@ -157,6 +158,23 @@ class LiveIntensity:
                 break
             points.update(t for t in (slot.start_unix, slot.end_unix) if start_unix < t < end_unix)
         return sorted(points)
+
+    def cleanest_start(
+        self, earliest_unix: float, duration_s: float, within_s: float
+    ) -> Choice | None:
+        """The start in [earliest, earliest + within] with the lowest mean over ``duration_s``.
+
+        From the slots fetched so far (``schedule.best_start``, from memory: no request). None
+        when they hold no forecast, when no start keeps the run inside them, or for a duration
+        that is not a positive number.
+        """
+        slots = self._table.slots
+        if not any(slot.forecast for slot in slots):
+            return None
+        try:
+            return best_start(slots, earliest_unix, duration_s, within_s)
+        except ValueError:  # NoStartFits among them: the forecast does not cover such a run
+            return None
 
     def describe(self) -> dict[str, object]:
         """JSON-ready description for the run-log header (holds no secrets)."""

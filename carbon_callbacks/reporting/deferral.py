@@ -3,6 +3,9 @@
 The run log's header keeps the plan (``context.deferred_start``: the chosen start, the forecast
 mean at it and for a start at the time of planning, the forecast's source); the run's own figures
 hold the intensity it actually met. ``report`` sets the two side by side in one line.
+
+A training run that started at once may learn, with its first forecast, that a later start would
+have been much cleaner (``CleanerStart``): ``cleaner_start_line`` words that.
 """
 
 from __future__ import annotations
@@ -10,10 +13,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 from carbon_callbacks.intensity.base import MAX_G_PER_KWH
 from carbon_callbacks.runlog import decode
+from carbon_callbacks.training.outcome import CleanerStart
 
 
 @dataclass(frozen=True)
@@ -73,3 +78,18 @@ def deferral_phrase(deferral: Deferral, met_g_per_kwh: float | None) -> str:
 def _less(value: float, baseline: float) -> str:
     change = 1 - value / baseline
     return f"{change:.0%} less" if change >= 0 else f"{-change:.0%} more"
+
+
+def cleaner_start_line(hint: CleanerStart) -> str:
+    """``carbon-callbacks: starting at 02:00 UTC would have emitted about 40% less CO2e (...)``.
+
+    The time is to the minute; the date is added when it is not the run's start day (UTC).
+    """
+    at = datetime.fromtimestamp(round(hint.start_unix / 60) * 60, timezone.utc)
+    started = datetime.fromtimestamp(hint.run_start_unix, timezone.utc)
+    when = at.strftime("%H:%M UTC" if at.date() == started.date() else "%Y-%m-%d %H:%M UTC")
+    return (
+        f"carbon-callbacks: starting at {when} would have emitted about "
+        f"{hint.saving_fraction:.0%} less CO2e (forecast {hint.g_per_kwh:.0f} gCO2e/kWh vs "
+        f"{hint.started_g_per_kwh:.0f} for the start it had; information only)"
+    )

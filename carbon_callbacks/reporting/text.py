@@ -21,7 +21,7 @@ from carbon_callbacks._internal.units import (
 )
 from carbon_callbacks.intensity.base import IntensityValue
 from carbon_callbacks.meters.base import Channel, Unavailable
-from carbon_callbacks.reporting.deferral import deferral_phrase
+from carbon_callbacks.reporting.deferral import cleaner_start_line, deferral_phrase
 from carbon_callbacks.reporting.equivalents import (
     EEA_NEW_CARS_2023,
     CarBaseline,
@@ -540,7 +540,7 @@ def _summary_forecast_phrase(check: PredictionCheck) -> str:
 
 
 def format_forecast_line(forecast: ForecastFigures) -> str:
-    """The one line announcing a run's first forecast, with its 80% interval."""
+    """The line announcing a run's first forecast (80% interval); a cleaner start's line below."""
     low, mid, high = forecast.energy_kwh
     line = (
         f"carbon-callbacks: predicted for {forecast.total_steps} steps: "
@@ -553,4 +553,6 @@ def format_forecast_line(forecast: ForecastFigures) -> str:
     line += " (80% interval)"
     if forecast.co2e_kg is not None:
         line += f"; {_car_phrase(forecast.co2e_kg[1], EEA_NEW_CARS_2023)}"
+    if forecast.cleaner_start is not None:
+        line += "\n" + cleaner_start_line(forecast.cleaner_start)
     return line

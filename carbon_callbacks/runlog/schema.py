@@ -138,6 +138,14 @@ _RESUMED = {
     "duration_s": _NUMBER,
 }
 """What the runs before a resumed one contributed."""
+_CLEANER_START = {
+    "start_unix": _NUMBER,
+    "g_per_kwh": _NUMBER,
+    "run_start_unix": _NUMBER,
+    "started_g_per_kwh": _NUMBER,
+    "saving_fraction": _NUMBER,
+}
+"""A later start the live forecast said would have emitted a fifth less or better (information)."""
 RECORD_FIELDS: dict[str, Check] = {
     "header": _fields(
         {
@@ -173,6 +181,7 @@ RECORD_FIELDS: dict[str, Check] = {
             "duration_s": _TRIPLE,
             "interval": _nullable(_NUMBER),
             "resumed": _nullable(_fields(_RESUMED)),
+            "cleaner_start": _nullable(_fields(_CLEANER_START)),
         },
         required=("t_unix",),
     ),

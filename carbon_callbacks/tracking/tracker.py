@@ -62,6 +62,7 @@ from carbon_callbacks.tracking.windows import Mark, channel_energies, window_int
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
+    from carbon_callbacks.intensity.schedule import Choice
     from carbon_callbacks.intensity.settings import IntensityOptions
 
 __all__ = ["RUN_WINDOW", "RunStatus", "Tracker", "new_run_id"]
@@ -378,6 +379,16 @@ class Tracker:
             return checked_value(self._intensity.intensity(now, now + max(seconds, 0.0)))
         except Exception:  # a provider fault: the prediction goes without CO2e
             return None
+
+    def cleanest_start(self, duration_s: float, within_s: float) -> Choice | None:
+        """The start up to ``within_s`` after this run's with the lowest live forecast mean.
+
+        Over a run of ``duration_s``, from the slots fetched so far (no request); None without a
+        live forecast covering such a run.
+        """
+        if not isinstance(self._intensity, LiveIntensity) or self._run_mark is None:
+            return None
+        return self._intensity.cleanest_start(self._run_mark.unix, duration_s, within_s)
 
     def record(self, kind: str, fields: Mapping[str, object]) -> None:
         """Append a record of type ``kind`` (e.g. ``"prediction"``) to the run log, if one is kept.

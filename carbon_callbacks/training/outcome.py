@@ -14,6 +14,40 @@ from carbon_callbacks.tracking.measurement import Measurement
 
 
 @dataclass(frozen=True)
+class CleanerStart:
+    """A later start the live forecast says would have cut the run's CO2e by a fifth or more.
+
+    Information for people, never an action: the run goes on as it started.
+
+    Attributes:
+        start_unix: The start, within a day of the run's own, with the lowest forecast mean.
+        g_per_kwh: The forecast mean intensity over the run started then.
+        run_start_unix: When the run started.
+        started_g_per_kwh: The forecast mean intensity over the run as it started.
+    """
+
+    start_unix: float
+    g_per_kwh: float
+    run_start_unix: float
+    started_g_per_kwh: float
+
+    @property
+    def saving_fraction(self) -> float:
+        """The share of CO2e that start would have saved (0.4 = 40% less)."""
+        return 1.0 - self.g_per_kwh / self.started_g_per_kwh
+
+    def to_dict(self) -> dict[str, float]:
+        """The run-log form (the ``cleaner_start`` field of the first ``prediction`` record)."""
+        return {
+            "start_unix": self.start_unix,
+            "g_per_kwh": self.g_per_kwh,
+            "run_start_unix": self.run_start_unix,
+            "started_g_per_kwh": self.started_g_per_kwh,
+            "saving_fraction": self.saving_fraction,
+        }
+
+
+@dataclass(frozen=True)
 class ForecastFigures:
     """A whole-run forecast, all ranks together, as announced once it is first known.
 
@@ -22,12 +56,15 @@ class ForecastFigures:
         energy_kwh: Facility energy (low, central, high) of the 80% interval.
         co2e_kg: CO2e (low, central, high), or None without an intensity to forecast it.
         duration_s: The run's forecast duration, or None when unknown.
+        cleaner_start: A start that would have emitted much less, or None (no live forecast,
+            none covering the run, or no start within a day saving a fifth or more).
     """
 
     total_steps: int | None
     energy_kwh: tuple[float, float, float]
     co2e_kg: tuple[float, float, float] | None
     duration_s: float | None
+    cleaner_start: CleanerStart | None = None
 
 
 @dataclass(frozen=True)

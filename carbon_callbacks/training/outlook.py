@@ -3,8 +3,9 @@
 ``Outlook`` is the part of the training monitor that looks forward. It gives this rank's whole-run
 forecast (``ForecastSums``) to sum over the ranks with the totals, and judges the summed totals
 against the budget: it hands the first forecast's figures to ``announce`` once (the adapters show
-them as reporting words them), warns once when the forecast or the totals pass a limit, and raises
-``should_stop`` for ``on_budget="stop"`` (from sums, so every rank decides alike).
+them as reporting words them), with a much cleaner start when the live forecast has one (looked
+for once, in the slots already fetched), warns once when the forecast or the totals pass a limit,
+and raises ``should_stop`` for ``on_budget="stop"`` (from sums, so every rank decides alike).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from carbon_callbacks._internal.warnings import CarbonCallbacksWarning
 from carbon_callbacks.tracking.measurement import JOULES_PER_KWH, Measurement
 from carbon_callbacks.tracking.tracker import Tracker
 from carbon_callbacks.training.budget import Budget
-from carbon_callbacks.training.outcome import ForecastFigures
+from carbon_callbacks.training.outcome import CleanerStart, ForecastFigures
 from carbon_callbacks.training.prediction import Forecast, Pause, Rates, fit_rates, project
 from carbon_callbacks.training.sums import ForecastSums, RunSums
 
@@ -31,6 +32,10 @@ figures, which costs nothing, so a logged forecast is never older than the energ
 PREDICTION_RECORD_SPAN_FRACTION = 128
 """Forecasts are recorded at epoch ends at most every (run length so far / this): every epoch
 in an ordinary run, a few hundred records in a week of short epochs rather than one each."""
+CLEANER_START_WITHIN_S = 24 * 3600.0
+"""How much later than the run's own start a cleaner start is looked for."""
+CLEANER_START_SAVING = 0.2
+"""The least share of CO2e a later start must save to be mentioned with the first forecast."""
 
 
 class Outlook:
@@ -73,6 +78,8 @@ class Outlook:
         self._ahead_g_per_kwh: float | None = None
         self._pauses: list[Pause] = []
         self._batch_starts: list[float] = []
+        self._cleaner_start: CleanerStart | None = None
+        self._looked_for_cleaner_start = False
 
     def begin_pause(self, seconds: float) -> None:
         """A validation pass begins ``seconds`` into the run: no training step's cost."""
@@ -156,6 +163,11 @@ class Outlook:
         if fitted and (refresh or first) and self._record_due(now.duration_s):
             self._recorded_at = now.duration_s
             record = _prediction_record(outlook, energy, co2e, earlier)
+            if first and not self._looked_for_cleaner_start:
+                self._looked_for_cleaner_start = True
+                self._cleaner_start = _cleaner_start(tracker, outlook.duration_s[1])
+                if self._cleaner_start is not None:
+                    record["cleaner_start"] = self._cleaner_start.to_dict()
             tracker.record("prediction", record)
             self.records.append(record | {"t_unix": time.time()})
         return ForecastSums(*energy, *co2e)
@@ -189,6 +201,7 @@ class Outlook:
                     else None
                 ),
                 duration_s=self._duration_s,
+                cleaner_start=self._cleaner_start,
             )
             if not self.quiet:
                 self._once("forecast", global_rank, lambda: self.announce(figures))
@@ -212,6 +225,21 @@ class Outlook:
         self._said.add(key)
         if global_rank == 0:
             action()
+
+
+def _cleaner_start(tracker: Tracker, duration_s: float) -> CleanerStart | None:
+    """A start within a day of the run's that the live forecast says saves a fifth of its CO2e.
+
+    The run is taken at its forecast length (this run's, from its start); the forecast is what the
+    live source has already fetched. None without one covering such a run, or below the saving.
+    """
+    choice = tracker.cleanest_start(duration_s, CLEANER_START_WITHIN_S)
+    if choice is None or choice.now_g_per_kwh is None:
+        return None
+    saving = choice.saving_fraction
+    if saving is None or saving < CLEANER_START_SAVING - 1e-9:  # float rounding: 20% is 20%
+        return None
+    return CleanerStart(choice.start_unix, choice.g_per_kwh, choice.now_unix, choice.now_g_per_kwh)
 
 
 def _typical_s(batch_starts: Sequence[float], end_s: float) -> float | None:

@@ -253,3 +253,32 @@ def test_stop_closes_the_connections_the_run_opened() -> None:
         assert provider.intensity(START, START + 1).g_per_kwh == 100  # the answer arrived
         provider.stop()
         assert client_closed.wait(HANG_GUARD_S)
+
+
+def test_the_cleanest_start_comes_from_the_slots_already_fetched(httpserver: HTTPServer) -> None:
+    """Measured 300 now, a forecast of 100 from the next half hour: a 10-minute run is best
+    started then. Nothing is asked of the API for it, and without a forecast there is no answer."""
+    provider = live(httpserver)
+    assert provider.cleanest_start(START, 600, 86400) is None  # nothing fetched yet
+    httpserver.expect_request(ANY_INTENSITY).respond_with_json(
+        national((START, START + SLOT, 300, 300), (START + SLOT, START + 4 * SLOT, 100, None))
+    )
+    assert provider.refresh()
+    requests = len(httpserver.log)
+    choice = provider.cleanest_start(START, 600, 86400)
+    assert choice is not None
+    assert (choice.start_unix, choice.g_per_kwh, choice.now_g_per_kwh) == (START + SLOT, 100, 300)
+    assert provider.cleanest_start(START, 2 * SLOT, 0) is not None  # now only: still an answer
+    assert provider.cleanest_start(START, 5 * SLOT, 86400) is None  # longer than the forecast
+    assert provider.cleanest_start(START, 0.0, 86400) is None
+    assert len(httpserver.log) == requests
+
+
+def test_measured_slots_alone_give_no_cleanest_start(httpserver: HTTPServer) -> None:
+    httpserver.expect_request(ANY_INTENSITY).respond_with_json(
+        national((START - SLOT, START, 300, 290), (START, START + SLOT, 100, 90))
+    )
+    provider = live(httpserver)
+    assert provider.refresh()
+    assert provider.intensity(START, START + 60).g_per_kwh == 90  # the slots are there
+    assert provider.cleanest_start(START - SLOT, 600, 86400) is None
