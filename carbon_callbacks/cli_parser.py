@@ -49,7 +49,11 @@ _EXAMPLES: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
     "report": (
         "report on run logs: a log or a folder of them",
         "Report on run logs: each run, the totals, and what they compare with.",
-        ("carbon-callbacks report carbon-runs", "carbon-callbacks report carbon-runs --table"),
+        (
+            "carbon-callbacks report carbon-runs",
+            "carbon-callbacks report carbon-runs --table",
+            "carbon-callbacks report carbon-runs --html carbon-report.html",
+        ),
     ),
     "estimate": (
         "CO2e of an energy, or of GPUs and hours, without a run",
@@ -223,6 +227,11 @@ def _add_report_arguments(report: argparse.ArgumentParser) -> None:
     output.add_argument("--paper", action="store_true", help="print a paragraph for a paper")
     output.add_argument(
         "--model-card", action="store_true", help="print a Hugging Face co2_eq_emissions block"
+    )
+    output.add_argument(
+        "--html",
+        metavar="OUT.html",
+        help="write the report as one self-contained web page (charts, sortable table)",
     )
     report.add_argument(
         "--training-type",
