@@ -49,11 +49,7 @@ _EXAMPLES: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
     "report": (
         "report on run logs: a log or a folder of them",
         "Report on run logs: each run, the totals, and what they compare with.",
-        (
-            "carbon-callbacks report carbon-runs",
-            "carbon-callbacks report carbon-runs --table",
-            "carbon-callbacks report carbon-runs --html carbon-report.html",
-        ),
+        ("carbon-callbacks report carbon-runs", "carbon-callbacks report carbon-runs --table"),
     ),
     "estimate": (
         "CO2e of an energy, or of GPUs and hours, without a run",
