@@ -6,9 +6,10 @@
   for the start ``when`` would choose (SIGTERM or Ctrl-C while waiting: 143 or 130 at once).
 - ``intensity [location] [--live] [--json]``: the carbon intensity a run started now would use,
   and where it comes from.
-- ``report PATH [--json | --table | --csv | --paper | --model-card] [--compare SE,PL]
-  [--estimate FILE]``: what the run logs at PATH (a log, or a folder of them) say: each run, the
-  totals, equivalents; ``--table`` and ``--csv`` give one line per run.
+- ``report PATH [--json | --table | --csv | --paper | --model-card | --html OUT.html]
+  [--compare SE,PL] [--estimate FILE]``: what the run logs at PATH (a log, or a folder of them)
+  say: each run, the totals, equivalents; ``--table`` and ``--csv`` give one line per run;
+  ``--html`` writes one self-contained page (charts, sortable table) and prints its path.
 - ``estimate (--energy-kwh X | --gpu NAME --count N --hours H) (--country C | --zone Z |
   --intensity G) [--pue P] [--json] [--save FILE]``: CO2e of an energy, or of hardware and hours,
   without a run; labelled estimated, with its assumptions.
@@ -40,6 +41,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
@@ -321,6 +323,8 @@ def _report(args: argparse.Namespace) -> int:
     from carbon_callbacks.reporting.text import format_report
 
     compare = [code.strip() for code in args.compare.split(",") if code.strip()]
+    if args.html is not None:
+        return _report_html(args, compare)
     try:
         car = _car(args)
         check_countries(compare)
@@ -343,6 +347,29 @@ def _report(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as error:
         return _fail(one_line(error, args.flags), 2)
     print(text)
+    return 0
+
+
+def _report_html(args: argparse.Namespace, compare: Sequence[str]) -> int:
+    """``report --html``: write the page atomically and print the path written."""
+    from carbon_callbacks.reporting.equivalents import check_countries
+    from carbon_callbacks.reporting.html.page import write_html_report
+
+    if args.estimate is not None:
+        return _fail("--estimate is not shown in the --html page; leave one of them out", 2)
+    output = Path(args.html)
+    if output.is_dir():
+        return _fail(f"--html {args.html} is a folder; give a file name, e.g. report.html", 2)
+    if not output.parent.is_dir():
+        return _fail(f"--html {args.html}: the folder {output.parent} does not exist", 2)
+    try:
+        check_countries(compare)
+        written = write_html_report(args.path, output, compare=compare)
+    except OSError as error:
+        return _fail(f"--html {args.html}: cannot write ({error.strerror or error})", 2)
+    except ValueError as error:
+        return _fail(one_line(error, args.flags), 2)
+    print(f"wrote {written}")
     return 0
 
 

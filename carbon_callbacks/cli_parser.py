@@ -224,6 +224,11 @@ def _add_report_arguments(report: argparse.ArgumentParser) -> None:
     output.add_argument(
         "--model-card", action="store_true", help="print a Hugging Face co2_eq_emissions block"
     )
+    output.add_argument(
+        "--html",
+        metavar="OUT.html",
+        help="write the report as one self-contained web page (charts, sortable table)",
+    )
     report.add_argument(
         "--training-type",
         choices=["pre-training", "fine-tuning"],

@@ -266,7 +266,7 @@ def _paper_intensity(value: IntensityValue) -> str:
     if value.zone == _WORLD or (value.fallback and value.zone is None):
         parts.append("world average: the location was not recorded")
     else:
-        place = _place(value)
+        place = place_of(value)
         if place is not None:
             parts.append(place)
         elif value.zone:
@@ -321,13 +321,13 @@ def _location(measurements: Sequence[Measurement]) -> str | None:
     """Where the runs drew power, from their intensities' zones; None when none is known."""
     places: list[str] = []
     for value in _unique_intensities(measurements):
-        place = _place(value)
+        place = place_of(value)
         if place is not None and place not in places:
             places.append(place)
     return "; ".join(places) or None
 
 
-def _place(value: IntensityValue) -> str | None:
+def place_of(value: IntensityValue) -> str | None:
     """The place a factor stands for; None when unknown (no zone, or the world average)."""
     if value.zone is None or value.zone == _WORLD:
         return None

@@ -78,6 +78,15 @@ def build_report(path: str | os.PathLike[str]) -> Report:
     Raises:
         ReportError: Nothing could be read; the message says why.
     """
+    return report_from_logs(path, *read_logs(path))
+
+
+def read_logs(path: str | os.PathLike[str]) -> tuple[list[RunLog], list[str]]:
+    """Every run log at ``path`` (fenced to it: ``discover_logs``), and the files skipped.
+
+    Raises:
+        ReportError: Nothing could be read; the message says why.
+    """
     logs: list[RunLog] = []
     log_paths, problems = discover_logs(path)
     for log_path in log_paths:
@@ -92,6 +101,13 @@ def build_report(path: str | os.PathLike[str]) -> Report:
             problems.append(f"{log_path}: not a run log (no carbon-callbacks record); skipped")
     if not logs:
         raise ReportError(problems[0] if len(problems) == 1 else "; ".join(problems))
+    return logs, problems
+
+
+def report_from_logs(
+    path: str | os.PathLike[str], logs: Sequence[RunLog], problems: Sequence[str] = ()
+) -> Report:
+    """The report of logs already read (``read_logs``): for renderings that also need the logs."""
     runs = tuple(run_report(group) for group in group_logs(logs))
     return Report(Path(path), runs, totals(runs), tuple(problems), link_trainings(runs))
 
