@@ -19,8 +19,12 @@ dict before it is stored, so ``log_history`` holds one entry with both and every
 integrations included, receives every metric in the same ``on_log``. Our ``on_log`` then removes
 the metrics the console does not show (all but ``WATCHED``, unless ``metrics="all"``) from that
 dict, so the progress printer, which comes after every user callback, prints the trainer's
-figures and the watched few on one line. An epoch's own figures wait for the evaluation that
-follows it and go out in a log call of their own. Without a trainer there (a custom loop driving
+figures and the watched few on one line. An epoch's own figures, unless the trainer logs at
+that step, go out in a log call of their own (after the evaluation that follows the epoch, if
+any), made through ``transformers.Trainer.log`` itself: a subclass's ``log`` may merge its
+pending metrics into whatever it is given (TRL's ``SFTTrainer`` adds ``entropy``,
+``mean_token_accuracy`` and ``num_tokens``, then clears them), which would move the trainer's
+figures into our entry and out of its next one. Without a trainer there (a custom loop driving
 the callbacks) the metrics are appended to ``log_history`` only, with a warning.
 
 Hook mapping (transformers ``trainer.py`` / ``trainer_callback.py``):
@@ -336,11 +340,15 @@ class CarbonCallback(TrainerCallback, ExportableState):
             self._log(self._monitor.end_epoch(), state)
 
     def _log(self, metrics: dict[str, float], state: Any) -> None:
-        """Hand metrics to ``Trainer.log`` (every callback, ``log_history``), or to the history."""
+        """Log an entry of our own (every callback, ``log_history``), or append it to the history.
+
+        Through transformers' ``Trainer.log``, not the subclass's: TRL's trainers merge the
+        metrics they gathered since their last log into any entry, and clear them.
+        """
         if not metrics:
             return
         if self._trainer is not None:
-            self._trainer.log(metrics)
+            Trainer.log(self._trainer, metrics)
         else:
             state.log_history.append({**metrics, "epoch": state.epoch, "step": state.global_step})
 
