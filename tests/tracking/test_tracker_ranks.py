@@ -1,7 +1,8 @@
 """``Tracker`` in a custom loop under a launcher: its rank, its roles and its run id from the env.
 
 The launched tests run ``tests/tracker_launch_run.py`` (a plain torch loop with ``Tracker``, as the
-README shows) in two real processes: under ``torchrun --nproc_per_node 2`` with a fake RAPL tree
+README shows) in two real processes: under ``torchrun --nproc_per_node 2`` and ``accelerate
+launch --num_processes 2`` (on CPU) with a fake RAPL tree
 whose 40 W package the test advances while both ranks' trackers run (the host counted once, by
 local rank 0), and as two ``srun``-style tasks without RAPL (every rank's CPU estimate counted).
 Nothing tells the tracker its rank but the launcher's variables.
@@ -238,11 +239,24 @@ def rank_logs(tmp_path: Path) -> list[dict[str, object]]:
     return headers  # type: ignore[return-value]
 
 
-def test_torchrun_ranks_count_the_host_once_and_report_one_run(tmp_path: Path) -> None:
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(RANKS)]
+ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu"]
+ACCELERATE += ["--num_processes", str(RANKS), "--main_process_port", "0"]  # CPU: no GPU here
+
+
+@pytest.mark.parametrize(
+    ("command", "run_id_from"),
+    [
+        ([*TORCHRUN, "--standalone"], "TORCHELASTIC_RUN_ID"),
+        (ACCELERATE, "MASTER_ADDR:MASTER_PORT+launcher start"),  # a static rendezvous: no id
+    ],
+    ids=["torchrun", "accelerate"],
+)
+def test_launched_ranks_count_the_host_once_and_report_one_run(
+    command: list[str], run_id_from: str, tmp_path: Path
+) -> None:
     powercap = FakePowercap(tmp_path / "fs")
     powercap.add_zone("intel-rapl:0", "package-0", energy_uj=1_000_000)
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(RANKS)]
-    command += ["--standalone"]
     env = {"CARBON_CALLBACKS_POWERCAP_ROOT": str(powercap.class_root)}
     launch(
         command,
@@ -259,7 +273,7 @@ def test_torchrun_ranks_count_the_host_once_and_report_one_run(tmp_path: Path) -
         (1, 1, False),
     ]
     assert {r["launcher"] for r in roles} == {"RANK/WORLD_SIZE"}
-    assert {r["run_id_from"] for r in roles} == {"TORCHELASTIC_RUN_ID"}
+    assert {r["run_id_from"] for r in roles} == {run_id_from}
     channels = [[(c["id"], c["scope"]) for c in h["channels"]] for h in headers]  # type: ignore[attr-defined]
     assert channels == [[("cpu:package-0", "host")], []]
 
