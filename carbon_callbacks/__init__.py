@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from carbon_callbacks.intensity.base import ConstantIntensity, IntensityValue
     from carbon_callbacks.meters.base import Channel, Unavailable
     from carbon_callbacks.runlog.reader import RunLog, read_run_log
+    from carbon_callbacks.tracking.launcher import RankInfo
     from carbon_callbacks.tracking.measurement import ChannelEnergy, Measurement
     from carbon_callbacks.tracking.tracker import Tracker
 
@@ -26,6 +27,7 @@ _LAZY = {
     "ConstantIntensity": "carbon_callbacks.intensity.base",
     "IntensityValue": "carbon_callbacks.intensity.base",
     "Measurement": "carbon_callbacks.tracking.measurement",
+    "RankInfo": "carbon_callbacks.tracking.launcher",
     "RunLog": "carbon_callbacks.runlog.reader",
     "Tracker": "carbon_callbacks.tracking.tracker",
     "Unavailable": "carbon_callbacks.meters.base",
@@ -39,6 +41,7 @@ __all__ = [
     "ConstantIntensity",
     "IntensityValue",
     "Measurement",
+    "RankInfo",
     "RunLog",
     "Tracker",
     "Unavailable",

@@ -42,18 +42,18 @@ from carbon_callbacks.intensity.resolve import (
 from carbon_callbacks.meters.base import Channel, Meter, Unavailable
 from carbon_callbacks.meters.defaults import default_meters
 from carbon_callbacks.runlog.writer import RunLogWriter
-from carbon_callbacks.tracking import lifetime, run_record
+from carbon_callbacks.tracking import launcher, lifetime, run_record
 from carbon_callbacks.tracking import sampler as sampling
 from carbon_callbacks.tracking.checks import (
     checked_pids,
     checked_provider,
-    checked_run_id,
     checked_settings,
     checked_value,
     describe_unavailable,
     new_run_id,
 )
 from carbon_callbacks.tracking.config import resolve_config
+from carbon_callbacks.tracking.launcher import RankInfo
 from carbon_callbacks.tracking.lifetime import RunStatus
 from carbon_callbacks.tracking.measurement import Measurement
 from carbon_callbacks.tracking.sampler import Sample, Sampler
@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from carbon_callbacks.intensity.schedule import Choice
     from carbon_callbacks.intensity.settings import IntensityOptions
 
-__all__ = ["RUN_WINDOW", "RunStatus", "Tracker", "new_run_id"]
+__all__ = ["RUN_WINDOW", "RankInfo", "RunStatus", "Tracker", "new_run_id"]
 
 RUN_WINDOW = "run"
 
@@ -100,14 +100,18 @@ class Tracker:
         run_name: Label stored in the run log.
         powercap_root: Root of the powercap sysfs tree (default: the standard locations).
         meters: Meters to use instead of the default NVML + RAPL/estimate set.
-        measure_host: False leaves the host-level channels (RAPL CPU packages and DRAM: the
-            whole socket) to another process: in a distributed run, every rank but one per node.
-            The CPU estimate, which covers this process tree alone, is measured either way.
+        rank: Where this process sits in a distributed run (``RankInfo``), overriding what the
+            launcher's environment says (``RANK``/``WORLD_SIZE``, ``srun``, MPI: see
+            ``tracking.launcher``); ``RankInfo()`` is a single process. Local rank 0 measures the
+            host, every rank its own process tree and ``rank.devices``; ranks share a run id.
+        measure_host: Whether to measure the host-level channels (RAPL CPU packages and DRAM: the
+            whole socket); default: on local rank 0 only. The CPU estimate, which covers this
+            process tree alone, is measured either way.
         exclude_pids: Processes (with their descendants) the CPU estimate leaves out: the other
             ranks of a distributed run, which measure themselves.
-        run_id: The run's id, shared by the ranks of a distributed run (default: a new one,
-            ``<UTC time>-<6 hex digits>``); letters, digits, ``.``, ``_`` and ``-`` only. A rank's
-            log file is ``<run_id>-rank<global rank>.jsonl`` when ``context`` says its rank.
+        run_id: The run's id (default: ``<UTC time>-<6 hex digits>``, new, or for a rank derived
+            from the launcher's job identity, alike on every rank); letters, digits, ``.``, ``_``
+            and ``-`` only. A rank's log file is ``<run_id>-rank<global rank>.jsonl``.
         context: JSON-ready facts stored in the run log's header and summary (e.g. the rank,
             world size and node count of a distributed run).
         handle_sigterm: While running, close the run as ``"interrupted"`` when SIGTERM arrives
@@ -132,7 +136,8 @@ class Tracker:
         run_name: str | None = None,
         powercap_root: str | os.PathLike[str] | None = None,
         meters: Sequence[Meter] | None = None,
-        measure_host: bool = True,
+        rank: RankInfo | None = None,
+        measure_host: bool | None = None,
         exclude_pids: Sequence[int] = (),
         run_id: str | None = None,
         context: Mapping[str, object] | None = None,
@@ -140,6 +145,12 @@ class Tracker:
         **location: Unpack[IntensityOptions],
     ) -> None:
         settings = checked_settings(intensity_settings, location)
+        self._warn_once = WarnOnce()
+        roles = launcher.roles_for(
+            rank, measure_host=measure_host, run_id=run_id, context=context, warn=self._warn_once
+        )
+        if gpu_ids is None and roles.rank.devices is not None:
+            gpu_ids = roles.rank.devices
         self.config = resolve_config(
             interval_s=interval_s,
             pue=pue,
@@ -162,11 +173,10 @@ class Tracker:
             else provider_for(resolve(settings))
         )
         self._meters = list(meters) if meters is not None else None
-        self._measure_host = measure_host
+        self.rank, self._measure_host = roles.rank, roles.measure_host
         self._exclude_pids = checked_pids(exclude_pids)
         self._handle_sigterm = handle_sigterm
-        self.context = dict(context or {})
-        self.run_id = new_run_id() if run_id is None else checked_run_id(run_id)
+        self.context, self.run_id = roles.context, roles.run_id
         self._sampler: Sampler | None = None
         self._sampler_key: Hashable | None = None
         self._step_slot = 0
@@ -176,7 +186,6 @@ class Tracker:
         self._summary: Measurement | None = None
         self._unmeasured: tuple[str, ...] = ()
         self._owner_pid = os.getpid()
-        self._warn_once = WarnOnce()
         self._step_count = 0
         self._last_step_ns = 0
         self._samples_written_ns = 0

@@ -121,8 +121,9 @@ class TrainingMonitor:
         """Which metrics the console shows: ``"default"`` (``metrics.WATCHED``) or ``"all"``."""
         self._options = dict(tracker_options)
         # validate now, to fail at construction rather than at fit; building a Tracker opens
-        # nothing (meters, threads and HTTP sessions open at start, and close at stop)
-        Tracker(**self._options)
+        # nothing (meters, threads and HTTP sessions open at start, and close at stop); the
+        # framework says the rank at start, so the launcher's environment is not read here
+        Tracker(**(self._options | {"rank": RankInfo()}))
         self.outlook = Outlook(Budget(max_energy_kwh, max_co2e_kg, on_budget), warmup_steps)
         """The forecast, its announcement and the budget decisions."""
         self.outlook.quiet = quiet
@@ -157,7 +158,7 @@ class TrainingMonitor:
             return
         self.rank = rank or RankInfo()
         self._reduce = reduce or _identity
-        options = dict(self._options)
+        options = dict(self._options) | {"rank": self.rank}  # the framework's word, not the env's
         if self.rank.devices is not None and "gpu_ids" not in options:
             options["gpu_ids"] = list(self.rank.devices)
         if self.rank.distributed:

@@ -1,8 +1,10 @@
 """Where a process sits in a distributed run, and how the ranks agree on one run at its start.
 
 Each rank measures its own accelerator and its own process tree (the CPU estimate); local rank 0
-also measures the host (RAPL: the whole socket), so a node is counted once. At the start one
-collective gives every rank global rank 0's run id and the process ids of the other ranks.
+also measures the host (RAPL: the whole socket), so a node is counted once. ``RankInfo`` lives in
+``tracking.launcher``, shared with ``Tracker``, which reads it from a launcher's environment in a
+custom loop. At the start of a callback's run one collective gives every rank global rank 0's run
+id and the process ids of the other ranks.
 """
 
 from __future__ import annotations
@@ -12,61 +14,11 @@ import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
-from carbon_callbacks.tracking.tracker import new_run_id
+from carbon_callbacks.tracking.checks import new_run_id
+from carbon_callbacks.tracking.launcher import RankInfo
 
-
-@dataclass(frozen=True)
-class RankInfo:
-    """Where this process sits in a distributed run.
-
-    Attributes:
-        global_rank: Rank among all processes.
-        local_rank: Rank among the processes of this node.
-        world_size: Number of processes.
-        num_nodes: Number of nodes.
-        devices: NVML indices or UUIDs of the GPUs this process trains on: ``()`` for none (a
-            CPU run), None when unknown, which measures every GPU the process can see.
-    """
-
-    global_rank: int = 0
-    local_rank: int = 0
-    world_size: int = 1
-    num_nodes: int = 1
-    devices: tuple[int | str, ...] | None = None
-
-    @property
-    def distributed(self) -> bool:
-        """True when more than one process takes part."""
-        return self.world_size > 1
-
-    @property
-    def measures_host(self) -> bool:
-        """Only local rank 0 measures host-level channels (RAPL), so the node is counted once.
-
-        Process-level channels (the CPU estimate of this process tree) are every rank's own.
-        """
-        return self.local_rank == 0
-
-    @property
-    def measures_nothing(self) -> bool:
-        """A rank with no accelerator whose host another rank measures: no channel adds 0.
-
-        Such a rank has no channel when the node has RAPL (read by local rank 0); without RAPL it
-        has its CPU estimate. Any other rank without a figure is unknown, never 0.
-        """
-        return self.distributed and not self.measures_host and not self.devices
-
-    def to_dict(self) -> dict[str, object]:
-        """JSON-ready form for the run log."""
-        return {
-            "global_rank": self.global_rank,
-            "local_rank": self.local_rank,
-            "world_size": self.world_size,
-            "num_nodes": self.num_nodes,
-            "devices": None if self.devices is None else list(self.devices),
-        }
+__all__ = ["RankInfo", "agree_on_run"]
 
 
 def agree_on_run(
