@@ -23,6 +23,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.wait import WebDriverWait
 
+from carbon_callbacks.reporting.html.page import INLINE_RUNS, write_html_report
 from tests.browser import PAGE_LOAD_TIMEOUT_S, VIEWPORT_SIZE, HeadlessChromium
 from tests.reporting.html.synthetic import SOURCE, resumed_copy, rewritten, stretched_log
 
@@ -193,3 +194,50 @@ def test_a_full_page_screenshot_is_written(opened: HeadlessChromium, tmp_path: P
     assert width == VIEWPORT_SIZE[0]
     assert height > 5 * VIEWPORT_SIZE[1]  # nine runs with two charts each, the tables, the exports
     assert size == shot.stat().st_size > 200_000
+
+
+@pytest.fixture(scope="module")
+def folded_page(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A page of ``INLINE_RUNS + 2`` runs: the two cheapest have their charts folded away."""
+    folder = tmp_path_factory.mktemp("many")
+    for index in range(INLINE_RUNS + 2):
+        rewritten(SOURCE, folder / f"r{index:02d}.jsonl", run_name=f"r{index:02d}",
+                  run_id=f"20261126T1218{index:02d}Z-dddddd")  # fmt: skip
+    return write_html_report(folder, tmp_path_factory.mktemp("folded") / "report.html")
+
+
+def test_folded_charts_are_drawn_when_opened(browser: HeadlessChromium, folded_page: Path) -> None:
+    browser.open(folded_page)
+    folded = "section.run details.charts"
+    assert len(browser.texts(folded)) == 2
+    assert len(browser.rendered_sizes("section.run svg.chart")) == 2 * INLINE_RUNS
+    assert browser.rendered_sizes(f"{folded} svg") == []  # not built until opened
+
+    first = browser.driver.find_elements(By.CSS_SELECTOR, folded)[0]
+    section = str(first.find_element(By.XPATH, "..").get_attribute("id"))
+    browser.click(f"#{section} details.charts > summary")
+    # the details' toggle event, which builds the charts, is queued after the click: wait for it
+    WebDriverWait(browser.driver, PAGE_LOAD_TIMEOUT_S).until(
+        lambda _: browser.rendered_sizes(f"#{section} svg.chart") or browser.console_errors()
+    )
+    assert browser.console_errors() == []
+    charts = browser.rendered_sizes(f"#{section} svg.chart")
+    assert len(charts) == 2 and all(w > 200 and h > 100 for w, h in charts), charts
+    lines = browser.rendered_sizes(f"#{section} svg.chart path.series[data-series]")
+    assert lines and all(width > 50 for width, _ in lines), lines
+    assert len(browser.texts(f"#{section} details.numbers table")) == 2
+    assert len(browser.rendered_sizes(f"{folded} svg")) == 2  # the other one still folded
+
+    # closed and opened again: built once. The marker on a chart survives only if it is not
+    # rebuilt; the script returns once the toggle event (after the page's own handler) has run.
+    browser.driver.execute_async_script(
+        "const details = document.querySelector(arguments[0]), done = arguments[1];"
+        " details.querySelector('svg.chart').dataset.seen = '1';"
+        " details.addEventListener('toggle', () => done(null), {once: true});"
+        " details.querySelector('summary').click(); details.querySelector('summary').click();",
+        f"#{section} details.charts",
+    )
+    assert len(browser.rendered_sizes(f"#{section} svg.chart")) == 2
+    assert browser.texts(f"#{section} svg.chart[data-seen]") != []
+    assert browser.console_errors() == []
+    assert browser.network_requests() == []
