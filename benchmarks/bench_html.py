@@ -10,8 +10,8 @@ report, charts, page, atomic write) with the peak RSS, and the page's size, and 
 sections of the costliest runs against the others, are measured.
 
 ``--keep DIR`` keeps the logs and the page (``DIR/report.html``) for the browser's load time,
-which is measured by the browser tests. Results belong in benchmarks/RESULTS.md with the command
-and the machine; they are not timed tests.
+which ``bench_html_load.py --page DIR/report.html`` measures in headless Chromium. Results
+belong in benchmarks/RESULTS.md with the command and the machine; they are not timed tests.
 """
 
 from __future__ import annotations

@@ -67,3 +67,21 @@ def test_the_epoch_mean_method_counts_the_warmup() -> None:
 
     assert epoch_mean_forecast([30.0, 10.0], 10) == pytest.approx(200.0)
     assert epoch_mean_forecast([], 10) is None
+
+
+def test_page_load_benchmark_reports_each_load_in_order(tmp_path: Path) -> None:
+    from tests.browser import MISSING_MESSAGE, find_chromium
+
+    if find_chromium() is None:
+        pytest.skip(MISSING_MESSAGE)
+    import bench_html_load
+
+    from carbon_callbacks.reporting.html.page import write_html_report
+
+    page = write_html_report(ROOT / "tests" / "data" / "runs" / "sweep", tmp_path / "page.html")
+    figures = bench_html_load.measure(page, repeat=2)
+    assert len(figures["loads"]) == 2 and figures["repeat"] == 2
+    for load in figures["loads"]:
+        assert 0 <= load["dom_content_loaded_s"] <= load["load_s"] <= load["drawn_s"]
+    assert figures["load_median_s"] <= figures["load_max_s"]
+    assert figures["drawn_median_s"] <= figures["drawn_max_s"]

@@ -28,7 +28,9 @@ The page's contract (browser tests and the README rely on it; change it here and
   resumed runs are chained in ``<section id="trainings">`` (``class="training"``,
   ``id="training-N"``) with links to their segments. The ``INLINE_RUNS`` costliest runs show
   their charts (up to ``FULL_POINTS`` points a series); the others keep smaller charts
-  (``SMALL_POINTS``) inside a closed ``<details class="charts">``.
+  (``SMALL_POINTS``) inside a closed ``<details class="charts">``, folded: held as an HTML
+  comment in ``<div class="folded">`` that the page's script turns into the charts (the same
+  markup) when the details open, so a page of 1,000 runs does not build their elements at load.
 - **Other grids:** ``<section id="regions">``: the runs' energy on reference grids as an SVG bar
   chart (each bar labelled with its name and value) and a table.
 - **Exports:** ``<section id="exports">``: ``<textarea readonly id="export-paper">`` and

@@ -79,6 +79,12 @@ if(table){
   });
  });
 }
+document.addEventListener('toggle',function(event){
+ var details=event.target, holder=details.open&&details.querySelector(':scope>div.folded');
+ if(holder&&holder.firstChild&&holder.firstChild.nodeType===Node.COMMENT_NODE){
+  holder.innerHTML=holder.firstChild.data;
+ }
+},true);
 Array.prototype.forEach.call(document.querySelectorAll('button.copy'),function(button){
  button.addEventListener('click',function(){
   var area=document.getElementById(button.dataset.copy), said=button.nextElementSibling;

@@ -26,6 +26,7 @@ from carbon_callbacks.reporting.html.page import (
     html_report,
     write_html_report,
 )
+from carbon_callbacks.reporting.html.run_sections import folded
 from carbon_callbacks.reporting.plot import plot_data
 from carbon_callbacks.reporting.report import build_report, read_logs, report_from_logs
 from carbon_callbacks.runlog.reader import read_run_log
@@ -213,10 +214,20 @@ def test_only_the_costliest_runs_show_their_charts_at_once(tmp_path: Path) -> No
     long = stretched_log(tmp_path / "long.jsonl", run_id="20261127T000000Z-bbbbbb", name="long",
                          start_unix=1795700000.0, hours=0.1)  # fmt: skip
     logs, problems = read_logs(tmp_path)
-    page = parse(html_report(report_from_logs(tmp_path, logs, problems), logs))
+    text = html_report(report_from_logs(tmp_path, logs, problems), logs)
+    page = parse(text)
     runs = page.find_all("section", class_="run")
     collapsed = [run for run in runs if run.find_all("details", class_="charts")]
     assert len(collapsed) == 4 and len(runs) == INLINE_RUNS + 4
+    # folded: the charts are a comment the page's script builds when opened, not elements
+    assert all(run.find_all("svg") == [] for run in collapsed)
+    held = re.findall(r'<details class="charts"><summary>Charts</summary>'
+                      r'<div class="folded"><!--(.*?)--></div></details>', text, re.S)  # fmt: skip
+    assert len(held) == 4
+    for markup in held:
+        charts = parse(markup)
+        assert len(charts.find_all("svg", class_="chart")) == 2
+        assert charts.find("details", class_="numbers").find_all("table")
     long_section = next(run for run in runs if run.find("h3").texts[0].strip() == "long")
     assert not long_section.find_all("details", class_="charts")
     assert long.exists()
@@ -228,6 +239,14 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "carbon_callbacks", "report", *args],
         capture_output=True, text=True, cwd=ROOT, env=env, timeout=120, check=False,
     )  # fmt: skip
+
+
+def test_markup_that_would_end_a_comment_is_not_folded() -> None:
+    assert folded("<figure><svg></svg></figure>") == (
+        '<div class="folded"><!--<figure><svg></svg></figure>--></div>'
+    )
+    for markup in ("<p>a --> b</p>", "<p>a --!> b</p>", "<p><!-- x</p>", "->x", ">x"):
+        assert folded(markup) == markup
 
 
 def test_cli_writes_the_page_atomically_and_says_where(tmp_path: Path) -> None:
