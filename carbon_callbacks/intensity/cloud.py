@@ -30,8 +30,6 @@ DMI_ROOT = "/sys/class/dmi/id"
 """Where Linux shows the firmware's DMI strings (world-readable)."""
 DMI_ROOT_ENV = "CARBON_CALLBACKS_DMI_ROOT"
 """Environment variable that overrides where the DMI strings are read (tests)."""
-SWITCH = "cloud_metadata"
-"""The switch's name: ``CARBON_CALLBACKS_CLOUD_METADATA=0`` turns the lookup off."""
 URL_ENV = "CARBON_CALLBACKS_CLOUD_METADATA_URL"
 DEFAULT_URL = "http://169.254.169.254"
 """The instance metadata address of all three vendors (by IP: no DNS lookup to wait for)."""
@@ -77,7 +75,7 @@ def cloud_lookup(environ: Mapping[str, str]) -> CloudLookup | None:
         ValueError: ``CARBON_CALLBACKS_CLOUD_METADATA`` is not a boolean, or the URL override is
             not an http(s) address; the message says what to write.
     """
-    if not env_flag(SWITCH, environ, default=True):
+    if not env_flag("cloud_metadata", environ, default=True):  # =0: the lookup is off
         return None
     vendor = dmi_vendor(env_text("dmi_root", environ) or DMI_ROOT)
     if vendor is None:

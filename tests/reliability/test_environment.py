@@ -47,7 +47,18 @@ URLS: dict[str, dict[str, Any]] = {
 """URL overrides and a location whose live client reads each."""
 AS_WRITTEN = {"OUTPUT_DIR", "POWERCAP_ROOT", "CACHE_DIR", "RUN_NAME"}
 """Paths and labels: any text is a valid value."""
-COVERED = {*NUMBERS, *FLAGS, *LOCATIONS, *URLS, *AS_WRITTEN, "GPU_IDS", "ELECTRICITYMAPS_TOKEN"}
+CLOUD = {"CLOUD_METADATA", "CLOUD_METADATA_URL", "DMI_ROOT"}
+"""The cloud lookup's switch, address and DMI folder (checked in their own section below)."""
+COVERED = {
+    *NUMBERS,
+    *FLAGS,
+    *LOCATIONS,
+    *URLS,
+    *AS_WRITTEN,
+    *CLOUD,
+    "GPU_IDS",
+    "ELECTRICITYMAPS_TOKEN",
+}
 
 Build = Callable[..., object]
 BUILDERS: dict[str, Build] = {"Tracker": Tracker, "TrainingMonitor": TrainingMonitor}
@@ -338,3 +349,45 @@ def test_paths_and_labels_are_taken_as_written(
     assert config.output_dir == Path(odd) and config.powercap_root == odd
     assert config.run_name == odd
     assert default_cache_dir() == Path(odd)
+
+
+# -- the cloud lookup ------------------------------------------------------------------------------
+
+
+def aws_dmi(root: Path) -> Path:
+    """A DMI folder that says Amazon EC2, so the lookup's address is read (and checked)."""
+    root.mkdir()
+    (root / "sys_vendor").write_text("Amazon EC2\n")
+    (root / "product_name").write_text("m7i.large\n")
+    return root
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "nan", "yes please"])
+def test_a_bad_cloud_switch_fails_at_construction_with_a_working_example(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    variable = PREFIX + "CLOUD_METADATA"
+    example = fails_naming(Tracker, variable, value, monkeypatch)
+    monkeypatch.setenv(variable, example)
+    Tracker(gpu_ids=[])
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.org/", "no scheme"])
+def test_a_cloud_address_that_is_not_http_fails_at_construction_on_a_cloud_machine(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str
+) -> None:
+    monkeypatch.setenv(PREFIX + "DMI_ROOT", str(aws_dmi(tmp_path / "dmi")))
+    monkeypatch.setenv(PREFIX + "CLOUD_METADATA_URL", url)
+    with pytest.raises(ValueError, match=PREFIX + "CLOUD_METADATA_URL"):
+        Tracker(gpu_ids=[])
+    monkeypatch.setenv(PREFIX + "CLOUD_METADATA_URL", "http://127.0.0.1:9/")
+    Tracker(gpu_ids=[])
+
+
+@pytest.mark.parametrize("root", ["/no/such/dmi", "..;rm -rf"])  # (a blank: the real DMI)
+def test_any_dmi_folder_is_taken_as_written_and_a_missing_one_is_no_cloud(
+    monkeypatch: pytest.MonkeyPatch, root: str
+) -> None:
+    monkeypatch.setenv(PREFIX + "DMI_ROOT", root)
+    monkeypatch.setenv(PREFIX + "CLOUD_METADATA_URL", "file:///unchecked-off-the-cloud")
+    Tracker(gpu_ids=[])
