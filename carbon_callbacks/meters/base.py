@@ -36,6 +36,12 @@ class Channel:
         scope: What the channel covers: ``"device"`` (an accelerator), ``"host"`` (the whole
             node: CPU package, DRAM; a distributed run measures it on one rank per node) or
             ``"process"`` (this process tree: the CPU estimate; every rank measures its own).
+        resolution_j: The most the counter's granularity can put into or leave out of any
+            interval's energy (the CPU estimate: two clock ticks of CPU time x watts per core);
+            None where it is too fine to matter. Step-level figures wait for intervals whose
+            energy is large beside it.
+        max_power_w: The most the channel can draw (the CPU estimate: every CPU busy); None
+            when unknown. An interval showing more is too short for the counter's resolution.
     """
 
     id: str
@@ -45,6 +51,8 @@ class Channel:
     how: str
     quantity: Quantity = "energy"
     scope: Scope = "device"
+    resolution_j: float | None = None
+    max_power_w: float | None = None
 
     @property
     def host_level(self) -> bool:

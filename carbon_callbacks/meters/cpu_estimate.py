@@ -30,6 +30,10 @@ DEFAULT_WATTS_PER_CORE = 12.0
 CHANNEL_ID = "cpu:estimate"
 DESCENDANTS_REFRESH_S = 2.0
 SET_WATTS = "set cpu_watts= to your CPU's TDP / cores"
+CPU_TIME_RESOLUTION_TICKS = 2
+"""How many clock ticks a difference of two CPU-time readings may be off: the kernel gives user
+and system time in whole ticks, each rounded down (for one process; each descendant adds as
+much, which the channel's resolution leaves out)."""
 
 
 def watts_per_core_for(
@@ -117,6 +121,7 @@ class CpuEstimateMeter(MeterBase):
             self._process = None
             return []
         self._last_cpu_s = self._baseline_cpu_s
+        watts = self._watts_per_core
         return [
             Channel(
                 id=CHANNEL_ID,
@@ -126,6 +131,8 @@ class CpuEstimateMeter(MeterBase):
                 how=how,
                 quantity="energy",
                 scope="process",
+                resolution_j=CPU_TIME_RESOLUTION_TICKS / _clock_ticks_per_s() * watts,
+                max_power_w=(os.cpu_count() or 1) * watts,
             )
         ]
 
@@ -185,3 +192,11 @@ class CpuEstimateMeter(MeterBase):
             except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                 continue
         return [child for child in descendants if child.pid not in skipped]
+
+
+def _clock_ticks_per_s() -> int:
+    """The unit of the kernel's CPU times (``SC_CLK_TCK``, 100 on Linux), which psutil reads."""
+    try:
+        return max(int(os.sysconf("SC_CLK_TCK")), 1)
+    except (AttributeError, OSError, ValueError):
+        return 100

@@ -66,6 +66,9 @@ class Measurement:
         pue: Data-centre overhead applied to the kWh total.
         steps: Steps recorded with ``Tracker.step`` inside the window; None where not tracked
             (intervals interpolated from the timeline).
+        samples: Training samples those steps processed (``Tracker.step(samples=)``); None
+            where not tracked. Kept for per-sample figures, not written to the run log.
+        tokens: Tokens those steps processed, likewise.
         intensity: The carbon intensity used for CO2e, with its source; None when none is set.
         unmeasured: Hardware found but not measured in the window (``"source: reason"``), e.g. a
             GPU that NVML could not open: its energy is missing from the total.
@@ -79,6 +82,8 @@ class Measurement:
     steps: int | None = None
     intensity: IntensityValue | None = None
     unmeasured: tuple[str, ...] = ()
+    samples: int | None = None
+    tokens: int | None = None
 
     @property
     def energy_j(self) -> float | None:

@@ -39,6 +39,12 @@ JOIN_TIMEOUT_S = 5.0
 _NO_STALE: frozenset[int] = frozenset()
 """Shared by every sample with no stale channel (an empty frozenset each is half a sample)."""
 
+Counts = tuple[int, int, int]
+"""What a tracker has counted: steps, and the samples and tokens those steps processed. One tuple,
+replaced whole at each step, so the sampler thread reads all three from the same instant."""
+
+NO_COUNTS: Counts = (0, 0, 0)
+
 
 @dataclass(frozen=True, slots=True)
 class Sample:
@@ -46,19 +52,24 @@ class Sample:
 
     A channel whose value is None has not been read successfully yet: its energy is unknown, not 0.
     ``stale`` holds the indices of channels that could not be read at this instant: their value is
-    the last one read, carried forward. ``steps`` holds the training-step count of every step
-    counter (``Sampler.count_steps``) at that instant, which makes the timeline a step timeline
-    for prediction.
+    the last one read, carried forward. ``counts`` holds what every counter
+    (``Sampler.count_steps``) had counted at that instant (steps, then the samples and tokens
+    they processed), which makes the timeline a step timeline for prediction, and lets a figure
+    divide this sample's energy by this sample's own counts.
     """
 
     t_ns: int
     joules: tuple[float | None, ...]
     stale: frozenset[int] = _NO_STALE
-    steps: tuple[int, ...] = ()
+    counts: tuple[Counts, ...] = ()
+
+    def counts_of(self, slot: int) -> Counts:
+        """What the counter in ``slot`` had counted (all 0 when it was not counting yet)."""
+        return self.counts[slot] if slot < len(self.counts) else NO_COUNTS
 
     def steps_of(self, slot: int) -> int:
         """The step count of the counter in ``slot`` (0 when it was not counting yet)."""
-        return self.steps[slot] if slot < len(self.steps) else 0
+        return self.counts_of(slot)[0]
 
 
 @dataclass(slots=True)
@@ -120,7 +131,7 @@ class Sampler:
         checkpoint_s: float = DEFAULT_CHECKPOINT_S,
     ) -> None:
         self._meters = list(meters)
-        self._step_counters: tuple[Callable[[], int] | None, ...] = ()
+        self._step_counters: tuple[Callable[[], Counts] | None, ...] = ()
         self._requested_interval_s = interval_s
         self._max_samples = max_samples
         self._clock_ns = clock_ns
@@ -164,8 +175,8 @@ class Sampler:
         """True while the polling thread is alive in this process."""
         return self._thread is not None and self._thread.is_alive() and self._is_owner()
 
-    def count_steps(self, counter: Callable[[], int]) -> int:
-        """Record ``counter()`` (a tracker's steps so far) in every sample from now on.
+    def count_steps(self, counter: Callable[[], Counts]) -> int:
+        """Record ``counter()`` (a tracker's counts so far) in every sample from now on.
 
         Returns:
             The slot to read with ``Sample.steps_of`` and to hand back to ``stop_counting``.
@@ -376,9 +387,9 @@ class Sampler:
             if failed
             else _NO_STALE
         )
-        steps = tuple(0 if count is None else count() for count in self._step_counters)
+        counts = tuple(NO_COUNTS if count is None else count() for count in self._step_counters)
         joules = tuple(self._states[c.id].cumulative_j for c in self._channels)
-        sample = Sample(t_ns, joules, stale, steps)
+        sample = Sample(t_ns, joules, stale, counts)
         self._timeline.append(sample)
         if len(self._timeline) > 2 * self._max_samples:
             del self._timeline[: len(self._timeline) - self._max_samples]
@@ -465,14 +476,14 @@ _shared_fork_hook = False
 
 
 def attach(
-    key: Hashable | None, make: Callable[[], Sampler], counter: Callable[[], int]
+    key: Hashable | None, make: Callable[[], Sampler], counter: Callable[[], Counts]
 ) -> tuple[Sampler, int]:
     """A running sampler for ``key`` (shared with the trackers already using it) and a step slot.
 
     Args:
         key: What the sampler measures (the meter settings); None for a sampler of its own.
         make: Builds a new sampler when none runs for ``key``.
-        counter: The tracker's step counter, recorded in every sample.
+        counter: The tracker's counts (steps, samples, tokens), recorded in every sample.
 
     Returns:
         The sampler, started, and the slot of ``counter`` (for ``detach``).

@@ -42,7 +42,7 @@ from carbon_callbacks.intensity.resolve import (
 from carbon_callbacks.meters.base import Channel, Meter, Unavailable
 from carbon_callbacks.meters.defaults import default_meters
 from carbon_callbacks.runlog.writer import RunLogWriter
-from carbon_callbacks.tracking import launcher, lifetime, run_record
+from carbon_callbacks.tracking import launcher, lifetime, run_record, windows
 from carbon_callbacks.tracking import sampler as sampling
 from carbon_callbacks.tracking.checks import (
     checked_pids,
@@ -56,7 +56,7 @@ from carbon_callbacks.tracking.config import resolve_config
 from carbon_callbacks.tracking.launcher import RankInfo
 from carbon_callbacks.tracking.lifetime import RunStatus
 from carbon_callbacks.tracking.measurement import Measurement
-from carbon_callbacks.tracking.sampler import Sample, Sampler
+from carbon_callbacks.tracking.sampler import NO_COUNTS, Counts, Sample, Sampler
 from carbon_callbacks.tracking.windows import Mark, channel_energies, window_intensity
 
 if TYPE_CHECKING:
@@ -186,7 +186,7 @@ class Tracker:
         self._summary: Measurement | None = None
         self._unmeasured: tuple[str, ...] = ()
         self._owner_pid = os.getpid()
-        self._step_count = 0
+        self._counts: Counts = NO_COUNTS
         self._last_step_ns = 0
         self._samples_written_ns = 0
 
@@ -198,7 +198,7 @@ class Tracker:
             return self
         self._sampler_key = self._shared_sampler_key()
         self._sampler, self._step_slot = sampling.attach(
-            self._sampler_key, self._new_sampler, lambda: self._step_count
+            self._sampler_key, self._new_sampler, lambda: self._counts
         )
         lifetime.opened(self)
         for item in self._sampler.unavailable:
@@ -275,9 +275,10 @@ class Tracker:
 
     # -- hot path ----------------------------------------------------------------------------
 
-    def step(self, count: int = 1) -> None:
-        """Record that ``count`` steps finished: a counter and a timestamp, nothing else."""
-        self._step_count += count
+    def step(self, count: int = 1, *, samples: int = 0, tokens: int = 0) -> None:
+        """Record ``count`` finished steps and the samples and tokens they processed; no I/O."""
+        steps_done, samples_done, tokens_done = self._counts  # replaced whole: the sampler
+        self._counts = (steps_done + count, samples_done + samples, tokens_done + tokens)
         self._last_step_ns = time.monotonic_ns()
 
     # -- windows -----------------------------------------------------------------------------
@@ -342,7 +343,7 @@ class Tracker:
         )
 
     def so_far(self, *, exact: bool = False, name: str = "so far") -> Measurement | None:
-        """The run's figures from ``start`` until now.
+        """The run's figures from ``start`` until now, all of one sample (its time and counts).
 
         Args:
             exact: Read every meter now (a window boundary's cost); False answers from the latest
@@ -421,7 +422,7 @@ class Tracker:
     @property
     def steps(self) -> int:
         """Steps recorded so far."""
-        return self._step_count
+        return self._counts[0]
 
     @property
     def started_ns(self) -> int | None:
@@ -505,19 +506,23 @@ class Tracker:
         return Sampler(meters, interval_s=self.config.interval_s)
 
     def _mark(self, sample: Sample) -> Mark:
+        """A boundary at ``sample`` with its own counts (not the live ones: those came later)."""
         unix = time.time() - (time.monotonic_ns() - sample.t_ns) / 1e9
-        return Mark(sample, unix, self._step_count)
+        return Mark(sample, unix, sample.counts_of(self._step_slot))
 
     def _measure(self, name: str, start: Mark, end: Mark) -> Measurement:
         assert self._sampler is not None
         faults = self._sampler.faults_between(start.sample.t_ns, end.sample.t_ns)
+        steps, samples, tokens = windows.counted_between(start, end)
         return Measurement(
             name=name,
             start_unix=start.unix,
             duration_s=(end.sample.t_ns - start.sample.t_ns) / 1e9,
             channels=channel_energies(self._sampler.channels, start.sample, end.sample, faults),
             pue=self.config.pue,
-            steps=None if end.steps is None or start.steps is None else end.steps - start.steps,
+            steps=steps,
+            samples=samples,  # for the monitor's per-sample figures
+            tokens=tokens,
             intensity=self._intensity_for(start, end),
             unmeasured=self._unmeasured,
         )

@@ -17,19 +17,28 @@ from carbon_callbacks.intensity.live import LiveIntensity
 from carbon_callbacks.meters.base import Channel
 from carbon_callbacks.tracking.checks import checked_value
 from carbon_callbacks.tracking.measurement import ChannelEnergy
-from carbon_callbacks.tracking.sampler import Sample, Sampler
+from carbon_callbacks.tracking.sampler import Counts, Sample, Sampler
 
 
 @dataclass(frozen=True)
 class Mark:
-    """A read at a window boundary: the sample, its wall-clock time, and the steps done by then.
+    """A read at a window boundary: the sample, its wall-clock time, and the counts stored in it.
 
-    ``steps`` is None for a boundary placed in the past (``Tracker.energy_between``).
+    ``counts`` (steps, samples, tokens) is None for a boundary placed in the past
+    (``Tracker.energy_between``), which no sample counted.
     """
 
     sample: Sample
     unix: float
-    steps: int | None
+    counts: Counts | None
+
+
+def counted_between(start: Mark, end: Mark) -> tuple[int | None, int | None, int | None]:
+    """Steps, samples and tokens counted from ``start`` to ``end``; None where not counted."""
+    if start.counts is None or end.counts is None:
+        return None, None, None
+    steps, samples, tokens = (a - b for a, b in zip(end.counts, start.counts, strict=True))
+    return steps, samples, tokens
 
 
 def channel_energies(

@@ -152,18 +152,21 @@ def epoch_metrics(prefix: str, sums: EpochSums, seconds: float) -> dict[str, flo
     return metrics
 
 
-def interval_metrics(
-    prefix: str, sums: IntervalSums, seconds: float, steps: int
-) -> dict[str, float]:
-    """Power and energy per step, sample and token over an interval of ``seconds``, ``steps``."""
-    joules = sums.interval_energy_j
-    if seconds <= 0 or not math.isfinite(joules):  # no new sample since the last call
-        return {}
-    metrics = named(prefix, power_w=joules / seconds)
-    if steps > 0:
-        metrics |= named(prefix, energy_per_step_j=joules / steps)
-    if sums.interval_samples > 0:
-        metrics |= named(prefix, energy_per_sample_j=joules / sums.interval_samples)
-    if sums.interval_tokens > 0:
-        metrics |= named(prefix, energy_per_token_j=joules / sums.interval_tokens)
+def interval_metrics(prefix: str, sums: IntervalSums) -> dict[str, float]:
+    """Power and energy per step, sample and token, each over an interval that resolves it.
+
+    An interval still too short on any rank (``training.intervals``) gives nothing this time.
+    """
+    metrics: dict[str, float] = {}
+    if sums.power_unresolved == 0 and math.isfinite(sums.power_w):
+        metrics |= named(prefix, power_w=sums.power_w)
+    watts = sums.work_power_w
+    if sums.work_unresolved > 0 or not math.isfinite(watts):
+        return metrics
+    if math.isfinite(sums.energy_per_step_j):
+        metrics |= named(prefix, energy_per_step_j=sums.energy_per_step_j)
+    if sums.samples_per_s > 0:
+        metrics |= named(prefix, energy_per_sample_j=watts / sums.samples_per_s)
+    if sums.tokens_per_s > 0:
+        metrics |= named(prefix, energy_per_token_j=watts / sums.tokens_per_s)
     return metrics

@@ -5,7 +5,8 @@ to the framework's own logger; everything else lives here once:
 
 - the metric names (one table, ``METRICS`` in ``metrics``), all prefixed (default ``carbon/``);
 - epochs as exact windows, phases inside them (validation inside a Lightning training epoch);
-- step-level metrics over the interval since the previous call, from the sampler's timeline;
+- step-level metrics over an interval ending at the latest sample, every figure of it from the
+  same two points, widened until the counters' resolution cannot move it by 10% (``intervals``);
 - the devices: the accelerators the trainer uses (none for a CPU run), not every visible one;
 - distributed runs: each rank measures its own accelerator and its own process tree (the CPU
   estimate), one rank per node the host-level channels (RAPL: the whole socket); the ranks share
@@ -25,12 +26,12 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from carbon_callbacks.tracking.measurement import Measurement
 from carbon_callbacks.tracking.tracker import RunStatus, Tracker
 from carbon_callbacks.training.budget import Budget, OnBudget
+from carbon_callbacks.training.intervals import Point, span
 from carbon_callbacks.training.metrics import (
     DEFAULT_PREFIX,
     METRICS,
@@ -61,17 +62,6 @@ EPOCH_WINDOW = "epoch"
 """The name of the run-log window of each epoch."""
 
 _Sums = TypeVar("_Sums", bound=RunSums)
-
-
-@dataclass
-class _Interval:
-    """The latest point step-level metrics were computed from."""
-
-    seconds: float
-    energy_j: float | None
-    steps: int
-    samples: int
-    tokens: int
 
 
 def _identity(values: Sequence[float]) -> Sequence[float]:
@@ -135,12 +125,15 @@ class TrainingMonitor:
         self._resume_recorded = False
         self._last_reduced: tuple[float, float] | None = None
         """All ranks' facility J and kg CO2e at the latest collective, for a checkpoint."""
-        self._samples = 0
-        self._tokens = 0
         self._epoch_start: Measurement | None = None
         self._phase_start: dict[str, Measurement] = {}
         self._phase_joules: dict[str, float] = {}
-        self._interval: _Interval | None = None
+        self._power_from: Point | None = None
+        """Where the power's interval starts (carried on while too short)."""
+        self._work_from: Point | None = None
+        """Where the interval of the figures per step, sample and token starts."""
+        self._latest: Point | None = None
+        """The latest logging step's point."""
         self.final_metrics: dict[str, float] = {}
         """The totals summed over the ranks when ``finish`` ran; empty before."""
 
@@ -172,14 +165,13 @@ class TrainingMonitor:
             self._previous = Earlier()  # global rank 0 carries the checkpoint's all-ranks totals
         self._resume_recorded = False
         self._record_resume()
-        self._samples = self._tokens = 0
         self.final_metrics = {}
         self.outlook.reset()
         self._last_reduced = None  # a previous run's all-ranks totals are not this run's
         self._epoch_begin_steps = None
         self._epoch_start = None
         self._phase_start, self._phase_joules = {}, {}
-        self._interval = self._interval_point(self.tracker.so_far(exact=False))
+        self._restart_intervals(self.tracker.so_far(exact=False))  # the start's exact read
 
     def stop(self, status: RunStatus = "completed") -> Measurement | None:
         """Stop measuring and return this rank's figures; idempotent, safe before ``start``.
@@ -269,11 +261,7 @@ class TrainingMonitor:
         tracker = self.tracker
         if tracker is None:
             return
-        tracker.step(count)
-        if samples:
-            self._samples += samples
-        if tokens:
-            self._tokens += tokens
+        tracker.step(count, samples=samples or 0, tokens=tokens or 0)
 
     # -- epochs and phases -------------------------------------------------------------------
 
@@ -318,7 +306,7 @@ class TrainingMonitor:
             metrics = unknown_forecast_metrics(self.prefix) | metrics
         if start is not None and now is not None:
             metrics |= epoch_metrics(self.prefix, summed, now.duration_s - start.duration_s)
-        self._interval = self._interval_point(now)
+        self._restart_intervals(now)
         return metrics
 
     def begin_phase(self, name: str) -> None:
@@ -357,11 +345,14 @@ class TrainingMonitor:
     # -- step-level metrics ------------------------------------------------------------------
 
     def step_metrics(self) -> dict[str, float]:
-        """Totals so far and the interval since the previous call.
+        """Totals so far, and power and energy per step, sample and token over an interval.
 
-        Figures come from the sampler's latest sample, or from an exact read when no sample has
-        arrived since the previous call (logging more often than the sampler polls) or, with a
-        budget, when steps ran after the latest sample.
+        Figures come from the sampler's latest sample, or from an exact read (between steps, so
+        its counts are exact) when no sample has arrived since the previous call (logging more
+        often than the sampler polls), when the latest sample leaves the figures per step
+        unresolved, or, with a budget, when steps ran after the latest sample. Interval figures
+        are left out while their interval is too short to resolve them (``intervals``): it goes
+        on to the next call.
 
         Every rank must call it at the same step (it may run a collective).
         """
@@ -369,26 +360,37 @@ class TrainingMonitor:
         if tracker is None or not tracker.is_running:
             return {}
         now = tracker.so_far(exact=False)
-        previous = self._interval
-        if now is not None and self._needs_exact(now, previous):
+        exact = now is not None and self._needs_exact(now, self._latest)
+        if exact:
             now = tracker.so_far(exact=True)
-        point = self._interval_point(now)
-        run = self._run_sums(now, self._forecast_sums(now, refresh=False))
-        if previous is not None and point is not None:
-            summed = self._sum(
-                IntervalSums.extended(
-                    run,
-                    interval_energy_j=_nan(_minus(point.energy_j, previous.energy_j)),
-                    interval_samples=float(point.samples - previous.samples),
-                    interval_tokens=float(point.tokens - previous.tokens),
-                )
+        point = None if now is None else Point(now, between_steps=exact)
+        adds_nothing = self._adds_nothing(now)
+        work = span(self._work_from, point, per_count=True, adds_nothing=adds_nothing)
+        if work.unresolved and not exact and self._work_from and self._work_from.between_steps:
+            # a sample inside a step may miscount one: read between steps, where counts are exact
+            now = tracker.so_far(exact=True)
+            point = None if now is None else Point(now, between_steps=True)
+            work = span(self._work_from, point, per_count=True, adds_nothing=adds_nothing)
+        power = span(self._power_from, point, per_count=False, adds_nothing=adds_nothing)
+        summed = self._sum(
+            IntervalSums.extended(
+                self._run_sums(now, self._forecast_sums(now, refresh=False)),
+                power_w=power.power_w,
+                power_unresolved=power.unresolved,
+                work_power_w=work.power_w,
+                energy_per_step_j=work.energy_per_step_j,
+                samples_per_s=work.samples_per_s,
+                tokens_per_s=work.tokens_per_s,
+                work_unresolved=work.unresolved,
             )
-            seconds, steps = point.seconds - previous.seconds, point.steps - previous.steps
-        else:
-            summed, seconds, steps = self._sum(IntervalSums.extended(run)), 0.0, 0
-        metrics = self._conclude(summed) | interval_metrics(self.prefix, summed, seconds, steps)
-        self._interval = point
-        return metrics
+        )
+        if point is not None:
+            self._latest = point
+            if summed.power_unresolved == 0:  # the same on every rank: the figures are summed
+                self._power_from = point
+            if summed.work_unresolved == 0:
+                self._work_from = point
+        return self._conclude(summed) | interval_metrics(self.prefix, summed)
 
     # -- resume ------------------------------------------------------------------------------
 
@@ -411,7 +413,8 @@ class TrainingMonitor:
         if self.rank.distributed and self._last_reduced is not None:
             totals, scope = self._last_reduced, "all ranks"
         run_id = tracker.run_id if tracker is not None else None
-        return self._previous.state(figures, totals, scope, self._samples, self._tokens, run_id)
+        samples, tokens = (0, 0) if figures is None else (figures.samples, figures.tokens)
+        return self._previous.state(figures, totals, scope, samples or 0, tokens or 0, run_id)
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Continue the totals of a checkpointed run (before ``start``, or just after it).
@@ -433,13 +436,13 @@ class TrainingMonitor:
         self._resume_recorded = True
         self.tracker.record("resume", previous.record())
 
-    def _needs_exact(self, latest: Measurement, previous: _Interval | None) -> bool:
+    def _needs_exact(self, latest: Measurement, previous: Point | None) -> bool:
         """Whether the latest sample is too old to use: read the meters instead.
 
         When no sample arrived since the previous call (logging outpaces sampling), and, with a
         budget to enforce, when the last step came after the latest sample.
         """
-        if previous is not None and latest.duration_s <= previous.seconds:
+        if previous is not None and latest.duration_s <= previous.figures.duration_s:
             return True
         tracker = self.tracker
         if not self.outlook.budget.active or tracker is None or tracker.started_ns is None:
@@ -498,16 +501,10 @@ class TrainingMonitor:
             return None
         return reduced if len(reduced) == len(local) else None
 
-    def _interval_point(self, now: Measurement | None) -> _Interval | None:
-        if now is None:
-            return None
-        return _Interval(
-            seconds=now.duration_s,
-            energy_j=0.0 if self._adds_nothing(now) else _facility_j(now),
-            steps=now.steps or 0,
-            samples=self._samples,
-            tokens=self._tokens,
-        )
+    def _restart_intervals(self, now: Measurement | None) -> None:
+        """Start the step-level intervals at ``now``, an exact read between steps."""
+        point = None if now is None else Point(now, between_steps=True)
+        self._power_from = self._work_from = self._latest = point
 
     def _adds_nothing(self, measurement: Measurement | None) -> bool:
         """True for figures of a rank that measures nothing by design (they add 0 to the sums)."""

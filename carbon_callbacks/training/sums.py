@@ -131,8 +131,17 @@ class EpochSums(RunSums):
 
 @dataclass(frozen=True)
 class IntervalSums(RunSums):
-    """At a logging step: the totals, then the interval since the previous one."""
+    """At a logging step: the totals, then each rank's rates over its own interval, summed.
 
-    interval_energy_j: float = math.nan
-    interval_samples: float = 0.0
-    interval_tokens: float = 0.0
+    ``power_*`` covers the power's interval, ``work_*`` the (maybe longer) interval of the
+    figures per step, sample and token (``training.intervals``); ``*_unresolved`` counts the
+    ranks whose interval is still too short, so every rank carries it on alike.
+    """
+
+    power_w: float = math.nan
+    power_unresolved: float = 0.0
+    work_power_w: float = math.nan
+    energy_per_step_j: float = math.nan
+    samples_per_s: float = 0.0
+    tokens_per_s: float = 0.0
+    work_unresolved: float = 0.0

@@ -404,12 +404,13 @@ def test_samplers_are_shared_per_key_and_stopped_by_their_last_user() -> None:
         made.append(Sampler([ScriptedPowerMeter([1.0] * 1000)], interval_s=0.01))
         return made[-1]
 
-    first, slot_a = attach("key", make, lambda: 5)
-    second, slot_b = attach("key", make, lambda: 7)
-    private, slot_c = attach(None, make, lambda: 9)
+    first, slot_a = attach("key", make, lambda: (5, 40, 0))
+    second, slot_b = attach("key", make, lambda: (7, 0, 0))
+    private, slot_c = attach(None, make, lambda: (9, 0, 0))
     assert first is second and private is not first and len(made) == 2
     sample = first.sample()
     assert (sample.steps_of(slot_a), sample.steps_of(slot_b)) == (5, 7)
+    assert sample.counts_of(slot_a) == (5, 40, 0)
     assert private.sample().steps_of(slot_c) == 9
     detach("key", first, slot_a)
     assert first.is_running
