@@ -12,6 +12,9 @@ import sys
 from collections.abc import Mapping, Sequence
 
 from carbon_callbacks._version import __version__
+from carbon_callbacks.intensity.base import ConstantIntensity, IntensityProvider
+from carbon_callbacks.intensity.live import LiveIntensity
+from carbon_callbacks.intensity.located import CloudLocated
 from carbon_callbacks.meters.base import Channel, Unavailable
 from carbon_callbacks.runlog.schema import SCHEMA_VERSION
 from carbon_callbacks.tracking.config import TrackerConfig
@@ -107,3 +110,12 @@ def samples_record(
         "steps": [sample.steps_of(step_slot) for sample in samples],
         "joules": [list(sample.joules) for sample in samples],
     }
+
+
+def describe_intensity(provider: IntensityProvider) -> dict[str, object]:
+    """The header's account of where the run's intensity comes from."""
+    if isinstance(provider, LiveIntensity | CloudLocated):
+        return provider.describe()
+    if isinstance(provider, ConstantIntensity):
+        return provider.value.to_dict()
+    return {"provider": repr(provider)}

@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from carbon_callbacks._internal.warnings import WarnOnce
-from carbon_callbacks.intensity.base import ConstantIntensity, IntensityProvider, IntensityValue
+from carbon_callbacks.intensity.base import IntensityProvider, IntensityValue
 from carbon_callbacks.intensity.live import LiveIntensity
 from carbon_callbacks.intensity.located import CloudLocated
 from carbon_callbacks.intensity.resolve import (
@@ -222,7 +222,7 @@ class Tracker:
                     unavailable=self._sampler.unavailable,
                     interval_s=self._sampler.interval_s,
                     config=self.config,
-                    intensity=self._describe_intensity(),
+                    intensity=run_record.describe_intensity(self._intensity),
                     context=self.context,
                 )
             )
@@ -367,20 +367,7 @@ class Tracker:
         """
         if self._sampler is None or self._run_mark is None:
             return []
-        start = self._run_mark.sample
-        points = []
-        for sample in self._sampler.history():
-            if sample.t_ns < start.t_ns:
-                continue
-            figures = [j for j in sample.joules if j is not None]
-            joules = None
-            if figures:
-                base = sum(j for j in start.joules if j is not None)
-                joules = sum(figures) - base
-            points.append(
-                ((sample.t_ns - start.t_ns) / 1e9, sample.steps_of(self._step_slot), joules)
-            )
-        return points
+        return windows.step_timeline(self._sampler.history(), self._run_mark, self._step_slot)
 
     def intensity_ahead(self, seconds: float) -> IntensityValue | None:
         """The intensity expected over the next ``seconds`` (a live forecast where there is one)."""
@@ -562,10 +549,3 @@ class Tracker:
                 step_slot=self._step_slot,
             )
         )
-
-    def _describe_intensity(self) -> dict[str, object]:
-        if isinstance(self._intensity, LiveIntensity | CloudLocated):
-            return self._intensity.describe()
-        if isinstance(self._intensity, ConstantIntensity):
-            return self._intensity.value.to_dict()
-        return {"provider": repr(self._intensity)}

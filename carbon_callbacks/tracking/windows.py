@@ -8,7 +8,7 @@ CO2e = energy x intensity is exact.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from carbon_callbacks.intensity.base import IntensityProvider, IntensityValue
@@ -107,3 +107,21 @@ def _split(
                 marks.append((point, joules))
     marks.append((end.unix, end.sample.joules))
     return marks
+
+
+def step_timeline(
+    history: Iterable[Sample], start: Mark, step_slot: int
+) -> list[tuple[float, int, float | None]]:
+    """(seconds since ``start``, steps done, device joules so far) at each sample after it.
+
+    Joules are summed over the channels with a figure (before PUE), None where none had one.
+    """
+    base = sum(j for j in start.sample.joules if j is not None)
+    points = []
+    for sample in history:
+        if sample.t_ns < start.sample.t_ns:
+            continue
+        figures = [j for j in sample.joules if j is not None]
+        joules = sum(figures) - base if figures else None
+        points.append(((sample.t_ns - start.sample.t_ns) / 1e9, sample.steps_of(step_slot), joules))
+    return points
