@@ -2,7 +2,8 @@
 
 Only the GPUs this process uses are measured: explicit ``gpu_ids``, else the devices ROCm torch
 has initialised (matched by PCI address), else ROCm's visibility variables (see
-``amd_devices``). Dual-die boards (MI250, MI250X: two GCDs in one package) may report the
+``amd_devices``); of those, a rank given its ``VisiblePosition`` measures the one at its local
+rank (``meters.visible``). Dual-die boards (MI250, MI250X: two GCDs in one package) may report the
 package's energy on one GCD while the other reads 0: that figure is the package's, shared by its
 dies, so each die this process uses counts its share and the package is counted once. ``amdsmi``
 needs ROCm's ``libamd_smi.so`` at import; it is imported only in ``open``, with what it prints
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from carbon_callbacks.meters.amd_devices import (
+    VISIBILITY_VARIABLES,
     AmdGpu,
     Pick,
     Selection,
@@ -34,6 +36,7 @@ from carbon_callbacks.meters.amd_devices import (
 )
 from carbon_callbacks.meters.base import Channel, MeterBase, Quantity, Reading, Unavailable
 from carbon_callbacks.meters.nvml import check_gpu_id
+from carbon_callbacks.meters.visible import VisiblePosition, at_position
 
 SOURCE = "amdsmi"
 
@@ -273,6 +276,9 @@ class AmdMeter(MeterBase):
         power_only: Read the socket power (integrated by the sampler) even where the energy
             counter exists, to compare the two methods (``benchmarks/gpu_check.py`` does); the
             counter, chosen by default, is the better figure.
+        visible_position: A rank's place on its node: of the visible GPUs (HIP's order), the one
+            at its local rank (see ``meters.visible``); None: every visible GPU. Ignored with
+            ``gpu_ids``.
 
     Raises:
         TypeError: A ``gpu_ids`` entry is neither an int nor a str.
@@ -287,11 +293,13 @@ class AmdMeter(MeterBase):
         environ: Mapping[str, str] | None = None,
         *,
         power_only: bool = False,
+        visible_position: VisiblePosition | None = None,
     ) -> None:
         super().__init__()
         self._gpu_ids = None if gpu_ids is None else tuple(check_gpu_id(i) for i in gpu_ids)
         self._environ = environ
         self._power_only = power_only
+        self._position = visible_position
         self._amdsmi: Any = None
         self._pid: int | None = None
         self._channels: list[Channel] = []
@@ -390,13 +398,24 @@ class AmdMeter(MeterBase):
         return gpus
 
     def _select(self, gpus: list[AmdGpu]) -> Selection:
-        """The GPUs this process uses: ``gpu_ids``, else torch's devices, else the variables."""
+        """The GPUs this process uses: ``gpu_ids``, else torch's devices, else the variables'.
+
+        Of torch's or the variables' GPUs, a rank given its visible position takes the one there.
+        """
         if self._gpu_ids is not None:
             return select_explicit(gpus, self._gpu_ids)
+        environ = os.environ if self._environ is None else self._environ
         addresses = _torch_addresses()
         if addresses is not None:
-            return select_torch(gpus, addresses)
-        return select_visible(gpus, os.environ if self._environ is None else self._environ)
+            selection = select_torch(gpus, addresses)
+        else:
+            selection = select_visible(gpus, environ)
+        narrowed = any(name in environ for name in VISIBILITY_VARIABLES)
+        selection.picks, problems = at_position(
+            selection.picks, self._position, narrowed=narrowed, source=SOURCE
+        )
+        self._unavailable.extend(problems)
+        return selection
 
     def _shared_packages(self, gpus: list[AmdGpu], picks: list[Pick]) -> dict[int, _Package]:
         """Dies (by index) of the picked packages where one die reports and the others read 0."""

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _NO_DEVICES = frozenset({"", "-1", "NoDevFiles"})
+VISIBILITY_VARIABLES = ("ROCR_VISIBLE_DEVICES", "HIP_VISIBLE_DEVICES", "CUDA_VISIBLE_DEVICES")
+"""The variables ROCm reads: any of them set chooses which GPUs a process sees."""
 UUID_FIX = (
     "Use indices, GPU- UUIDs (or unique prefixes) or PCI addresses, as `amd-smi list` shows them."
 )

@@ -6,6 +6,7 @@ import os
 from collections.abc import Sequence
 
 from carbon_callbacks.meters.base import Meter
+from carbon_callbacks.meters.visible import VisiblePosition
 
 
 def default_meters(
@@ -15,6 +16,7 @@ def default_meters(
     cpu_watts: float | None = None,
     measure_host: bool = True,
     exclude_pids: Sequence[int] = (),
+    visible_position: VisiblePosition | None = None,
 ) -> list[Meter]:
     """NVML and amdsmi for the GPUs, then the host: RAPL where readable, else the CPU estimate.
 
@@ -29,6 +31,8 @@ def default_meters(
             process-level CPU estimate stays, since it covers this process tree alone.
         exclude_pids: Processes the estimate leaves out with their descendants (other ranks,
             which measure themselves).
+        visible_position: A rank's place on its node, given to both GPU meters: without
+            ``gpu_ids``, the visible GPU at its local rank (``meters.visible``).
     """
     from carbon_callbacks.meters.amd import AmdMeter
     from carbon_callbacks.meters.cpu_estimate import CpuEstimateMeter
@@ -38,4 +42,8 @@ def default_meters(
 
     estimate = CpuEstimateMeter(cpu_watts, exclude_pids)
     host = HostMeter(RaplMeter(root=powercap_root), estimate, host_level=measure_host)
-    return [NvmlMeter(gpu_ids=gpu_ids), AmdMeter(gpu_ids=gpu_ids), host]
+    return [
+        NvmlMeter(gpu_ids=gpu_ids, visible_position=visible_position),
+        AmdMeter(gpu_ids=gpu_ids, visible_position=visible_position),
+        host,
+    ]

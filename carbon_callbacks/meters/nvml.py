@@ -2,9 +2,11 @@
 
 Only the GPUs this process can see are measured: explicit ``gpu_ids``, else the devices CUDA itself
 would pick from ``CUDA_VISIBLE_DEVICES`` (indices, UUIDs, UUID prefixes, MIG instances), matched to
-NVML by UUID because CUDA's device order need not be NVML's. NVML has no per-MIG-instance energy, so
-a MIG instance is measured through its parent GPU. ``pynvml`` (from ``nvidia-ml-py``) is imported
-only in ``open``, so importing this module costs nothing on machines without NVIDIA GPUs.
+NVML by UUID because CUDA's device order need not be NVML's; of those, a rank given its
+``VisiblePosition`` measures the one at its local rank (``meters.visible``). NVML has no
+per-MIG-instance energy, so a MIG instance is measured through its parent GPU. ``pynvml`` (from
+``nvidia-ml-py``) is imported only in ``open``, so importing this module costs nothing on
+machines without NVIDIA GPUs.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from carbon_callbacks.meters.base import Channel, MeterBase, Quantity, Reading, Unavailable
+from carbon_callbacks.meters.visible import VisiblePosition, at_position
 
 SOURCE = "nvml"
 
@@ -247,6 +250,9 @@ class NvmlMeter(MeterBase):
         power_only: Read the power draw (integrated by the sampler) even where the energy counter
             exists, to compare the two methods (``benchmarks/gpu_check.py`` does); the counter,
             chosen by default, is the better figure.
+        visible_position: A rank's place on its node: of the visible GPUs (CUDA's order), the one
+            at its local rank (see ``meters.visible``); None: every visible GPU. Ignored with
+            ``gpu_ids``.
 
     Raises:
         TypeError: A ``gpu_ids`` entry is neither an int nor a str.
@@ -261,11 +267,13 @@ class NvmlMeter(MeterBase):
         environ: Mapping[str, str] | None = None,
         *,
         power_only: bool = False,
+        visible_position: VisiblePosition | None = None,
     ) -> None:
         super().__init__()
         self._gpu_ids = None if gpu_ids is None else tuple(check_gpu_id(i) for i in gpu_ids)
         self._environ = environ
         self._power_only = power_only
+        self._position = visible_position
         self._nvml: Any = None
         self._pid: int | None = None
         self._channels: list[Channel] = []
@@ -357,18 +365,27 @@ class NvmlMeter(MeterBase):
         return gpus
 
     def _select(self, inventory: _Inventory) -> list[_Pick]:
-        """The GPUs this process uses: ``gpu_ids``, else torch's devices, else CUDA's variable."""
+        """The GPUs this process uses: ``gpu_ids``, else torch's devices, else CUDA's variable.
+
+        Of torch's or CUDA's GPUs, a rank given its visible position takes the one there.
+        """
         if self._gpu_ids is not None:
             return self._select_explicit(inventory, self._gpu_ids)
-        torch_uuids = _torch_uuids()
-        if torch_uuids is not None:
-            return self._select_torch(inventory, torch_uuids)
         environ = os.environ if self._environ is None else self._environ
+        torch_uuids = _torch_uuids()
         entries = parse_cuda_visible_devices(environ.get("CUDA_VISIBLE_DEVICES"))
-        if entries is None:
-            return [_Pick(gpu) for gpu in inventory.gpus]
-        pci_order = environ.get("CUDA_DEVICE_ORDER") == "PCI_BUS_ID"
-        return self._select_cuda_visible(inventory, entries, pci_order)
+        if torch_uuids is not None:
+            visible = self._select_torch(inventory, torch_uuids)
+        elif entries is None and self._position is None:
+            visible = [_Pick(gpu) for gpu in inventory.gpus]
+        else:  # a position counts in CUDA's order: with no variable, every index
+            entries = [str(gpu.index) for gpu in inventory.gpus] if entries is None else entries
+            pci_order = environ.get("CUDA_DEVICE_ORDER") == "PCI_BUS_ID"
+            visible = self._select_cuda_visible(inventory, entries, pci_order)
+        narrowed = "CUDA_VISIBLE_DEVICES" in environ
+        picks, problems = at_position(visible, self._position, narrowed=narrowed, source=SOURCE)
+        self._unavailable.extend(problems)
+        return picks
 
     def _select_explicit(self, inventory: _Inventory, ids: tuple[int | str, ...]) -> list[_Pick]:
         picks = []

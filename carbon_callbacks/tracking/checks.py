@@ -82,10 +82,12 @@ def checked_value(value: object) -> IntensityValue:
 def describe_unavailable(item: Unavailable) -> str:
     """The warning for a source found but not usable, with its fix."""
     fix = f" To fix: {item.fix}" if item.fix else ""
-    return (
-        f"carbon-callbacks: {item.source}: {item.reason}; the figures it would give are "
-        f"estimated or missing.{fix}"
+    instead = (
+        f"{item.stand_in} stands in"
+        if item.stand_in
+        else "the figures it would give are estimated or missing"
     )
+    return f"carbon-callbacks: {item.source}: {item.reason}; {instead}.{fix}"
 
 
 def checked_settings(settings: object, options: Mapping[str, object]) -> IntensitySettings | None:

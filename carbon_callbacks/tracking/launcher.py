@@ -28,6 +28,12 @@ starts in, and ranks starting on either side of a minute's turn form two runs (n
 twice: each keeps its own logs); give the launcher an id (``torchrun --rdzv-id``) or ``run_id=``
 to rule that out. The time before the digits is the launcher's start on one node, else the hour
 (UTC) the rank starts in, which only labels the id.
+
+A rank is told nothing of the GPU it trains on, but launchers follow one convention: the visible
+GPU at its local rank. Knowing the node's number of ranks (``LOCAL_WORLD_SIZE``, Open MPI's
+``_LOCAL_SIZE``, Hydra's ``MPI_LOCALNRANKS``, srun's ``SLURM_STEP_TASKS_PER_NODE``; all ranks
+on one node otherwise), a rank without ``gpu_ids=`` measures that GPU alone, or, where the
+visible GPUs do not tell (``meters.visible``), local rank 0 measures them for the node.
 """
 
 from __future__ import annotations
@@ -35,9 +41,10 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from carbon_callbacks.meters.visible import VisiblePosition
 from carbon_callbacks.tracking.checks import checked_run_id, new_run_id
 
 
@@ -51,7 +58,9 @@ class RankInfo:
         world_size: Number of processes.
         num_nodes: Number of nodes.
         devices: NVML indices or UUIDs of the GPUs this process trains on: ``()`` for none (a
-            CPU run), None when unknown, which measures every GPU the process can see.
+            CPU run), None when unknown, which measures every GPU the process can see, or,
+            with ``local_world_size`` known, the visible one at the local rank's position.
+        local_world_size: Number of processes on this node; None when unknown.
     """
 
     global_rank: int = 0
@@ -59,6 +68,7 @@ class RankInfo:
     world_size: int = 1
     num_nodes: int = 1
     devices: tuple[int | str, ...] | None = None
+    local_world_size: int | None = None
 
     @property
     def distributed(self) -> bool:
@@ -82,6 +92,18 @@ class RankInfo:
         """
         return self.distributed and not self.measures_host and not self.devices
 
+    @property
+    def visible_position(self) -> VisiblePosition | None:
+        """Where the GPU meters find this rank's GPU among the visible ones, when it counts.
+
+        None (every visible GPU) for a single process, a lone rank on its node, known
+        ``devices`` or an unknown number of ranks on the node.
+        """
+        ranks = self.local_world_size
+        if self.devices is not None or not self.distributed or ranks is None or ranks < 2:
+            return None
+        return VisiblePosition(self.local_rank, ranks)
+
     def to_dict(self) -> dict[str, object]:
         """JSON-ready form for the run log, with the roles: who measures the host."""
         return {
@@ -90,6 +112,7 @@ class RankInfo:
             "world_size": self.world_size,
             "num_nodes": self.num_nodes,
             "devices": None if self.devices is None else list(self.devices),
+            "local_world_size": self.local_world_size,
             "measures_host": self.measures_host,
         }
 
@@ -133,6 +156,8 @@ class Roles:
 
     Attributes:
         rank: Where the process sits (``RankInfo()`` for a single process).
+        gpu_ids: The GPUs it measures when named (``gpu_ids=``, else ``rank.devices``).
+        gpu_position: Else, its place among the visible GPUs (None: every visible GPU).
         measure_host: Whether it measures the host-level channels (RAPL: the whole socket).
         run_id: The run's id, shared by the ranks of a distributed run.
         context: The header's facts, with ``distributed`` (rank, roles, run id, launcher) for a
@@ -140,6 +165,8 @@ class Roles:
     """
 
     rank: RankInfo
+    gpu_ids: Sequence[int | str] | None
+    gpu_position: VisiblePosition | None
     measure_host: bool
     run_id: str
     context: dict[str, object]
@@ -147,8 +174,9 @@ class Roles:
 
 def roles_for(
     rank: RankInfo | None,
-    *,
+    gpu_ids: Sequence[int | str] | None,
     measure_host: bool | None,
+    *,
     run_id: str | None,
     context: Mapping[str, object] | None,
     warn: Callable[[str, str], None],
@@ -157,9 +185,9 @@ def roles_for(
     """A tracker's roles: from its arguments where given, else from the launcher's environment.
 
     ``rank=`` overrides the environment (``RankInfo()``: a single process, whatever the
-    variables say); ``measure_host=``, ``run_id=`` and a ``context`` holding ``distributed``
-    override what the rank implies. Contradicting variables warn once (``warn``) and leave a
-    single process, measured as today.
+    variables say); ``gpu_ids=``, ``measure_host=``, ``run_id=`` and a ``context`` holding
+    ``distributed`` override what the rank implies. Contradicting variables warn once
+    (``warn``) and leave a single process, measured as today.
 
     Raises:
         TypeError, ValueError: ``rank=`` or ``run_id=`` is invalid; the message says what to write.
@@ -190,14 +218,33 @@ def roles_for(
     else:
         run_id, run_id_from = new_run_id(), ""
     host = rank.measures_host if measure_host is None else measure_host
+    named = rank.devices if gpu_ids is None else gpu_ids
+    position = rank.visible_position if named is None else None
     if rank.distributed and "distributed" not in facts:
         facts["distributed"] = rank.to_dict() | {
             "measures_host": host,
+            "gpus": _gpu_role(gpu_ids, rank, position),
             "run_id": run_id,
             "launcher": source,
             "run_id_from": run_id_from,
         }
-    return Roles(rank, host, run_id, facts)
+    return Roles(rank, named, position, host, run_id, facts)
+
+
+def _gpu_role(
+    gpu_ids: Sequence[int | str] | None, rank: RankInfo, position: VisiblePosition | None
+) -> str:
+    """Which GPUs a rank measures, for the header: the rule (its GPU channels say which)."""
+    if gpu_ids is not None:
+        return "gpu_ids= argument"
+    if rank.devices is not None:
+        return "rank.devices"
+    if position is not None:
+        return (
+            f"the visible GPU at local rank {position.local_rank}'s position among the node's "
+            f"{position.local_world_size} ranks (meters.visible)"
+        )
+    return "every visible GPU"
 
 
 class LauncherError(ValueError):
@@ -246,21 +293,33 @@ def from_environment(environ: Mapping[str, str] | None = None) -> Launch | None:
         local_size = _integer(env, local_size_name) if has_local_size else None
         if launcher == "srun":
             nodes = _integer(env, "SLURM_STEP_NUM_NODES") if "SLURM_STEP_NUM_NODES" in env else 1
+            local_size = _tasks_per_node(env.get("SLURM_STEP_TASKS_PER_NODE", ""))
         elif local_size:
             nodes = max(1, -(-world_size // local_size))
         else:
             nodes = 1
-        rank = RankInfo(global_rank, local_rank, world_size, nodes)
+        if local_size is None and nodes == 1:
+            local_size = world_size
+        rank = RankInfo(global_rank, local_rank, world_size, nodes, local_world_size=local_size)
         problem = _contradiction(rank)
         if problem is not None:
             raise LauncherError(f"the {launcher} variables ({rank_name}, ...) say {problem}")
-        if local_size is not None and local_rank >= local_size:
-            raise LauncherError(f"{local_name}={local_rank} is not below {local_size_name}")
         if not rank.distributed:
             return None
         run_id, run_id_from = _shared_run_id(env, rank)
         return Launch(rank, launcher, run_id, run_id_from)
     return None
+
+
+def _tasks_per_node(value: str) -> int | None:
+    """The tasks srun starts on each node (``"2(x3),1"``), when every node has as many."""
+    counts = set()
+    for part in value.split(","):
+        count, _, repeat = part.strip().partition("(x")
+        if not count.isdigit() or (repeat and not repeat.removesuffix(")").isdigit()):
+            return None
+        counts.add(int(count))
+    return counts.pop() if len(counts) == 1 else None
 
 
 def _started_by_srun(env: Mapping[str, str]) -> bool:
@@ -328,4 +387,11 @@ def _contradiction(rank: RankInfo) -> str | None:
         return f"local rank {rank.local_rank} is not in 0..{rank.global_rank} (the global rank)"
     if rank.num_nodes > rank.world_size:
         return f"{rank.num_nodes} nodes for {rank.world_size} processes"
+    local = rank.local_world_size
+    if local is not None and (
+        not isinstance(local, int) or isinstance(local, bool) or not 1 <= local <= rank.world_size
+    ):
+        return f"local_world_size {local!r} is not an int in 1..{rank.world_size} (world size)"
+    if local is not None and rank.local_rank >= local:
+        return f"local rank {rank.local_rank} is not below the local world size {local}"
     return None

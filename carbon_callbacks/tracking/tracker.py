@@ -74,7 +74,7 @@ class Tracker:
     """Measures the energy (and, given an intensity, the CO2e) of a run and of windows inside it.
 
     Args:
-        gpu_ids: NVML indices or UUIDs to measure; default: the GPUs this process can see.
+        gpu_ids: GPU indices or UUIDs to measure; default: those this process sees (a rank's GPU).
         interval_s: Sampler polling interval in seconds (default 0.1).
         pue: Data-centre power usage effectiveness, >= 1.0 (default 1.0: no overhead counted).
         intensity_g_per_kwh: A constant carbon intensity that overrides every other source.
@@ -103,7 +103,7 @@ class Tracker:
         rank: Where this process sits in a distributed run (``RankInfo``), overriding what the
             launcher's environment says (``RANK``/``WORLD_SIZE``, ``srun``, MPI: see
             ``tracking.launcher``); ``RankInfo()`` is a single process. Local rank 0 measures the
-            host, every rank its own process tree and ``rank.devices``; ranks share a run id.
+            host, every rank its own process tree and GPU (``meters.visible``); ranks share an id.
         measure_host: Whether to measure the host-level channels (RAPL CPU packages and DRAM: the
             whole socket); default: on local rank 0 only. The CPU estimate, which covers this
             process tree alone, is measured either way.
@@ -147,17 +147,15 @@ class Tracker:
         settings = checked_settings(intensity_settings, location)
         self._warn_once = WarnOnce()
         roles = launcher.roles_for(
-            rank, measure_host=measure_host, run_id=run_id, context=context, warn=self._warn_once
+            rank, gpu_ids, measure_host, run_id=run_id, context=context, warn=self._warn_once
         )
-        if gpu_ids is None and roles.rank.devices is not None:
-            gpu_ids = roles.rank.devices
         self.config = resolve_config(
             interval_s=interval_s,
             pue=pue,
             cpu_watts=cpu_watts,
             output_dir=output_dir,
             write_log=write_log,
-            gpu_ids=gpu_ids,
+            gpu_ids=roles.gpu_ids,
             powercap_root=powercap_root,
             run_name=run_name,
             intensity=settings or merged_settings(**location),
@@ -174,6 +172,7 @@ class Tracker:
         )
         self._meters = list(meters) if meters is not None else None
         self.rank, self._measure_host = roles.rank, roles.measure_host
+        self._gpu_position = roles.gpu_position
         self._exclude_pids = checked_pids(exclude_pids)
         self._handle_sigterm = handle_sigterm
         self.context, self.run_id = roles.context, roles.run_id
@@ -463,6 +462,7 @@ class Tracker:
         config = self.config
         return (
             config.gpu_ids,
+            self._gpu_position,
             self._measure_host,
             self._exclude_pids,
             config.powercap_root,
@@ -488,6 +488,7 @@ class Tracker:
                 cpu_watts=self.config.cpu_watts,
                 measure_host=self._measure_host,
                 exclude_pids=self._exclude_pids,
+                visible_position=self._gpu_position,
             )
         )
         return Sampler(meters, interval_s=self.config.interval_s)

@@ -16,6 +16,7 @@ import pytest
 
 from carbon_callbacks.meters import amd
 from carbon_callbacks.meters.amd import AmdMeter
+from carbon_callbacks.meters.visible import VisiblePosition
 from tests.meters import fake_amdsmi
 from tests.meters.fake_amdsmi import (
     AMDSMI_STATUS_DRIVER_NOT_LOADED,
@@ -458,6 +459,43 @@ def test_cuda_torch_is_no_guide_to_amd_devices(
     torch.version.hip = None
     monkeypatch.setitem(sys.modules, "torch", torch)
     assert ids(HIP_VISIBLE_DEVICES="1") == ["gpu:amd1"]
+
+
+# --- a rank's GPU among the visible ones ---------------------------------------------------------
+
+
+def rank_ids(local_rank: int, ranks: int, **env: str) -> list[str]:
+    meter = AmdMeter(environ=env, visible_position=VisiblePosition(local_rank, ranks))
+    return [channel.id for channel in meter.open()]
+
+
+def test_a_rank_measures_the_visible_gpu_at_its_local_rank(three: FakeAmdsmi) -> None:
+    assert [rank_ids(rank, 2, HIP_VISIBLE_DEVICES="2,0") for rank in (0, 1)] == [
+        ["gpu:amd2"],
+        ["gpu:amd0"],
+    ]
+    assert [rank_ids(rank, 3) for rank in (0, 1, 2)] == [["gpu:amd0"], ["gpu:amd1"], ["gpu:amd2"]]
+    assert rank_ids(1, 2, ROCR_VISIBLE_DEVICES="1") == ["gpu:amd1"]  # one GPU of its own
+
+
+def test_the_position_counts_in_hip_order_and_among_torchs_devices(
+    make_amd: MakeAmd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_amd(gpu(0, hip_id=1), gpu(1, hip_id=0))
+    assert rank_ids(0, 2) == ["gpu:amd1"]
+    monkeypatch.setitem(sys.modules, "torch", fake_rocm_torch([(0, 0xC6, 0), (0, 0xC1, 0)]))
+    assert rank_ids(1, 2) == ["gpu:amd0"]
+
+
+def test_more_gpus_than_ranks_leaves_every_gpu_to_local_rank_0_and_says_so(
+    three: FakeAmdsmi,
+) -> None:
+    first = AmdMeter(environ={}, visible_position=VisiblePosition(0, 2))
+    assert [c.id for c in first.open()] == ["gpu:amd0", "gpu:amd1", "gpu:amd2"]
+    (warning,) = first.unavailable
+    assert warning.degrades and not warning.unmeasured
+    assert warning.fix is not None and "gpu_ids=" in warning.fix
+    assert rank_ids(1, 2) == []
 
 
 # --- dual-die packages --------------------------------------------------------------------------

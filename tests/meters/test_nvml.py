@@ -16,6 +16,7 @@ real_pynvml = pytest.importorskip("pynvml")
 
 from carbon_callbacks.meters.base import Unavailable  # noqa: E402
 from carbon_callbacks.meters.nvml import NvmlMeter, parse_cuda_visible_devices  # noqa: E402
+from carbon_callbacks.meters.visible import VisiblePosition  # noqa: E402
 from tests.meters.fake_pynvml import FakeGpu, FakePynvml, error, install  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -598,6 +599,69 @@ def test_broken_torch_falls_back_to_cuda_visible_devices(
     monkeypatch.setitem(sys.modules, "torch", SimpleNamespace())  # no .cuda at all
 
     assert channel_ids("1") == ["gpu:1"]
+
+
+# --- a rank's GPU among the visible ones ---------------------------------------------------------
+
+
+def rank_meter(local_rank: int, ranks: int, **env: str) -> NvmlMeter:
+    return NvmlMeter(environ=env, visible_position=VisiblePosition(local_rank, ranks))
+
+
+def test_a_rank_measures_the_visible_gpu_at_its_local_rank(three_gpus: FakePynvml) -> None:
+    picked = [rank_meter(rank, 2, CUDA_VISIBLE_DEVICES="2,0").open() for rank in (0, 1)]
+
+    assert [[c.id for c in channels] for channels in picked] == [["gpu:2"], ["gpu:0"]]
+    assert "the visible GPU at local rank 1's position" in picked[1][0].how
+
+
+def test_with_no_variable_the_position_counts_in_cuda_order(three_gpus: FakePynvml) -> None:
+    (channel,) = rank_meter(1, 3).open()
+    assert channel.id == "gpu:1" and "CUDA index 1 taken as NVML index 1" in channel.how
+    (exact,) = rank_meter(1, 3, CUDA_DEVICE_ORDER="PCI_BUS_ID").open()
+    assert exact.id == "gpu:1" and "CUDA index" not in exact.how
+
+
+def test_the_position_counts_among_torchs_devices(
+    three_gpus: FakePynvml, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch", fake_torch([UUID2[4:], UUID0[4:]]))
+    assert [c.id for c in rank_meter(1, 2).open()] == ["gpu:0"]
+
+
+def test_a_rank_that_sees_one_gpu_of_its_own_measures_it(three_gpus: FakePynvml) -> None:
+    meter = rank_meter(1, 2, CUDA_VISIBLE_DEVICES="2")  # srun --gpus-per-task: one GPU each
+    assert [c.id for c in meter.open()] == ["gpu:2"] and meter.unavailable == []
+
+
+def test_the_nodes_only_gpu_is_measured_once_by_local_rank_0(make_nvml: MakeNvml) -> None:
+    make_nvml(FakeGpu(UUID0))
+    first, second = rank_meter(0, 2), rank_meter(1, 2)
+
+    assert [c.id for c in first.open()] == ["gpu:0"] and first.unavailable == []
+    assert second.open() == []
+    (record,) = second.unavailable
+    assert "local rank 0" in record.reason and not record.degrades
+
+
+def test_more_gpus_than_ranks_leaves_every_gpu_to_local_rank_0_and_says_so(
+    three_gpus: FakePynvml,
+) -> None:
+    first, second = rank_meter(0, 2), rank_meter(1, 2)
+
+    assert [c.id for c in first.open()] == ["gpu:0", "gpu:1", "gpu:2"]
+    (warning,) = first.unavailable
+    assert warning.degrades and not warning.unmeasured  # warned, yet nothing goes unmeasured
+    assert "3 GPUs are visible to each of the node's 2 ranks" in warning.reason
+    assert warning.fix is not None and "gpu_ids=" in warning.fix
+    assert second.open() == []
+    (record,) = second.unavailable
+    assert not record.degrades and "local rank 0 measures them all" in record.reason
+
+
+def test_gpu_ids_win_over_the_position(three_gpus: FakePynvml) -> None:
+    meter = NvmlMeter(gpu_ids=[2], environ={}, visible_position=VisiblePosition(0, 3))
+    assert [c.id for c in meter.open()] == ["gpu:2"]
 
 
 # --- the fake is faithful where the meter relies on it ------------------------------------------

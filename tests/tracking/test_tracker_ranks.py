@@ -64,7 +64,9 @@ def srun_env(rank: int, local_rank: int, tasks: int = 2, nodes: int = 1) -> dict
 def test_torchrun_variables_give_the_rank_and_the_roles() -> None:
     launch = from_environment(torchrun_env(rank=3, local_rank=1, world=4, local_world=2))
     assert launch is not None
-    assert launch.rank == RankInfo(global_rank=3, local_rank=1, world_size=4, num_nodes=2)
+    assert launch.rank == RankInfo(
+        global_rank=3, local_rank=1, world_size=4, num_nodes=2, local_world_size=2
+    )
     assert not launch.rank.measures_host
     assert launch.launcher == "RANK/WORLD_SIZE"
     assert launch.run_id_from == "TORCHELASTIC_RUN_ID"
@@ -111,11 +113,32 @@ def test_mpi_variables_give_the_rank() -> None:
     }
     launch = from_environment(ompi)
     assert launch is not None
-    assert launch.rank == RankInfo(global_rank=2, local_rank=0, world_size=4, num_nodes=2)
+    assert launch.rank == RankInfo(
+        global_rank=2, local_rank=0, world_size=4, num_nodes=2, local_world_size=2
+    )
     assert launch.run_id_from == "PMIX_NAMESPACE"
     pmi = from_environment({"PMI_RANK": "1", "PMI_SIZE": "2"})
-    assert pmi is not None
-    assert pmi.rank == RankInfo(global_rank=1, local_rank=1, world_size=2)  # no local rank: 1
+    assert pmi is not None  # no local rank: one node
+    assert pmi.rank == RankInfo(global_rank=1, local_rank=1, world_size=2, local_world_size=2)
+
+
+@pytest.mark.parametrize(
+    ("tasks_per_node", "nodes", "expected"),
+    [("2(x2)", 2, 2), ("3,3", 2, 3), ("3,1", 2, None), ("", 2, None), ("", 1, 4)],
+)
+def test_srun_says_how_many_ranks_a_node_has_when_the_nodes_agree(
+    tasks_per_node: str, nodes: int, expected: int | None
+) -> None:
+    env = srun_env(rank=0, local_rank=0, tasks=4, nodes=nodes)
+    launch = from_environment(env | {"SLURM_STEP_TASKS_PER_NODE": tasks_per_node})
+    assert launch is not None and launch.rank.local_world_size == expected
+
+
+def test_the_gpu_position_needs_a_known_number_of_ranks_on_the_node() -> None:
+    assert RankInfo(1, 1, 2, local_world_size=2).visible_position is not None
+    assert RankInfo(1, 1, 2).visible_position is None  # unknown: every visible GPU, as before
+    assert RankInfo(1, 0, 2, 2, local_world_size=1).visible_position is None  # alone on its node
+    assert RankInfo(1, 1, 2, local_world_size=2, devices=()).visible_position is None
 
 
 def test_the_inner_launchers_variables_win_over_sruns() -> None:
@@ -174,6 +197,8 @@ def test_the_rank_argument_overrides_the_environment(monkeypatch: pytest.MonkeyP
         (RankInfo(global_rank=2, world_size=2), ValueError),
         (RankInfo(global_rank=0, local_rank=1, world_size=2), ValueError),
         (RankInfo(world_size=2, num_nodes=3), ValueError),
+        (RankInfo(global_rank=1, local_rank=1, world_size=2, local_world_size=1), ValueError),
+        (RankInfo(world_size=2, local_world_size=3), ValueError),
         ({"global_rank": 1}, TypeError),
     ],
 )
