@@ -18,6 +18,9 @@ import torch
 from carbon_callbacks import Tracker
 
 STEPS = 20
+MIN_CPU_S = 0.1
+"""CPU time each rank spends while measured: ten of psutil's 10 ms ticks, so every rank's CPU
+estimate is above zero however fast the steps are (twenty tiny steps can take under one tick)."""
 WAIT_S = 600.0
 """A hang guard for the test's answer, never a speed check."""
 
@@ -45,11 +48,14 @@ def main() -> None:
     x, y = torch.randn(128, 32), torch.randn(128, 1)
     with Tracker(output_dir=args.out, cpu_watts=10.0, intensity_g_per_kwh=100.0) as tracker:
         wait_for_test(args.sync, rank)
+        cpu_start = time.process_time()
         for _ in range(STEPS):
             optimizer.zero_grad()
             torch.nn.functional.mse_loss(model(x), y).backward()
             optimizer.step()
             tracker.step()
+        while time.process_time() - cpu_start < MIN_CPU_S:
+            pass
 
 
 if __name__ == "__main__":
