@@ -643,3 +643,24 @@ def test_a_logged_forecast_is_never_below_the_energy_used(
         used = joules(row, "energy_kwh")
         assert joules(row, "predicted_energy_kwh_low") >= used * (1 - 1e-12), row["step"]
         assert joules(row, "predicted_energy_kwh") >= used, row["step"]
+
+
+def test_the_summary_names_the_run_log_by_its_absolute_path(
+    powercap: FakePowercap,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ray runs each worker in a folder of its own: a relative ``output_dir`` lands there."""
+    worker = tmp_path / "ray-session" / "worker"
+    worker.mkdir(parents=True)
+    monkeypatch.chdir(worker)
+    carbon = callback(output_dir="carbon-runs")
+    with caplog.at_level(logging.INFO):
+        fit(tmp_path, carbon, TinyModel(on_train=add_joules(powercap, 1.0)))
+    path = carbon.monitor.tracker.log_path if carbon.monitor.tracker is not None else None
+    assert path is not None and path.is_absolute()
+    assert path.parent == worker / "carbon-runs"
+    assert f"  run log: {path}" in caplog.text.splitlines(), caplog.text
+    header = run_log(carbon).header
+    assert header is not None and header["log_dir"] == str(worker / "carbon-runs")
