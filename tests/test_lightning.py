@@ -679,3 +679,24 @@ def test_the_forecast_says_when_a_later_start_would_have_been_much_cleaner(
     hint = f"would have emitted about {saving:.0%} less CO2e"
     assert (hint in shown) == hinted, shown
     assert shown.count("would have emitted") == (1 if hinted else 0)
+
+
+def test_the_summary_names_the_run_log_by_its_absolute_path(
+    powercap: FakePowercap,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Ray runs each worker in a folder of its own: a relative ``output_dir`` lands there."""
+    worker = tmp_path / "ray-session" / "worker"
+    worker.mkdir(parents=True)
+    monkeypatch.chdir(worker)
+    carbon = callback(output_dir="carbon-runs")
+    with caplog.at_level(logging.INFO):
+        fit(tmp_path, carbon, TinyModel(on_train=add_joules(powercap, 1.0)))
+    path = carbon.monitor.tracker.log_path if carbon.monitor.tracker is not None else None
+    assert path is not None and path.is_absolute()
+    assert path.parent == worker / "carbon-runs"
+    assert f"  run log: {path}" in caplog.text.splitlines(), caplog.text
+    header = run_log(carbon).header
+    assert header is not None and header["log_dir"] == str(worker / "carbon-runs")

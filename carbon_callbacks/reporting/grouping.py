@@ -109,6 +109,7 @@ def log_span(log: RunLog) -> tuple[float, float]:
         starts.append(start)
         ends.append(None if start is None or duration is None else start + duration)
     ends += [decode.maybe_number(p.get("t_unix")) for p in log.predictions]
+    ends += [decode.maybe_number(c.get("t_unix")) for c in log.checkpoints[-1:]]
     known_starts = [s for s in starts if s is not None]
     start = min(known_starts) if known_starts else 0.0
     known_ends = [e for e in ends if e is not None]

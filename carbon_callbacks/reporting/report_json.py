@@ -64,6 +64,7 @@ def _run_dict(run: RunReport, compare: Sequence[str], car: CarBaseline) -> dict[
         "status": run.status,
         "basis": run.basis,
         "basis_note": run.basis_note,
+        "up_to_unix": run.up_to_unix,
         "world_size": run.world_size,
         "ranks_found": list(run.ranks_found),
         "started_unix": run.started_unix,

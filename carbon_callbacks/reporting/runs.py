@@ -1,6 +1,7 @@
 """One run's report from its log, or from the per-rank logs of one distributed run.
 
 A run's figures come from its summary record; for a run cut off before its summary, from its
+last checkpoint (the run from its start until then: partial, and said up to when), else from its
 logged windows (summed when they follow one another, else the last one), said in ``basis_note``.
 """
 
@@ -8,12 +9,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal, cast
 
 from carbon_callbacks._internal.unique import unique
+from carbon_callbacks._internal.units import format_duration
 from carbon_callbacks.meters.base import Scope
 from carbon_callbacks.reporting.deferral import Deferral, deferral_of
 from carbon_callbacks.reporting.forecasts import PredictionCheck, prediction_checks
@@ -24,7 +27,7 @@ from carbon_callbacks.runlog import decode
 from carbon_callbacks.runlog.reader import RunLog
 from carbon_callbacks.tracking.measurement import Measurement
 
-FigureBasis = Literal["summary", "windows", "last window", "none"]
+FigureBasis = Literal["summary", "checkpoint", "windows", "last window", "none"]
 
 
 _STATUS_ORDER = ("failed", "interrupted", "unfinished", "completed")
@@ -39,9 +42,11 @@ class RunReport:
         run_ids: The run ids of its logs: one for the ranks of a run that share it.
         paths: The logs read.
         status: ``completed``, ``failed``, ``interrupted`` or ``unfinished`` (no summary).
-        basis: Where the figures come from: the ``summary``, the sum of the top-level
-            ``windows``, the ``last window``, or ``none``.
+        basis: Where the figures come from: the ``summary``, the last ``checkpoint``, the sum of
+            the top-level ``windows``, the ``last window``, or ``none``.
         basis_note: Why the figures are not from a summary; None when they are.
+        up_to_unix: For figures from checkpoints, the time they run up to (the earliest such
+            rank's last checkpoint); None otherwise.
         measurement: The run's figures (ranks combined), or None when nothing was logged.
         world_size: The number of ranks of a distributed run; None otherwise.
         ranks_found: The global ranks whose logs were found (distributed runs).
@@ -77,6 +82,7 @@ class RunReport:
     cpu_model: str | None = None
     cpu_cores: int | None = None
     deferral: Deferral | None = None
+    up_to_unix: float | None = None
 
 
 def run_report(logs: Sequence[RunLog]) -> RunReport:
@@ -135,6 +141,7 @@ def run_report(logs: Sequence[RunLog]) -> RunReport:
         cpu_model=_cpu_of(first)[0],
         cpu_cores=_cpu_of(first)[1],
         deferral=deferral_of(first.header),
+        up_to_unix=min((f.up_to_unix for f in per_log if f.up_to_unix is not None), default=None),
     )
 
 
@@ -184,6 +191,10 @@ class LogFigures:
     note: str | None
     status: str
     problems: tuple[str, ...] = ()
+    up_to_unix: float | None = None
+
+
+_NO_SUMMARY = "no summary record (the run was cut off or is still running)"
 
 
 def _log_figures(log: RunLog) -> LogFigures:
@@ -205,8 +216,10 @@ def _log_figures(log: RunLog) -> LogFigures:
             windows.append(decode.measurement_from_record(record, scopes))
         except (KeyError, TypeError, ValueError) as error:
             problems.append(f"window record {index} is malformed ({error!r}); skipped")
-    status = "unfinished"
-    why = "no summary record (the run was cut off or is still running)"
+    status, why = "unfinished", _NO_SUMMARY
+    checkpoint = _checkpoint_figures(log, scopes, windows, problems)
+    if checkpoint is not None:
+        return checkpoint
     if not windows:
         return LogFigures(None, "none", f"{why}, and no window logged", status, tuple(problems))
     top = _top_level(windows)
@@ -220,6 +233,37 @@ def _log_figures(log: RunLog) -> LogFigures:
     last = max(windows, key=lambda w: w.start_unix + w.duration_s)
     note = f"{why}: figures are those of the last window logged, {last.name!r}"
     return LogFigures(last, "last window", note, status, tuple(problems))
+
+
+def _checkpoint_figures(
+    log: RunLog, scopes: Mapping[str, Scope], windows: Sequence[Measurement], problems: list[str]
+) -> LogFigures | None:
+    """The run up to its last checkpoint, marked partial.
+
+    None without a checkpoint (older logs), or when a logged window ends after it (the run was
+    cut off between the two records): the windows say more then.
+    """
+    if not log.checkpoints:
+        return None
+    try:
+        measurement, up_to = decode.checkpoint_from_record(log.checkpoints[-1], scopes)
+    except (KeyError, TypeError, ValueError) as error:
+        problems.append(f"the last checkpoint record is malformed ({error!r}); using the windows")
+        return None
+    if any(window.start_unix + window.duration_s > up_to + 1e-3 for window in windows):
+        return None
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(up_to))
+    note = (
+        f"{_NO_SUMMARY}: figures are up to {stamp}, its last checkpoint "
+        f"({format_duration(measurement.duration_s)} in); anything after it is not counted"
+    )
+    cut_off = f"the run after {stamp} (its last checkpoint): cut off, never logged"
+    figures = replace(
+        measurement,
+        name="run up to its last checkpoint",
+        unmeasured=(*measurement.unmeasured, cut_off),
+    )
+    return LogFigures(figures, "checkpoint", note, "unfinished", tuple(problems), up_to)
 
 
 def _window_names(windows: Sequence[Measurement]) -> str:
@@ -273,5 +317,5 @@ def _status_rank(status: str) -> int:
 
 
 def _worst_basis(bases: Sequence[FigureBasis]) -> FigureBasis:
-    order: tuple[FigureBasis, ...] = ("none", "last window", "windows", "summary")
+    order: tuple[FigureBasis, ...] = ("none", "last window", "windows", "checkpoint", "summary")
     return min(bases, key=order.index)

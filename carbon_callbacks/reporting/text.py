@@ -443,8 +443,7 @@ def format_training_summary(outcome: TrainingOutcome | None) -> list[str]:
         checks = prediction_checks(outcome.forecasts, measurement)
         if checks:
             lines.append(f"  forecast: {_summary_forecast_phrase(checks[0])}")
-    if outcome.log_problem is not None:
-        lines.append(f"  run log: {outcome.log_problem}")
+    lines += [f"  run log: {item}" for item in (outcome.log_path, outcome.log_problem) if item]
     return lines
 
 

@@ -107,6 +107,18 @@ def measurement_from_record(
     )
 
 
+def checkpoint_from_record(
+    record: Mapping[str, Any], scopes: Mapping[str, Scope] | None = None
+) -> tuple[Measurement, float]:
+    """A checkpoint's figures (the run from its start) and when it was taken (``t_unix``).
+
+    Raises:
+        KeyError, TypeError, ValueError: As ``measurement_from_record``; ``t_unix`` too.
+    """
+    measurement = measurement_from_record(record, scopes)
+    return measurement, bounded_number(record["t_unix"], measurement.start_unix, MAX_UNIX)
+
+
 def bounded_number(value: object, low: float = -math.inf, high: float = math.inf) -> float:
     """A finite number in [low, high] from untrusted data (true and false are not numbers)."""
     if isinstance(value, bool) or not isinstance(value, int | float):

@@ -30,6 +30,8 @@ class RunLog:
         predictions: Prediction records (forecasts of the whole run made during it), in order.
         samples: Sample records: cumulative joules per channel over time (``t_s`` since the
             start, ``steps``, ``joules`` rows in ``channels`` order), written at window ends.
+        checkpoints: Checkpoint records (the run from its start until ``t_unix``), in order;
+            the last one gives the figures of a run cut off before its summary.
         summary: The summary record, or None when the run did not finish cleanly.
         resume: For a run resumed from a checkpoint: the run it continues (``resumes``, its run
             id) and the totals carried on (``energy_kwh``, ``co2e_kg``, ``steps``,
@@ -42,6 +44,7 @@ class RunLog:
     windows: list[dict[str, Any]] = field(default_factory=list)
     predictions: list[dict[str, Any]] = field(default_factory=list)
     samples: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] | None = None
     resume: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
@@ -130,6 +133,8 @@ def _file_record(
         log.predictions.append(record)
     elif kind == "samples":
         log.samples.append(record)
+    elif kind == "checkpoint":
+        log.checkpoints.append(record)
     elif kind == "resume":
         log.resume = record
     else:

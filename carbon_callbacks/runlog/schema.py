@@ -3,12 +3,24 @@
 A run log is JSON Lines, one file per run, written append-only; each line is one record with a
 ``"type"``:
 
-- ``header``: run id, host, library version, channels and how they are measured, configuration;
+- ``header``: run id, host, library version, channels and how they are measured, configuration,
+  the absolute folder of the log (``log_dir``: a launcher such as Ray may change the working
+  directory, so a relative ``output_dir`` alone does not say where the log went);
 - ``window``: one finished window (an epoch, a validation pass, ...), a ``Measurement`` as a dict;
 - ``samples``: cumulative joules per channel over time, written at window ends (for plots);
+- ``checkpoint``: the run from its start until ``t_unix``, a ``Measurement`` as a dict (name
+  ``"so far"``), written every 30 s or more and at window ends, so a run killed before its
+  summary still has figures; readers use the last one only when there is no summary;
 - ``prediction``: a forecast of the whole run made during it;
 - ``resume``: for a run resumed from a checkpoint, the run it continues and the totals carried on;
 - ``summary``: the whole run, with how it ended (``status``).
+
+Versions: ``SCHEMA_VERSION`` rises only when a record a reader knows changes in a way that reader
+would misread. New fields and new record types leave it as it is: older readers keep fields they
+do not know unchecked, and skip a record type they do not know, saying so once a line (so a log
+with ``checkpoint`` records read by a version before them lists those lines as skipped and still
+gives every figure it gave before). Readers take a record's listed fields as optional unless
+``required``, and new writers only ever add.
 
 A check takes a value and where it is (``"channels[2].energy_j"``) and returns what is wrong, or
 None. A record's listed fields are checked when present (readers supply defaults for missing
@@ -163,11 +175,15 @@ RECORD_FIELDS: dict[str, Check] = {
             "unavailable": _list_of(_OBJECT),
             "sampler_interval_s": _NUMBER,
             "config": _OBJECT,
+            "log_dir": _nullable(_TEXT),
             "intensity": _OBJECT,
             "context": _OBJECT,
         }
     ),
     "window": _fields(_MEASUREMENT, required=("name",)),
+    "checkpoint": _fields(
+        _MEASUREMENT | {"t_unix": _NUMBER}, required=("t_unix", "duration_s", "channels")
+    ),
     "summary": _fields(_MEASUREMENT | {"status": _TEXT, "context": _OBJECT}, required=("status",)),
     "prediction": _fields(
         {

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from carbon_callbacks._internal.signals import DeferringLock
 from carbon_callbacks._internal.warnings import WarnOnce
 
 
@@ -22,7 +23,8 @@ class RunLogWriter:
 
     A log file deleted while the run goes on (a clean-up script, a user tidying up) is noticed
     before the next write and started again at the same path with the header, so the records that
-    follow, the summary among them, still reach disk.
+    follow, the summary among them, still reach disk. Records may come from two threads (the
+    training thread's windows, the sampler thread's checkpoints): each is written whole.
 
     Args:
         path: The ``.jsonl`` file to create; its folder is created when missing.
@@ -35,6 +37,7 @@ class RunLogWriter:
         self._problem: str | None = None
         self._failed = False
         self._warn_once = WarnOnce()
+        self._lock = DeferringLock()
 
     @property
     def problem(self) -> str | None:
@@ -43,6 +46,10 @@ class RunLogWriter:
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record and flush it to the operating system."""
+        with self._lock:
+            self._write(record)
+
+    def _write(self, record: dict[str, Any]) -> None:
         if self._failed:
             return
         try:
@@ -71,6 +78,10 @@ class RunLogWriter:
 
     def close(self) -> None:
         """Close the file; safe to call more than once."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._file is None:
             return
         try:

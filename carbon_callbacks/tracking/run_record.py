@@ -68,6 +68,7 @@ def header_record(
         "unavailable": [item.to_dict() for item in unavailable],
         "sampler_interval_s": interval_s,
         "config": config.public_dict(),
+        "log_dir": None if config.output_dir is None else str(config.output_dir.absolute()),
         "intensity": dict(intensity),
         "context": context,
     }

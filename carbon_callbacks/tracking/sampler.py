@@ -132,6 +132,7 @@ class Sampler:
     ) -> None:
         self._meters = list(meters)
         self._step_counters: tuple[Callable[[], Counts] | None, ...] = ()
+        self._listeners: dict[int, Callable[[Sample], None]] = {}
         self._requested_interval_s = interval_s
         self._max_samples = max_samples
         self._clock_ns = clock_ns
@@ -188,9 +189,19 @@ class Sampler:
             self._step_counters = tuple(counters)
         return slot
 
-    def stop_counting(self, slot: int) -> int:
-        """Stop recording the counter in ``slot``; returns how many counters remain."""
+    def listen(self, slot: int, listener: Callable[[Sample], None]) -> None:
+        """Hand ``listener`` every sample the thread takes, until ``stop_counting(slot)``.
+
+        Exact reads (window boundaries) are not handed on, so a listener's work (the run log's
+        checkpoints) stays off the training thread.
+        """
         with self._counters_lock:
+            self._listeners = self._listeners | {slot: listener}
+
+    def stop_counting(self, slot: int) -> int:
+        """Stop recording the counter in ``slot`` (and its listener); returns how many remain."""
+        with self._counters_lock:
+            self._listeners = {key: fn for key, fn in self._listeners.items() if key != slot}
             counters = list(self._step_counters)
             if slot < len(counters):
                 counters[slot] = None
@@ -358,7 +369,9 @@ class Sampler:
         interval_s = self.interval_s
         while not self._stop_event.wait(interval_s):
             try:
-                self.sample()
+                sample = self.sample()
+                for listener in self._listeners.values():
+                    listener(sample)
             except Exception as error:  # never let the thread die silently or raise into training
                 self._warn_once(
                     f"sampler:{type(error).__name__}", f"carbon-callbacks sampler: {error!r}"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Hashable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -56,6 +57,7 @@ from carbon_callbacks.tracking.config import resolve_config
 from carbon_callbacks.tracking.launcher import RankInfo
 from carbon_callbacks.tracking.lifetime import RunStatus
 from carbon_callbacks.tracking.measurement import Measurement
+from carbon_callbacks.tracking.progress import RunProgress
 from carbon_callbacks.tracking.sampler import NO_COUNTS, Counts, Sample, Sampler
 from carbon_callbacks.tracking.windows import Mark, channel_energies, window_intensity
 
@@ -180,6 +182,7 @@ class Tracker:
         self._sampler_key: Hashable | None = None
         self._step_slot = 0
         self._writer: RunLogWriter | None = None
+        self._progress: RunProgress | None = None
         self._windows: dict[str, Mark] = {}
         self._run_mark: Mark | None = None
         self._summary: Measurement | None = None
@@ -187,7 +190,6 @@ class Tracker:
         self._owner_pid = os.getpid()
         self._counts: Counts = NO_COUNTS
         self._last_step_ns = 0
-        self._samples_written_ns = 0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -212,7 +214,7 @@ class Tracker:
         if isinstance(self._intensity, LiveIntensity | CloudLocated):
             self._intensity.start()  # in the background: the first read is taken already
         if self.config.output_dir is not None:
-            self._writer = RunLogWriter(self.config.output_dir / self._log_file_name())
+            self._writer = RunLogWriter(self.config.output_dir.absolute() / self._log_file_name())
             self._writer.write(
                 run_record.header_record(
                     run_id=self.run_id,
@@ -225,6 +227,17 @@ class Tracker:
                     context=self.context,
                 )
             )
+            self._progress = RunProgress(
+                writer=self._writer,
+                sampler=self._sampler,
+                run_mark=self._run_mark,
+                step_slot=self._step_slot,
+                run_id=self.run_id,
+                measure=partial(self._measure, "so far", self._run_mark),
+                mark=self._mark,
+                provider=self._intensity,
+            )
+            self._sampler.listen(self._step_slot, self._progress.offer)  # checkpoints
         return self
 
     def stop(self, status: RunStatus = "completed") -> Measurement | None:
@@ -246,8 +259,9 @@ class Tracker:
         lifetime.stopped(self)
         if isinstance(self._intensity, LiveIntensity):
             self._intensity.stop()
+        if self._progress is not None:
+            self._progress.close()  # the last samples; no checkpoint after the summary
         if self._writer is not None:
-            self._write_samples()
             self._writer.write(
                 {"type": "summary", "status": status, "run_id": self.run_id}
                 | self._summary.to_dict()
@@ -315,10 +329,10 @@ class Tracker:
             raise ValueError(
                 f"no open window named {name!r} (open: {open_names}); call begin_window(name) first"
             )
-        measurement = self._measure(name, start, self._mark(self._sampler.sample()))
-        if self._writer is not None:
-            self._write_samples()
-            self._writer.write({"type": "window"} | measurement.to_dict())
+        end = self._mark(self._sampler.sample())
+        measurement = self._measure(name, start, end)
+        if self._progress is not None:
+            self._progress.window_ended(measurement, end)  # samples, the window, a checkpoint
         return measurement
 
     def energy_between(
@@ -498,7 +512,7 @@ class Tracker:
         unix = time.time() - (time.monotonic_ns() - sample.t_ns) / 1e9
         return Mark(sample, unix, sample.counts_of(self._step_slot))
 
-    def _measure(self, name: str, start: Mark, end: Mark) -> Measurement:
+    def _measure(self, name: str, start: Mark, end: Mark, co2e: bool = True) -> Measurement:
         assert self._sampler is not None
         faults = self._sampler.faults_between(start.sample.t_ns, end.sample.t_ns)
         steps, samples, tokens = windows.counted_between(start, end)
@@ -511,7 +525,7 @@ class Tracker:
             steps=steps,
             samples=samples,  # for the monitor's per-sample figures
             tokens=tokens,
-            intensity=self._intensity_for(start, end),
+            intensity=self._intensity_for(start, end) if co2e else None,
             unmeasured=self._unmeasured,
         )
 
@@ -526,27 +540,3 @@ class Tracker:
                 f"carbon-callbacks: carbon intensity unavailable ({error}); CO2e is left out.",
             )
             return None
-
-    def _write_samples(self) -> None:
-        """Append the samples taken since the last such record, about one a second.
-
-        They let a report or plot show power over time; windows alone give only averages.
-        """
-        assert self._writer is not None and self._sampler is not None
-        assert self._run_mark is not None
-        start_ns = self._run_mark.sample.t_ns
-        after_ns = max(self._samples_written_ns, start_ns - 1)  # a shared sampler's older samples
-        fresh = [s for s in self._sampler.history() if s.t_ns > after_ns]
-        if not fresh:
-            return
-        kept = run_record.thinned(fresh, start_ns)
-        self._samples_written_ns = kept[-1].t_ns
-        self._writer.write(
-            run_record.samples_record(
-                run_id=self.run_id,
-                channels=self._sampler.channels,
-                samples=kept,
-                start_ns=start_ns,
-                step_slot=self._step_slot,
-            )
-        )

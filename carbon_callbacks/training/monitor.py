@@ -217,6 +217,7 @@ class TrainingMonitor:
             resumed=self._previous.steps > 0,
             total_energy_kwh=self.final_metrics.get(f"{self.prefix}energy_kwh"),
             total_co2e_kg=self.final_metrics.get(f"{self.prefix}co2e_kg"),
+            log_path=None if self.tracker is None else self.tracker.log_path,
         )
 
     @property

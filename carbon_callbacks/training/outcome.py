@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from carbon_callbacks.tracking.measurement import Measurement
 
@@ -82,6 +83,8 @@ class TrainingOutcome:
         resumed: True when the run continued a checkpointed one.
         total_energy_kwh: All ranks' and resumed runs' facility energy, or None when unknown.
         total_co2e_kg: Their CO2e, or None when unknown.
+        log_path: This rank's run log, absolute (a launcher such as Ray may have changed the
+            working directory); None when no log is written.
     """
 
     status: str
@@ -94,6 +97,7 @@ class TrainingOutcome:
     resumed: bool
     total_energy_kwh: float | None
     total_co2e_kg: float | None
+    log_path: Path | None = None
 
     @property
     def finished(self) -> bool:

@@ -61,7 +61,7 @@ def main() -> None:
         limit_val_batches=0,
         accelerator="cpu",
     )
-    pacer = Pacer(args.marker)
+    pacer = Pacer(args.marker, args.output_dir if args.mark_at_checkpoint else None)
     trainer.fit(TinyModel(args.counter, pacer))
     pacer.finish()
 

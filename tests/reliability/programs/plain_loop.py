@@ -22,7 +22,7 @@ from tests.reliability.programs.common import (
 def main() -> None:
     """Train ``--steps`` steps, with a tracker unless told otherwise."""
     args = parse_args(__doc__ or "")
-    pacer = Pacer(args.marker)
+    pacer = Pacer(args.marker, args.output_dir if args.mark_at_checkpoint else None)
     rng = random.Random(0)
     data = [(x, 3.0 * x + 1.0) for x in (rng.uniform(-1, 1) for _ in range(BATCH_SIZE))]
     weight, bias = 0.0, 0.0
