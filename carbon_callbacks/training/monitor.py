@@ -23,6 +23,7 @@ At the end, ``finish`` hands over the figures (``TrainingOutcome``); ``reporting
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -151,9 +152,13 @@ class TrainingMonitor:
             return
         self.rank = rank or RankInfo()
         self._reduce = reduce or _identity
-        options = dict(self._options) | {"rank": self.rank}  # the framework's word, not the env's
-        if self.rank.devices is not None and "gpu_ids" not in options:
-            options["gpu_ids"] = list(self.rank.devices)
+        options = dict(self._options)
+        if "gpu_ids" in options:  # the user's choice (None: every visible GPU) stands
+            options["rank"] = dataclasses.replace(self.rank, devices=None)
+        else:
+            options["rank"] = self.rank  # the framework's word, not the environment's
+            if self.rank.devices is not None:
+                options["gpu_ids"] = list(self.rank.devices)
         if self.rank.distributed:
             run_id, other_ranks = agree_on_run(self.rank, self._reduce_vector)
             options["measure_host"] = self.rank.measures_host

@@ -153,3 +153,15 @@ def test_the_monitor_measures_the_gpus_the_trainer_uses(
     assert monitor.tracker is not None
     assert [c.id for c in monitor.tracker.channels if c.kind == "gpu"] == measured
     monitor.stop()
+
+
+@pytest.mark.parametrize(("gpu_ids", "measured"), [(None, ["gpu:0", "gpu:1"]), ([1], ["gpu:1"])])
+def test_gpu_ids_given_to_the_monitor_win_over_the_trainers_devices(
+    gpus: FakePynvml, powercap: FakePowercap, gpu_ids: list[int] | None, measured: list[str]
+) -> None:
+    """``gpu_ids=None`` given explicitly means every visible GPU, even for a CPU trainer."""
+    monitor = TrainingMonitor(write_log=False, gpu_ids=gpu_ids)
+    monitor.start(RankInfo(devices=()), reduce=lambda values: values)
+    assert monitor.tracker is not None
+    assert [c.id for c in monitor.tracker.channels if c.kind == "gpu"] == measured
+    monitor.stop()
