@@ -104,9 +104,11 @@ def measure(page: Path, repeat: int) -> dict[str, Any]:
         "repeat": repeat,
     }
     for key in ("load_s", "drawn_s", "first_paint_s"):
+        # headless Chromium does not always report a first contentful paint: None, never 0
         values = [value for load in loads if (value := load[key]) is not None]
-        summary[f"{key.removesuffix('_s')}_median_s"] = round(statistics.median(values), 3)
-        summary[f"{key.removesuffix('_s')}_max_s"] = max(values)
+        name = key.removesuffix("_s")
+        summary[f"{name}_median_s"] = round(statistics.median(values), 3) if values else None
+        summary[f"{name}_max_s"] = max(values) if values else None
     summary["loads"] = loads
     return summary
 
