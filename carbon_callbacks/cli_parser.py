@@ -193,7 +193,10 @@ def _add_run_arguments(run: argparse.ArgumentParser) -> None:
 def _add_when_arguments(when: argparse.ArgumentParser) -> None:
     _add_plan_arguments(when)
     when.add_argument(
-        "--energy-kwh", type=float, metavar="E", help="the run's energy, kWh: gives the CO2e"
+        "--energy-kwh",
+        type=float,
+        metavar="E",
+        help="the run's energy, kWh: gives the CO2e (over the energy of --like's log)",
     )
     _add_location_arguments(when, constant=False, live=False)
     when.add_argument("--json", action="store_true", help="print one JSON object")

@@ -161,7 +161,7 @@ def _run_size(args: argparse.Namespace) -> tuple[float, float | None]:
         raise ValueError(f"{args.like}: the summary record is malformed ({error})") from None
     if earlier.duration_s <= 0:
         raise ValueError(f"{args.like} records a run of no length: give hours= instead")
-    return earlier.duration_s, earlier.energy_kwh
+    return earlier.duration_s, energy if energy is not None else earlier.energy_kwh  # given wins
 
 
 def _within_s(args: argparse.Namespace) -> float | None:

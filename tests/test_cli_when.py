@@ -170,6 +170,15 @@ def test_like_takes_the_length_and_energy_of_an_earlier_run(
     assert answer["energy_kwh"] == pytest.approx(summary["energy_kwh"])
     assert answer["co2e_kg"] == pytest.approx(summary["energy_kwh"] * answer["g_per_kwh"] / 1000)
 
+    # an energy given as well stands over the log's (the length still comes from the log)
+    status, out, err = when(
+        capsys, "--like", str(log), "--energy-kwh", "40", "--zone", "GB", "--json"
+    )
+    assert status == 0, err
+    given = json.loads(out)
+    assert given["hours"] == answer["hours"] and given["energy_kwh"] == 40.0
+    assert given["co2e_kg"] == pytest.approx(40.0 * given["g_per_kwh"] / 1000)
+
 
 def test_a_run_longer_than_the_forecast_is_an_error_naming_the_horizon(
     httpserver: HTTPServer, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
