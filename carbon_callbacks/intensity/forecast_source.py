@@ -11,9 +11,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
-from carbon_callbacks.intensity import static
 from carbon_callbacks.intensity.base import LiveSource
-from carbon_callbacks.intensity.resolve import DK_ZONES, TOKEN_ENV, UK_ZONE, resolve
+from carbon_callbacks.intensity.resolve import DK_ZONES, TOKEN_ENV, UK_ZONE, named_zone, resolve
 from carbon_callbacks.intensity.settings import IntensitySettings
 
 __all__ = ["TOKEN_FREE", "NoForecast", "forecast_source"]
@@ -58,14 +57,9 @@ def _zone(settings: IntensitySettings) -> str:
         raise NoForecast(
             "a constant intensity has no forecast: give a place instead, e.g. " + TOKEN_FREE
         )
-    if settings.uk_postcode is not None:
-        return UK_ZONE
-    if settings.zone is not None:
-        return settings.zone
-    if settings.country is not None:
-        return static.country(settings.country).code
-    if settings.cloud is not None and settings.region is not None:
-        return static.cloud_region(settings.cloud, settings.region).country
+    zone = named_zone(settings)
+    if zone is not None:
+        return zone
     raise NoForecast(
         "planning a start needs the place the run will draw power in (no guess from the time "
         f"zone): write e.g. {TOKEN_FREE}, or another zone with an Electricity Maps token"

@@ -51,7 +51,14 @@ from carbon_callbacks.intensity.settings import (
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["IntensitySettings", "Resolution", "intensity_settings", "provider_for", "resolve"]
+__all__ = [
+    "IntensitySettings",
+    "Resolution",
+    "intensity_settings",
+    "named_zone",
+    "provider_for",
+    "resolve",
+]
 
 TOKEN_ENV = "ELECTRICITYMAPS_API_TOKEN"
 UK_ZONE = "GB"
@@ -231,7 +238,8 @@ def _live_source(settings: IntensitySettings, environ: Mapping[str, str] | None)
     )
 
 
-def _live_zone(settings: IntensitySettings) -> str:
+def named_zone(settings: IntensitySettings) -> str | None:
+    """The grid zone the settings name on purpose (never the time-zone guess); None if none."""
     if settings.uk_postcode is not None:
         return UK_ZONE
     if settings.zone is not None:
@@ -240,6 +248,13 @@ def _live_zone(settings: IntensitySettings) -> str:
         return static.country(settings.country).code
     if settings.cloud is not None and settings.region is not None:
         return static.cloud_region(settings.cloud, settings.region).country
+    return None
+
+
+def _live_zone(settings: IntensitySettings) -> str:
+    zone = named_zone(settings)
+    if zone is not None:
+        return zone
     by_variable = "live" in settings.sources
     examples = [
         _assignment(name, value, by_variable)
