@@ -164,9 +164,6 @@ def test_the_answer_switches_the_value_and_nothing_waits_for_it(httpserver: HTTP
 
 
 def test_a_silent_service_leaves_the_fallback_within_the_deadline() -> None:
-    reference_start = time.monotonic()
-    threading.Event().wait(DEADLINE_S)  # how long a wait of the deadline takes on this machine now
-    reference = time.monotonic() - reference_start
     with raw_server(silent) as port:
         located = CloudLocated(CloudLookup("aws", f"http://127.0.0.1:{port}"), OSLO)
         started = time.monotonic()
@@ -174,7 +171,9 @@ def test_a_silent_service_leaves_the_fallback_within_the_deadline() -> None:
         value = located.settle()
         elapsed = time.monotonic() - started
     assert elapsed >= DEADLINE_S - 0.01
-    assert elapsed < 3 * reference < HOLD_S  # the server holds the request for HOLD_S
+    # the server holds the request for HOLD_S: the fallback came without waiting for it (no bound
+    # on the scheduling delays after the deadline, which a busy machine makes as long as it likes)
+    assert elapsed < HOLD_S
     assert value.g_per_kwh == OSLO.g_per_kwh and value.guessed_location
     assert value.fallback == "AWS instance metadata gave no region (no answer within 0.3 s)"
 
