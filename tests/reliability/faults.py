@@ -802,10 +802,17 @@ class Frontend(ABC):
 
 @contextlib.contextmanager
 def captured_output() -> Iterator[io.StringIO]:
-    """Collect stdout, stderr and Lightning's info log (where its callback shows the summary)."""
+    """Collect stdout, stderr and Lightning's info log (where its callback shows the summary).
+
+    ``rank_zero_info`` writes to ``lightning_utilities.core.rank_zero.log``, a logger that each
+    Lightning package renames on import: ``pytorch_lightning.*`` once the standalone package has
+    been imported in this process, ``lightning.pytorch.*`` otherwise. The handler goes on that one.
+    """
+    import lightning_utilities.core.rank_zero as rank_zero_module
+
     sink = io.StringIO()
     handler = logging.StreamHandler(sink)
-    logger = logging.getLogger("lightning.pytorch")
+    logger = rank_zero_module.log
     level = logger.level
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
