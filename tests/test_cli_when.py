@@ -306,6 +306,11 @@ def test_report_sets_the_forecast_beside_the_intensity_met(
         f"; met {met:.0f} gCO2e/kWh" in lines[0]
         and "(UK Carbon Intensity API, zone GB)" in lines[0]
     )
+    assert main(["report", report["log_path"], "--json"]) == 0
+    (run,) = json.loads(capsys.readouterr().out)["runs"]
+    assert run["deferral"]["forecast_g_per_kwh"] == 100
+    assert run["deferral"]["met_g_per_kwh"] == met
+    assert run["deferral"]["source"] == "UK Carbon Intensity API, zone GB"
 
 
 @pytest.mark.parametrize(("signum", "status"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])

@@ -37,6 +37,16 @@ class Deferral:
     now_g_per_kwh: float | None
     source: str
 
+    def to_dict(self, met_g_per_kwh: float | None) -> dict[str, object]:
+        """JSON-ready form (``report --json``), with the intensity the run met beside the plan."""
+        return {
+            "start_unix": self.start_unix,
+            "forecast_g_per_kwh": self.forecast_g_per_kwh,
+            "now_g_per_kwh": self.now_g_per_kwh,
+            "met_g_per_kwh": met_g_per_kwh,
+            "source": self.source,
+        }
+
 
 def deferral_of(header: Mapping[str, Any] | None) -> Deferral | None:
     """The plan in a run log's header; None when the run was not deferred or the plan is bad."""

@@ -76,8 +76,11 @@ def _run_dict(run: RunReport, compare: Sequence[str], car: CarBaseline) -> dict[
         "regions_note": None,
         "predictions": [check.to_dict() for check in run.predictions],
         "resume": None if run.resume is None else run.resume.to_dict(),
+        "deferral": None,
         "problems": list(run.problems),
     }
+    if run.deferral is not None:
+        result["deferral"] = run.deferral.to_dict(run.met_g_per_kwh)
     if measurement is not None and measurement.co2e_kg is not None:
         result["car_km"] = car_km(measurement.co2e_kg, car.g_per_km)
     if measurement is not None and measurement.energy_kwh is not None:

@@ -84,6 +84,12 @@ class RunReport:
     deferral: Deferral | None = None
     up_to_unix: float | None = None
 
+    @property
+    def met_g_per_kwh(self) -> float | None:
+        """The carbon intensity the run's figures used; None when unknown."""
+        intensity = None if self.measurement is None else self.measurement.intensity
+        return None if intensity is None else intensity.g_per_kwh
+
 
 def run_report(logs: Sequence[RunLog]) -> RunReport:
     """The report of one run from its log, or from the per-rank logs of one distributed run."""

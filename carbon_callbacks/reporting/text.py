@@ -264,10 +264,7 @@ def _format_run(run: RunReport, compare: Sequence[str], car: CarBaseline) -> lis
         rank = f" (rank {check.rank})" if check.rank is not None else ""
         lines.append(f"  forecast, {check.which}{rank}: {_prediction_phrase(check)}")
     if run.deferral is not None:
-        met = (
-            None if measurement is None or measurement.intensity is None else measurement.intensity
-        )
-        phrase = deferral_phrase(run.deferral, None if met is None else met.g_per_kwh)
+        phrase = deferral_phrase(run.deferral, run.met_g_per_kwh)
         lines.append(f"  started later for a cleaner grid: {phrase}")
     if run.problems:
         lines.append("  problems:")

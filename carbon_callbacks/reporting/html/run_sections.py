@@ -65,8 +65,7 @@ def run_section(
     ]
     notes = [run.basis_note] if run.basis_note else []
     if run.deferral is not None:
-        met = run.measurement.intensity if run.measurement is not None else None
-        phrase = deferral_phrase(run.deferral, None if met is None else met.g_per_kwh)
+        phrase = deferral_phrase(run.deferral, run.met_g_per_kwh)
         notes.append(f"started later for a cleaner grid: {phrase}")
     parts += [f'<p class="note">{esc(note)}</p>' for note in notes]
     if charts is None:
