@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from contextlib import redirect_stdout, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -34,9 +34,9 @@ from carbon_callbacks.meters.amd_devices import (
     select_torch,
     select_visible,
 )
-from carbon_callbacks.meters.base import Channel, MeterBase, Quantity, Reading, Unavailable
-from carbon_callbacks.meters.nvml import check_gpu_id
-from carbon_callbacks.meters.visible import VisiblePosition, at_position
+from carbon_callbacks.meters.base import Channel, Quantity, Unavailable
+from carbon_callbacks.meters.gpu_base import GpuMeterBase, GpuRead, GpuSource
+from carbon_callbacks.meters.visible import at_position
 
 SOURCE = "amdsmi"
 
@@ -82,7 +82,7 @@ def _forget_in_child() -> None:
     _library_users.clear()
 
 
-def _start_library(amdsmi: Any) -> None:
+def _acquire_library(amdsmi: Any) -> None:
     """``amdsmi_init`` for the first user in this process; raises what it raises."""
     with _library_lock:
         if not _fork_hook:
@@ -94,7 +94,7 @@ def _start_library(amdsmi: Any) -> None:
         _library_users[amdsmi] = users + 1
 
 
-def _stop_library(amdsmi: Any) -> None:
+def _release_library(amdsmi: Any) -> None:
     """``amdsmi_shut_down`` after the last user in this process; never raises."""
     with _library_lock:
         users = _library_users.pop(amdsmi, 0) - 1
@@ -110,7 +110,7 @@ def amd_gpu_driver_present() -> bool:
     return any(os.path.exists(marker) for marker in _AMD_DRIVER_MARKERS)
 
 
-def _describe(amdsmi: Any, exc: Exception) -> str:
+def _error_reason(amdsmi: Any, exc: Exception) -> str:
     """A short, constant reason for a fault or an unavailable device."""
     if isinstance(exc, amdsmi.AmdSmiException):
         detail = getattr(exc, "err_info", None) or str(exc) or type(exc).__name__
@@ -170,7 +170,7 @@ def _init_failure(amdsmi: Any, exc: Exception) -> Unavailable:
         )
     return Unavailable(
         SOURCE,
-        f"amdsmi could not be initialised ({_describe(amdsmi, exc)})",
+        f"amdsmi could not be initialised ({_error_reason(amdsmi, exc)})",
         degrades=os.path.exists(_AMD_COMPUTE_MARKER),
     )
 
@@ -215,10 +215,6 @@ def _watts(info: Mapping[str, Any], key: str) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-_Read = Callable[[], tuple[float, str | None]]
-"""Reads one channel: its value (joules or watts) and a fault that taints it, if any."""
-
-
 @dataclass(frozen=True)
 class _Package:
     """Dies of one package of which one (``reader``) reports the package's figure."""
@@ -253,16 +249,7 @@ class _EnergyCounter:
         return self._joules, fault
 
 
-@dataclass(frozen=True)
-class _Source:
-    """How one open channel is read: (value, fault) scaled by the share of a shared package."""
-
-    channel_id: str
-    read: _Read
-    share: float = 1.0
-
-
-class AmdMeter(MeterBase):
+class AmdMeter(GpuMeterBase):
     """Energy of the AMD GPUs this process uses, one channel per GPU (or per shared package).
 
     The constructor touches nothing: ``amdsmi`` is imported and initialised in ``open``.
@@ -286,76 +273,25 @@ class AmdMeter(MeterBase):
     """
 
     source = SOURCE
+    library_name = "amdsmi"
 
-    def __init__(
-        self,
-        gpu_ids: Sequence[int | str] | None = None,
-        environ: Mapping[str, str] | None = None,
-        *,
-        power_only: bool = False,
-        visible_position: VisiblePosition | None = None,
-    ) -> None:
-        super().__init__()
-        self._gpu_ids = None if gpu_ids is None else tuple(check_gpu_id(i) for i in gpu_ids)
-        self._environ = environ
-        self._power_only = power_only
-        self._position = visible_position
-        self._amdsmi: Any = None
-        self._pid: int | None = None
-        self._channels: list[Channel] = []
-        self._sources: list[_Source] = []
-
-    def open(self) -> list[Channel]:
-        """Initialise amdsmi and return one channel per used, readable GPU; never raises.
-
-        While open, a second call returns the same channels; after ``close`` it opens afresh.
-        """
-        if self._amdsmi is not None:
-            return list(self._channels)
-        self._channels, self._sources, self._unavailable = [], [], []
+    def _start_library(self) -> Any:
         amdsmi, problem = _import_amdsmi()
         if amdsmi is None:
             self._unavailable.extend([problem] if problem is not None else [])
-            return []
+            return None
         try:
-            _start_library(amdsmi)
+            _acquire_library(amdsmi)
         except Exception as exc:
             self._unavailable.append(_init_failure(amdsmi, exc))
-            return []
-        self._amdsmi, self._pid = amdsmi, os.getpid()
-        try:
-            self._open_channels()
-        except Exception as exc:
-            reason = f"amdsmi could not list the GPUs ({_describe(amdsmi, exc)})"
-            self._unavailable.append(Unavailable(SOURCE, reason, degrades=True))
-        return list(self._channels)
+            return None
+        return amdsmi
 
-    def read(self) -> Reading:
-        """Read every channel: joules for energy channels, watts for power ones; never raises."""
-        if self._pid != os.getpid():
-            return self._all_faults("amdsmi handle not valid after fork")
-        if self._amdsmi is None:
-            return self._all_faults("amdsmi meter is closed")
-        reading = Reading()
-        for source in self._sources:
-            try:
-                value, fault = source.read()
-            except Exception as exc:
-                reading.faults[source.channel_id] = _describe(self._amdsmi, exc)
-                continue
-            reading.values[source.channel_id] = value * source.share
-            if fault is not None:
-                reading.faults[source.channel_id] = fault
-        return reading
+    def _stop_library(self, library: Any) -> None:
+        _release_library(library)
 
-    def close(self) -> None:
-        """Shut amdsmi down once; idempotent, and a no-op in a child forked after ``open``."""
-        amdsmi, self._amdsmi = self._amdsmi, None
-        if amdsmi is not None and self._pid == os.getpid():
-            _stop_library(amdsmi)
-
-    def _all_faults(self, reason: str) -> Reading:
-        return Reading(faults={source.channel_id: reason for source in self._sources})
+    def _describe(self, exc: Exception) -> str:
+        return _error_reason(self._library, exc)
 
     def _open_channels(self) -> None:
         gpus = self._enumerate()
@@ -374,7 +310,7 @@ class AmdMeter(MeterBase):
 
     def _enumerate(self) -> list[AmdGpu]:
         """Every GPU amdsmi lists; one whose identity cannot be had is reported unavailable."""
-        amdsmi = self._amdsmi
+        amdsmi = self._library
         handles = list(amdsmi.amdsmi_get_processor_handles())
         if not handles:
             self._unavailable.append(Unavailable(SOURCE, "amdsmi reports no AMD GPU"))
@@ -384,7 +320,7 @@ class AmdMeter(MeterBase):
                 uuid = str(amdsmi.amdsmi_get_gpu_device_uuid(handle))
                 bdf = str(amdsmi.amdsmi_get_gpu_device_bdf(handle)).lower()
             except Exception as exc:
-                reason = f"GPU {index}: {_describe(amdsmi, exc)}"
+                reason = f"GPU {index}: {_error_reason(amdsmi, exc)}"
                 self._unavailable.append(Unavailable(SOURCE, reason, degrades=True))
                 continue
             hip_id, hip_uuid, package = None, None, None
@@ -436,7 +372,7 @@ class AmdMeter(MeterBase):
 
         With ``power_only`` the power, so that the counter stays unread.
         """
-        amdsmi = self._amdsmi
+        amdsmi = self._library
         if not self._power_only:
             try:
                 return float(_accumulator(amdsmi.amdsmi_get_energy_count(gpu.handle)))
@@ -450,7 +386,7 @@ class AmdMeter(MeterBase):
 
     def _open_channel(self, picks: list[Pick], package: _Package | None) -> None:
         """Add one channel: energy counter first, power second; else report it unavailable."""
-        amdsmi = self._amdsmi
+        amdsmi = self._library
         gpu = picks[0].gpu if package is None else package.reader
         label = f"GPU {gpu.index}"
         try:
@@ -458,7 +394,7 @@ class AmdMeter(MeterBase):
             label = f"GPU {gpu.index} ({name})"
             probed = self._probe(gpu.handle)
         except Exception as exc:
-            reason = f"{label}: {_describe(amdsmi, exc)}"
+            reason = f"{label}: {_error_reason(amdsmi, exc)}"
             self._unavailable.append(Unavailable(SOURCE, reason, degrades=True))
             return
         if probed is None:
@@ -478,16 +414,16 @@ class AmdMeter(MeterBase):
         channel_id = f"gpu:amd{gpu.index}"
         how = "; ".join(dict.fromkeys([how, *notes]))
         self._channels.append(Channel(channel_id, "gpu", name, "measured", how, quantity))
-        self._sources.append(_Source(channel_id, read, share))
+        self._sources.append(GpuSource(channel_id, read, share))
 
-    def _probe(self, handle: Any) -> tuple[Quantity, str, _Read] | None:
+    def _probe(self, handle: Any) -> tuple[Quantity, str, GpuRead] | None:
         """The best reading the GPU supports: the energy counter, else power; None if neither.
 
         ``power_only`` skips the counter, so that power alone is tried. Only "not supported"
         moves on to the next reading; any other amdsmi error propagates, since it says the GPU
         is unusable rather than old.
         """
-        amdsmi = self._amdsmi
+        amdsmi = self._library
         try:
             count = None if self._power_only else amdsmi.amdsmi_get_energy_count(handle)
             if count is not None and float(count["counter_resolution"]) > 0:
@@ -510,7 +446,7 @@ class AmdMeter(MeterBase):
         return "power", how, _power_reader(amdsmi, handle, key)
 
 
-def _power_reader(amdsmi: Any, handle: Any, key: str) -> _Read:
+def _power_reader(amdsmi: Any, handle: Any, key: str) -> GpuRead:
     """Read one power field in watts; a field that turns ``"N/A"`` raises, becoming a fault."""
 
     def read() -> tuple[float, str | None]:

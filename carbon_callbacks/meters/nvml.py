@@ -15,13 +15,15 @@ import importlib
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from carbon_callbacks.meters.base import Channel, MeterBase, Quantity, Reading, Unavailable
-from carbon_callbacks.meters.visible import VisiblePosition, at_position
+from carbon_callbacks.meters.base import Channel, Quantity, Unavailable
+from carbon_callbacks.meters.gpu_base import GpuMeterBase, GpuSource
+from carbon_callbacks.meters.visible import at_position
 
 SOURCE = "nvml"
 
@@ -90,20 +92,11 @@ class _Pick:
     notes: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Source:
-    """How one open channel is read: an NVML getter returning milli-units (mJ or mW)."""
-
-    channel_id: str
-    handle: Any
-    getter: Callable[[Any], int]
-
-
 class _Inventory:
     """NVML's GPUs by index and UUID; MIG instances are enumerated on first need only."""
 
     def __init__(self, nvml: Any, gpus: list[_Gpu]) -> None:
-        self._nvml = nvml
+        self._library = nvml
         self.gpus = gpus
         self._mig_parents: dict[str, _Gpu] | None = None
 
@@ -128,7 +121,7 @@ class _Inventory:
     def _mig(self) -> dict[str, _Gpu]:
         if self._mig_parents is None:
             self._mig_parents = {
-                uuid: gpu for gpu in self.gpus for uuid in _mig_uuids(self._nvml, gpu.handle)
+                uuid: gpu for gpu in self.gpus for uuid in _mig_uuids(self._library, gpu.handle)
             }
         return self._mig_parents
 
@@ -211,7 +204,7 @@ def _text(value: str | bytes) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _describe(nvml: Any, exc: Exception) -> str:
+def _error_reason(nvml: Any, exc: Exception) -> str:
     """A short reason for a fault or an unavailable device."""
     if isinstance(exc, nvml.NVMLError):
         return f"NVML error: {exc}"
@@ -230,12 +223,12 @@ def _init_failure(nvml: Any, exc: Exception) -> Unavailable:
     """
     name = type(exc).__name__
     reason, fix = _INIT_FAILURES.get(
-        name, (f"NVML could not be initialised ({_describe(nvml, exc)})", None)
+        name, (f"NVML could not be initialised ({_error_reason(nvml, exc)})", None)
     )
     return Unavailable(SOURCE, reason, fix, degrades=name not in _NO_NVIDIA_HERE)
 
 
-class NvmlMeter(MeterBase):
+class NvmlMeter(GpuMeterBase):
     """Energy of the NVIDIA GPUs this process uses, one channel per physical GPU.
 
     Volta and newer GPUs expose a millijoule counter read directly; older ones only report power,
@@ -260,33 +253,9 @@ class NvmlMeter(MeterBase):
     """
 
     source = SOURCE
+    library_name = "NVML"
 
-    def __init__(
-        self,
-        gpu_ids: Sequence[int | str] | None = None,
-        environ: Mapping[str, str] | None = None,
-        *,
-        power_only: bool = False,
-        visible_position: VisiblePosition | None = None,
-    ) -> None:
-        super().__init__()
-        self._gpu_ids = None if gpu_ids is None else tuple(check_gpu_id(i) for i in gpu_ids)
-        self._environ = environ
-        self._power_only = power_only
-        self._position = visible_position
-        self._nvml: Any = None
-        self._pid: int | None = None
-        self._channels: list[Channel] = []
-        self._sources: list[_Source] = []
-
-    def open(self) -> list[Channel]:
-        """Initialise NVML and return one channel per visible, readable GPU; never raises.
-
-        While open, a second call returns the same channels; after ``close`` it opens afresh.
-        """
-        if self._nvml is not None:
-            return list(self._channels)
-        self._channels, self._sources, self._unavailable = [], [], []
+    def _start_library(self) -> Any:
         try:
             nvml: Any = importlib.import_module("pynvml")
         except ImportError:
@@ -299,57 +268,29 @@ class NvmlMeter(MeterBase):
                     degrades=os.path.exists(_NVIDIA_DRIVER_MARKER),
                 )
             )
-            return []
+            return None
         try:
             nvml.nvmlInit()
         except Exception as exc:
             self._unavailable.append(_init_failure(nvml, exc))
-            return []
-        self._nvml, self._pid = nvml, os.getpid()
-        try:
-            self._open_channels()
-        except Exception as exc:
-            self._unavailable.append(
-                Unavailable(
-                    SOURCE,
-                    f"NVML could not list the GPUs ({_describe(nvml, exc)})",
-                    degrades=True,
-                )
-            )
-        return list(self._channels)
+            return None
+        return nvml
 
-    def read(self) -> Reading:
-        """Read every channel: joules for energy channels, watts for power ones; never raises."""
-        if self._pid != os.getpid():
-            return self._all_faults("NVML handle not valid after fork")
-        if self._nvml is None:
-            return self._all_faults("NVML meter is closed")
-        reading = Reading()
-        for source in self._sources:
-            try:
-                reading.values[source.channel_id] = source.getter(source.handle) / 1000.0
-            except Exception as exc:
-                reading.faults[source.channel_id] = _describe(self._nvml, exc)
-        return reading
+    def _stop_library(self, library: Any) -> None:
+        with suppress(Exception):
+            library.nvmlShutdown()
 
-    def close(self) -> None:
-        """Shut NVML down once; idempotent, and a no-op in a child forked after ``open``."""
-        nvml, self._nvml = self._nvml, None
-        if nvml is not None and self._pid == os.getpid():
-            with suppress(Exception):
-                nvml.nvmlShutdown()
-
-    def _all_faults(self, reason: str) -> Reading:
-        return Reading(faults={source.channel_id: reason for source in self._sources})
+    def _describe(self, exc: Exception) -> str:
+        return _error_reason(self._library, exc)
 
     def _open_channels(self) -> None:
-        inventory = _Inventory(self._nvml, self._enumerate())
+        inventory = _Inventory(self._library, self._enumerate())
         for pick in _merge(self._select(inventory)):
             self._open_channel(pick)
 
     def _enumerate(self) -> list[_Gpu]:
         """Every GPU NVML lists; one whose handle or UUID cannot be had is reported unavailable."""
-        nvml = self._nvml
+        nvml = self._library
         count = int(nvml.nvmlDeviceGetCount())
         if count == 0:
             self._unavailable.append(Unavailable(SOURCE, "NVML reports no NVIDIA GPU"))
@@ -360,7 +301,7 @@ class NvmlMeter(MeterBase):
                 gpus.append(_Gpu(index, handle, _text(nvml.nvmlDeviceGetUUID(handle))))
             except nvml.NVMLError as exc:
                 self._unavailable.append(
-                    Unavailable(SOURCE, f"GPU {index}: {_describe(nvml, exc)}", degrades=True)
+                    Unavailable(SOURCE, f"GPU {index}: {_error_reason(nvml, exc)}", degrades=True)
                 )
         return gpus
 
@@ -432,7 +373,7 @@ class NvmlMeter(MeterBase):
 
     def _open_channel(self, pick: _Pick) -> None:
         """Add the GPU's channel, energy counter first, power second; else report it unavailable."""
-        nvml, gpu = self._nvml, pick.gpu
+        nvml, gpu = self._library, pick.gpu
         label = f"GPU {gpu.index}"
         try:
             name = _text(nvml.nvmlDeviceGetName(gpu.handle))
@@ -440,7 +381,7 @@ class NvmlMeter(MeterBase):
             probed = _probe(nvml, gpu.handle, self._power_only)
         except Exception as exc:
             self._unavailable.append(
-                Unavailable(SOURCE, f"{label}: {_describe(nvml, exc)}", degrades=True)
+                Unavailable(SOURCE, f"{label}: {_error_reason(nvml, exc)}", degrades=True)
             )
             return
         if probed is None:
@@ -461,7 +402,12 @@ class NvmlMeter(MeterBase):
                 scope="device",
             )
         )
-        self._sources.append(_Source(channel_id, gpu.handle, getter))
+        self._sources.append(GpuSource(channel_id, partial(_in_base_units, getter, gpu.handle)))
+
+
+def _in_base_units(getter: Callable[[Any], int], handle: Any) -> tuple[float, str | None]:
+    """An NVML getter's milli-units (mJ or mW) in joules or watts; NVML flags no fault."""
+    return getter(handle) / 1000.0, None
 
 
 def _probe(
@@ -486,17 +432,3 @@ def _probe(
             continue
         return quantity, how, getter
     return None
-
-
-def check_gpu_id(gpu_id: int | str) -> int | str:
-    """Reject ``gpu_ids`` entries that cannot name a GPU, at construction, with what to write."""
-    if isinstance(gpu_id, bool) or not isinstance(gpu_id, int | str):
-        raise TypeError(f"gpu_ids entries are NVML indices (int) or UUIDs (str), got {gpu_id!r}")
-    if isinstance(gpu_id, int) and gpu_id < 0:
-        raise ValueError(f"gpu_ids index {gpu_id} is negative; NVML indices start at 0")
-    if isinstance(gpu_id, str) and (not gpu_id.strip() or gpu_id.strip().isdigit()):
-        raise ValueError(
-            f"gpu_ids entry {gpu_id!r} is not a UUID: write {gpu_id.strip() or 0} (an int) for an "
-            f"NVML index, or 'GPU-...' for a UUID or UUID prefix"
-        )
-    return gpu_id.strip() if isinstance(gpu_id, str) else gpu_id

@@ -129,7 +129,7 @@ def _number(
 def _gpu_ids(
     gpu_ids: Sequence[int | str] | None, env: Mapping[str, str]
 ) -> tuple[int | str, ...] | None:
-    from carbon_callbacks.meters.nvml import check_gpu_id
+    from carbon_callbacks.meters.gpu_base import check_gpu_id
 
     variable = ENV_PREFIX + "GPU_IDS"
     if gpu_ids is None and variable in env:
@@ -149,7 +149,7 @@ def _gpu_ids_from(variable: str, raw: str) -> tuple[int | str, ...]:
 
     An empty value means no GPU, as an empty ``CUDA_VISIBLE_DEVICES`` does.
     """
-    from carbon_callbacks.meters.nvml import check_gpu_id
+    from carbon_callbacks.meters.gpu_base import check_gpu_id
 
     entries = [entry.strip() for entry in raw.split(",") if entry.strip()]
     try:
