@@ -306,11 +306,14 @@ def _print_summary(
         }
         print(json.dumps(report, indent=2))
         return
-    lines = [f"{PROG}: {shlex.join(command)} {status} (exit status {exit_code})"]
-    lines += format_measurement(summary)
+    # Only the figures' advice is put in flags: the command and the path are shown as they are.
+    lines = [
+        f"{PROG}: {shlex.join(command)} {status} (exit status {exit_code})",
+        in_flags("\n".join(format_measurement(summary)), args.flags),
+    ]
     if log_path is not None:
         lines.append(f"run log:  {log_path}")
-    print(in_flags("\n".join(lines), args.flags), file=sys.stderr)
+    print("\n".join(lines), file=sys.stderr)
 
 
 def _report(args: argparse.Namespace) -> int:

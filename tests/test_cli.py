@@ -106,6 +106,24 @@ def test_run_human_summary_says_the_cpu_figure_is_estimated(
     assert not list(tmp_path.glob("**/*.jsonl"))
 
 
+def test_run_summary_shows_the_command_as_typed_and_the_advice_in_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arguments that look like keywords (``pue=2``) are the command's own, not advice."""
+    monkeypatch.setenv("CARBON_CALLBACKS_POWERCAP_ROOT", str(tmp_path / "nothing"))
+    monkeypatch.setenv("TZ", "Etc/UTC")  # names no country: the figures advise setting one
+    result = cli("run", "--no-log", "--", sys.executable, "-c", "pass", "pue=2", "live=True")
+    assert result.returncode == 0, result.stderr
+    first, *figures = result.stderr.splitlines()
+    assert (
+        first
+        == f"carbon-callbacks: {sys.executable} -c pass pue=2 live=True completed (exit status 0)"
+    )
+    shown = "\n".join(figures)
+    assert "set --country, --zone or --cloud and --region" in shown
+    assert "country=" not in shown
+
+
 def test_cpu_watts_flag_wins_over_the_cpu_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
