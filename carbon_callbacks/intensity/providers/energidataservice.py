@@ -93,15 +93,16 @@ class EnergiDataService:
     def fetch(self, start_unix: float, end_unix: float) -> list[IntensitySlot]:
         """5-minute slots overlapping [start_unix, end_unix], measured where known, else forecast.
 
-        Measurements are asked for up to now, forecasts from a little before now on. One of the two
-        failing is tolerated while the other yields slots for the range.
+        Measurements are asked for up to now, when a slot of the range has ended (a range starting
+        in the current slot, as a plan from now does, has none to measure); forecasts from a
+        little before now on. One of the two failing is tolerated while the other yields slots.
 
         Raises:
             ProviderError: Nothing usable for the range, and a request failed.
         """
         now = self._clock()
         queries = []
-        if start_unix <= now:
+        if math.floor(start_unix / _SLOT_S) * _SLOT_S + _SLOT_S <= now:
             queries.append((MEASURED, start_unix, min(end_unix, now)))
         if end_unix > now - _MEASURED_LAG_S:
             queries.append((FORECAST, max(start_unix, now - _MEASURED_LAG_S), end_unix))

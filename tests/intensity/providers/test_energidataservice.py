@@ -95,6 +95,31 @@ def test_future_range_reads_forecasts_only(httpserver_ipv4: HTTPServer) -> None:
     assert [request.path for request, _ in httpserver_ipv4.log] == [FORECAST]
 
 
+def test_a_range_from_now_asks_for_measurements_only_once_a_slot_of_it_has_ended(
+    httpserver_ipv4: HTTPServer,
+) -> None:
+    """A plan from now starts in the current slot: nothing of it can be measured yet."""
+    slot0 = math.floor(time.time() / FIVE_MIN) * FIVE_MIN
+    httpserver_ipv4.expect_request(MEASURED).respond_with_json(rows(slot0 - FIVE_MIN, [10.0]))
+    httpserver_ipv4.expect_request(FORECAST).respond_with_json(rows(slot0, [50.0] * 24))
+    eds = EnergiDataService(
+        "DK1",
+        environ={URL_ENV: httpserver_ipv4.url_for("/")},
+        timeout=ANSWER_TIMEOUT,
+        clock=lambda: slot0 + 120.0,
+    )
+    eds.fetch(slot0 + 119.0, slot0 + HOUR)
+    assert [request.path for request, _ in httpserver_ipv4.log] == [FORECAST]
+    httpserver_ipv4.clear_log()
+    slots = eds.fetch(slot0 - 1.0, slot0 + HOUR)
+    assert {request.path for request, _ in httpserver_ipv4.log} == {MEASURED, FORECAST}
+    assert (slots[0].start_unix, slots[0].g_per_kwh, slots[0].forecast) == (
+        slot0 - FIVE_MIN,
+        10.0,
+        False,
+    )
+
+
 def test_measurements_win_for_the_same_five_minutes(httpserver_ipv4: HTTPServer) -> None:
     slot0 = math.floor(time.time() / FIVE_MIN) * FIVE_MIN
     httpserver_ipv4.expect_request(MEASURED).respond_with_json(rows(slot0 - HOUR, [10.0] * 12))
