@@ -159,6 +159,11 @@ class LiveIntensity:
             points.update(t for t in (slot.start_unix, slot.end_unix) if start_unix < t < end_unix)
         return sorted(points)
 
+    @property
+    def has_forecast(self) -> bool:
+        """True once a fetch has brought forecast slots (none before the first answer)."""
+        return any(slot.forecast for slot in self._table.slots)
+
     def cleanest_start(
         self, earliest_unix: float, duration_s: float, within_s: float
     ) -> Choice | None:
@@ -168,11 +173,10 @@ class LiveIntensity:
         when they hold no forecast, when no start keeps the run inside them, or for a duration
         that is not a positive number.
         """
-        slots = self._table.slots
-        if not any(slot.forecast for slot in slots):
+        if not self.has_forecast:
             return None
         try:
-            return best_start(slots, earliest_unix, duration_s, within_s)
+            return best_start(self._table.slots, earliest_unix, duration_s, within_s)
         except ValueError:  # NoStartFits among them: the forecast does not cover such a run
             return None
 

@@ -394,11 +394,17 @@ class Tracker:
         """The start up to ``within_s`` after this run's with the lowest live forecast mean.
 
         Over a run of ``duration_s``, from the slots fetched so far (no request); None without a
-        live forecast covering such a run.
+        live forecast covering such a run (``live_forecast_known`` tells whether one has come).
         """
-        if not isinstance(self._intensity, LiveIntensity) or self._run_mark is None:
+        if not self.live_forecast_known or self._run_mark is None:
             return None
+        assert isinstance(self._intensity, LiveIntensity)
         return self._intensity.cleanest_start(self._run_mark.unix, duration_s, within_s)
+
+    @property
+    def live_forecast_known(self) -> bool:
+        """True once the live intensity source has fetched a forecast (False without one)."""
+        return isinstance(self._intensity, LiveIntensity) and self._intensity.has_forecast
 
     def record(self, kind: str, fields: Mapping[str, object]) -> None:
         """Append a record of type ``kind`` (e.g. ``"prediction"``) to the run log, if one is kept.

@@ -38,7 +38,10 @@ class CleanerStart:
         return 1.0 - self.g_per_kwh / self.started_g_per_kwh
 
     def to_dict(self) -> dict[str, float]:
-        """The run-log form (the ``cleaner_start`` field of the first ``prediction`` record)."""
+        """The run-log form: a ``prediction`` record's ``cleaner_start`` field.
+
+        It is in the record made when the hint was judged: the first, unless live data came later.
+        """
         return {
             "start_unix": self.start_unix,
             "g_per_kwh": self.g_per_kwh,

@@ -50,7 +50,8 @@ class Outlook:
         self.budget = budget
         self._warmup_steps = warmup_steps
         self.announce: Callable[[ForecastFigures], object] = _show_nothing
-        """Shows the first forecast on global rank 0 (the adapters: as reporting words it)."""
+        """Shows the first forecast on global rank 0 (the adapters: as reporting words it), and
+        a later one once more when it brings the cleaner-start hint the first could not."""
         self.quiet = False
         """True announces nothing; the forecast is still logged and recorded."""
         self.total_steps: int | None = None
@@ -163,7 +164,9 @@ class Outlook:
         if fitted and (refresh or first) and self._record_due(now.duration_s):
             self._recorded_at = now.duration_s
             record = _prediction_record(outlook, energy, co2e, earlier)
-            if first and not self._looked_for_cleaner_start:
+            # Judged once, from the first forecast made with the live forecast fetched: a fetch
+            # still under way at the first forecast leaves the hint to a later one.
+            if not self._looked_for_cleaner_start and tracker.live_forecast_known:
                 self._looked_for_cleaner_start = True
                 self._cleaner_start = _cleaner_start(tracker, outlook.duration_s[1])
                 if self._cleaner_start is not None:
@@ -204,7 +207,7 @@ class Outlook:
                 cleaner_start=self._cleaner_start,
             )
             if not self.quiet:
-                self._once("forecast", global_rank, lambda: self.announce(figures))
+                self._announce_once(figures, global_rank)
             predicted_co2e = None if figures.co2e_kg is None else figures.co2e_kg[1]
             over = self.budget.predicted_over(figures.energy_kwh[1], predicted_co2e)
             if over is not None:
@@ -217,6 +220,18 @@ class Outlook:
                 "budget-reached", global_rank, _warning(f"budget reached: {reached}; {then}")
             )
             self.should_stop = self.should_stop or stopping
+
+    def _announce_once(self, figures: ForecastFigures, global_rank: int) -> None:
+        """Show the first forecast, with the cleaner-start hint when it is known.
+
+        A hint judged later (live data came after the first forecast) is shown once, with the
+        forecast of then.
+        """
+        if "forecast" not in self._said and figures.cleaner_start is not None:
+            self._said.add("cleaner-start")  # the first announcement carries it
+        self._once("forecast", global_rank, lambda: self.announce(figures))
+        if figures.cleaner_start is not None:
+            self._once("cleaner-start", global_rank, lambda: self.announce(figures))
 
     def _once(self, key: str, global_rank: int, action: Callable[[], object]) -> None:
         """Run ``action`` the first time ``key`` comes up, on global rank 0 only."""

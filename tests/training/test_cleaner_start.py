@@ -7,16 +7,22 @@ and the saving is the drop's depth.
 
 from __future__ import annotations
 
+import json
+import math
+import re
+import threading
 import time
+from functools import partial
 
 import pytest
 from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
 
 from carbon_callbacks import read_run_log
 from carbon_callbacks.reporting.text import format_forecast_line
 from carbon_callbacks.training import TrainingMonitor
 from carbon_callbacks.training.outcome import ForecastFigures
-from tests.intensity.uk_payloads import serve_dip, uk_url, wait_for_live
+from tests.intensity.uk_payloads import LIVE_WAIT_S, national, serve_dip, uk_url, wait_for_live
 from tests.meters.fake_powercap import FakePowercap
 
 
@@ -107,6 +113,52 @@ def test_no_hint_when_the_forecast_does_not_cover_the_run(
     assert len(announced) == 1 and announced[0].duration_s is not None
     assert announced[0].duration_s > 40 * 3600
     assert announced[0].cleaner_start is None
+
+
+def test_live_data_after_the_first_forecast_brings_the_hint_once_at_a_later_one(
+    powercap: FakePowercap, uk_api: HTTPServer
+) -> None:
+    """The server holds its answer until the first forecast is out; the next epoch's has it."""
+    now = math.floor(time.time())
+    dip = now + 600.0
+    forecast = national((now - 3600, dip, 300, None), (dip, dip + 30 * 3600, 120, None))
+    answer = threading.Event()
+    uk_api.expect_request(re.compile("^/intensity/")).respond_with_handler(
+        partial(_held, answer, json.dumps(forecast))
+    )
+    monitor = live_monitor()
+    announced: list[ForecastFigures] = []
+    monitor.announce = announced.append
+    monitor.set_total_steps(400)
+    try:
+        monitor.start()
+        for epoch in range(3):
+            monitor.begin_epoch()
+            for _ in range(40):
+                monitor.step()
+                powercap.add_energy("intel-rapl:0", 1_000_000)
+                time.sleep(0.003)
+            monitor.end_epoch()
+            if epoch == 0:
+                assert [figures.cleaner_start for figures in announced] == [None]
+                answer.set()
+                wait_for_live(monitor.tracker)
+        monitor.stop()
+    finally:
+        answer.set()
+    assert len(announced) == 2
+    hint = announced[1].cleaner_start
+    assert hint is not None and hint.start_unix == dip
+    assert hint.saving_fraction == pytest.approx(0.6)
+    records = prediction_records(monitor)
+    assert "cleaner_start" not in records[0]
+    assert [r["cleaner_start"] for r in records if "cleaner_start" in r] == [hint.to_dict()]
+
+
+def _held(answer: threading.Event, body: str, request: Request) -> Response:
+    """``body`` as JSON once ``answer`` is set (bounded by the live-data hang guard)."""
+    answer.wait(LIVE_WAIT_S)
+    return Response(body, content_type="application/json")
 
 
 def test_no_hint_without_live_data(powercap: FakePowercap) -> None:
