@@ -34,6 +34,12 @@ _DROPPED_PATTERNS = (
 )
 
 
+ROW_NAME_FIXES = {"AMD 7552": "AMD EPYC 7552"}
+"""Rows named without their family: the ``AMD 7552`` row's source, AMD's EPYC 7002 datasheet,
+gives the EPYC 7552 (48 cores, 200 W), and no kernel writes the name without ``EPYC``. The
+figures are the table's; only the name the row is found by is corrected."""
+
+
 @dataclasses.dataclass(frozen=True)
 class CpuInfo:
     """What /proc/cpuinfo says about the processors this system shows.
@@ -143,8 +149,9 @@ def cpu_table() -> dict[tuple[str, ...], CpuSpec]:
     for row in csv.DictReader(io.StringIO("\n".join(lines))):
         if not row["TDP"] or not row["n_cores"]:
             continue  # "Any": the calculator's default, no chip
+        model = row["model"].strip()
         spec = CpuSpec(
-            model=row["model"].strip(),
+            model=ROW_NAME_FIXES.get(model, model),
             tdp_w=float(row["TDP"]),
             cores=int(row["n_cores"]),
             source_url=row["source"].strip(),
