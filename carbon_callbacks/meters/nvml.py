@@ -96,7 +96,7 @@ class _Inventory:
     """NVML's GPUs by index and UUID; MIG instances are enumerated on first need only."""
 
     def __init__(self, nvml: Any, gpus: list[_Gpu]) -> None:
-        self._library = nvml
+        self._nvml = nvml
         self.gpus = gpus
         self._mig_parents: dict[str, _Gpu] | None = None
 
@@ -121,7 +121,7 @@ class _Inventory:
     def _mig(self) -> dict[str, _Gpu]:
         if self._mig_parents is None:
             self._mig_parents = {
-                uuid: gpu for gpu in self.gpus for uuid in _mig_uuids(self._library, gpu.handle)
+                uuid: gpu for gpu in self.gpus for uuid in _mig_uuids(self._nvml, gpu.handle)
             }
         return self._mig_parents
 
