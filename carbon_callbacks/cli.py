@@ -45,8 +45,9 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
-from carbon_callbacks.cli_parser import PROG, build_parser, flags_of, unrecognized
+from carbon_callbacks.cli_parser import MADE_BY_RUN, PROG, build_parser, flags_of, unrecognized
 from carbon_callbacks.cli_words import (
+    advice_in_flags,
     in_flags,
     nvidia_present,
     one_line,
@@ -112,7 +113,7 @@ def _dispatch(argv: list[str]) -> int:
         if args.subcommand == "intensity":
             return _intensity(args)
         if args.subcommand == "report":
-            return _report(args)
+            return _report(args, run_flags=flags_of(subparsers["run"]))
         if args.subcommand == "estimate":
             return _estimate(args)
         if args.subcommand == "plot":
@@ -220,7 +221,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from carbon_callbacks.tracking.tracker import Tracker
 
-    context: dict[str, object] = {}
+    context: dict[str, object] = {"made_by": MADE_BY_RUN}
     if args.start_cleaner:
         from carbon_callbacks.cli_when import PlanError, plan_start, wait_for
 
@@ -235,7 +236,9 @@ def _run(args: argparse.Namespace) -> int:
         settings = _intensity_settings(args)
         tracker = Tracker(
             # A deferred run meets the live grid: its figures are what the forecast is judged by.
-            intensity_settings=dataclasses.replace(settings, live=True) if context else settings,
+            intensity_settings=dataclasses.replace(settings, live=True)
+            if args.start_cleaner
+            else settings,
             context=context,
             pue=args.pue,
             cpu_watts=args.cpu_watts,
@@ -316,7 +319,7 @@ def _print_summary(
     print("\n".join(lines), file=sys.stderr)
 
 
-def _report(args: argparse.Namespace) -> int:
+def _report(args: argparse.Namespace, *, run_flags: Mapping[str, str]) -> int:
     from carbon_callbacks.reporting.equivalents import check_countries
     from carbon_callbacks.reporting.estimate import load_estimate
     from carbon_callbacks.reporting.export import model_card_block, paper_paragraph
@@ -345,6 +348,7 @@ def _report(args: argparse.Namespace) -> int:
             result = report_dict(report, compare=compare, car=car, estimate=estimate)
             text = json.dumps(result, indent=2, ensure_ascii=False)
         else:
+            report = advice_in_flags(report, MADE_BY_RUN, run_flags)
             lines = format_report(report, compare=compare, car=car, estimate=estimate)
             text = "\n".join(lines)
     except (OSError, ValueError) as error:

@@ -17,6 +17,8 @@ from typing import Any, NoReturn
 from carbon_callbacks._version import __version__
 
 PROG = "carbon-callbacks"
+MADE_BY_RUN = f"{PROG} run"
+"""What ``run`` writes as ``context.made_by`` in its run logs' headers."""
 
 _EXAMPLES: Mapping[str, tuple[str, str, tuple[str, ...]]] = {
     "devices": (

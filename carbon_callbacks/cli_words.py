@@ -17,10 +17,14 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from carbon_callbacks.cli_parser import PROG
-from carbon_callbacks.meters.base import Unavailable
+from carbon_callbacks.meters.base import Channel, Unavailable
+
+if TYPE_CHECKING:
+    from carbon_callbacks.reporting.report import Report
+    from carbon_callbacks.reporting.runs import RunReport
 
 _VALUE = r"""'[^']*'|"[^"]*"|[^\s,;)]*[^\s,;).]"""
 """A value after ``keyword=``: quoted, or up to a space or punctuation (not a final full stop)."""
@@ -127,3 +131,36 @@ def without_needless_fixes(
         else dataclasses.replace(item, fix=None)
         for item in unavailable
     ]
+
+
+def advice_in_flags(report: Report, made_by: str, flags: Mapping[str, str]) -> Report:
+    """``report`` with the advice of the runs ``made_by`` the command line in its flags.
+
+    A run log keeps its channels' and intensity's advice as the library words it (``set
+    cpu_watts=``, ``set country=``); for a run that ``carbon-callbacks run`` made, the person
+    reading the report typed flags, so that advice is shown as the flags (``--cpu-watts-per-core``).
+    Only those texts are reworded: run names and paths stay as they are.
+    """
+    runs = tuple(
+        _run_advice_in_flags(run, flags) if run.made_by == made_by else run for run in report.runs
+    )
+    return dataclasses.replace(report, runs=runs)
+
+
+def _run_advice_in_flags(run: RunReport, flags: Mapping[str, str]) -> RunReport:
+    measurement = run.measurement
+    if measurement is None:
+        return run
+    channels = tuple(
+        dataclasses.replace(figure, channel=_channel_in_flags(figure.channel, flags))
+        for figure in measurement.channels
+    )
+    intensity = measurement.intensity
+    if intensity is not None and intensity.fallback:
+        intensity = dataclasses.replace(intensity, fallback=in_flags(intensity.fallback, flags))
+    reworded = dataclasses.replace(measurement, channels=channels, intensity=intensity)
+    return dataclasses.replace(run, measurement=reworded)
+
+
+def _channel_in_flags(channel: Channel, flags: Mapping[str, str]) -> Channel:
+    return dataclasses.replace(channel, how=in_flags(channel.how, flags))

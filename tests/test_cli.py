@@ -124,6 +124,31 @@ def test_run_summary_shows_the_command_as_typed_and_the_advice_in_flags(
     assert "country=" not in shown
 
 
+def test_report_words_a_cli_runs_advice_in_flags_and_a_python_runs_in_keywords(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The advice kept in a log is the library's (``set country=``); ``report`` shows it as the
+    flags for a run that ``carbon-callbacks run`` made, and leaves the command's words alone."""
+    monkeypatch.setenv("CARBON_CALLBACKS_POWERCAP_ROOT", str(tmp_path / "nothing"))
+    monkeypatch.setenv("TZ", "Etc/UTC")  # names no country: the figures advise setting one
+    made = cli("run", "--output-dir", str(tmp_path), "--", sys.executable, "-c", "pass", "pue=2")
+    assert made.returncode == 0, made.stderr
+    (path,) = tmp_path.glob("*.jsonl")
+    header = read_run_log(path).header
+    assert header is not None and header["context"] == {"made_by": "carbon-callbacks run"}
+    code = "from carbon_callbacks import Tracker\nwith Tracker(run_name='script'): pass"
+    script = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=os.environ | {"PYTHONPATH": str(ROOT)}
+    )
+    assert script.returncode == 0
+    shown = cli("report", str(tmp_path)).stdout
+    cli_run, python_run = shown.split("\nrun 'script'")
+    assert f"run '{sys.executable} -c pass pue=2'" in cli_run
+    assert "set --country, --zone or --cloud and --region" in cli_run
+    assert "country=" not in cli_run
+    assert "set country=, zone= or cloud= and region=" in python_run
+
+
 def test_cpu_watts_flag_wins_over_the_cpu_table(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

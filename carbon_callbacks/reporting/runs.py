@@ -62,6 +62,8 @@ class RunReport:
         cpu_cores: The machine's logical CPU count from the (rank 0) header, when recorded.
         deferral: For a run started later for a cleaner grid (``run --start-cleaner``), the
             plan it was started by; None otherwise.
+        made_by: What made the run when the header says (``"carbon-callbacks run"`` for the
+            command line's): its advice (``set cpu_watts=``) is worded for that; else None.
     """
 
     name: str
@@ -83,6 +85,7 @@ class RunReport:
     cpu_cores: int | None = None
     deferral: Deferral | None = None
     up_to_unix: float | None = None
+    made_by: str | None = None
 
     @property
     def met_g_per_kwh(self) -> float | None:
@@ -148,7 +151,14 @@ def run_report(logs: Sequence[RunLog]) -> RunReport:
         cpu_cores=_cpu_of(first)[1],
         deferral=deferral_of(first.header),
         up_to_unix=min((f.up_to_unix for f in per_log if f.up_to_unix is not None), default=None),
+        made_by=_made_by(first),
     )
+
+
+def _made_by(log: RunLog) -> str | None:
+    """The header's ``context.made_by``: what made the run, when it says."""
+    context = (log.header or {}).get("context")
+    return decode.text(context.get("made_by")) if isinstance(context, dict) else None
 
 
 def _cpu_of(log: RunLog) -> tuple[str | None, int | None]:
