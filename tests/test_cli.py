@@ -147,6 +147,8 @@ def test_report_words_a_cli_runs_advice_in_flags_and_a_python_runs_in_keywords(
     assert "set --country, --zone or --cloud and --region" in cli_run
     assert "country=" not in cli_run
     assert "set country=, zone= or cloud= and region=" in python_run
+    runs = json.loads(cli("report", str(tmp_path), "--json").stdout)["runs"]
+    assert [run["made_by"] for run in runs] == ["carbon-callbacks run", None]
 
 
 def test_cpu_watts_flag_wins_over_the_cpu_table(

@@ -69,6 +69,7 @@ def _run_dict(run: RunReport, compare: Sequence[str], car: CarBaseline) -> dict[
         "ranks_found": list(run.ranks_found),
         "started_unix": run.started_unix,
         "library_version": run.library_version,
+        "made_by": run.made_by,
         "figures": None if measurement is None else measurement.to_dict(),
         "energy_by_method_kwh": {} if measurement is None else _by_method_kwh(measurement),
         "car_km": None,
