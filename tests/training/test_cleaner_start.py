@@ -44,14 +44,19 @@ def first_forecast(
     monitor.start()
     if monitor.tracker is not None and monitor.tracker.config.intensity.live:
         wait_for_live(monitor.tracker)
+    train_epoch(monitor, powercap)
+    monitor.stop()
+    return announced
+
+
+def train_epoch(monitor: TrainingMonitor, powercap: FakePowercap) -> None:
+    """One epoch of 40 steps of 1 J each."""
     monitor.begin_epoch()
     for _ in range(40):
         monitor.step()
         powercap.add_energy("intel-rapl:0", 1_000_000)
         time.sleep(0.003)
     monitor.end_epoch()
-    monitor.stop()
-    return announced
 
 
 def live_monitor(**options: object) -> TrainingMonitor:
@@ -133,12 +138,7 @@ def test_live_data_after_the_first_forecast_brings_the_hint_once_at_a_later_one(
     try:
         monitor.start()
         for epoch in range(3):
-            monitor.begin_epoch()
-            for _ in range(40):
-                monitor.step()
-                powercap.add_energy("intel-rapl:0", 1_000_000)
-                time.sleep(0.003)
-            monitor.end_epoch()
+            train_epoch(monitor, powercap)
             if epoch == 0:
                 assert [figures.cleaner_start for figures in announced] == [None]
                 answer.set()
