@@ -396,9 +396,8 @@ class Tracker:
         Over a run of ``duration_s``, from the slots fetched so far (no request); None without a
         live forecast covering such a run (``live_forecast_known`` tells whether one has come).
         """
-        if not self.live_forecast_known or self._run_mark is None:
+        if not isinstance(self._intensity, LiveIntensity) or self._run_mark is None:
             return None
-        assert isinstance(self._intensity, LiveIntensity)
         return self._intensity.cleanest_start(self._run_mark.unix, duration_s, within_s)
 
     @property
