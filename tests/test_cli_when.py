@@ -239,15 +239,26 @@ ROOT = Path(__file__).resolve().parents[1]
 def start_cleaner(
     server: HTTPServer, tmp_path: Path, hours: str, *command: str
 ) -> subprocess.Popen[str]:
-    """``carbon-callbacks run --start-cleaner`` in a real process, against the fake UK API."""
+    """``carbon-callbacks run --start-cleaner`` in a real process, against the fake UK API.
+
+    Ctrl-C reaches it as at a terminal: where the tests themselves run with SIGINT ignored (a
+    background job of a non-interactive shell), the child would inherit that and ignore it too.
+    """
     env = os.environ | {"PYTHONPATH": str(ROOT), uk.URL_ENV: server.url_for("/")}
-    return subprocess.Popen(
-        [
-            sys.executable, "-m", "carbon_callbacks", "run", "--start-cleaner", "--hours", hours,
-            "--zone", "GB", "--json", "--output-dir", str(tmp_path), "--", *command,
-        ],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:  # a handler is reset to the default by exec; an ignored signal stays ignored
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(
+            [
+                sys.executable, "-m", "carbon_callbacks", "run", "--start-cleaner", "--hours",
+                hours, "--zone", "GB", "--json", "--output-dir", str(tmp_path), "--", *command,
+            ],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def test_start_cleaner_waits_for_the_cleaner_start_then_runs_and_logs_the_plan(
